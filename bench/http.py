@@ -1,0 +1,213 @@
+"""Figure 5: task completions through gunicorn (2 workers, webui:create_app()) on PostgreSQL over loopback.
+
+Concurrent clients each drive their own repair_dispatch instances (no two touch one instance): POST
+/api/v1/tasks/{id}/complete with HTTP Basic as the step's user, the next task id read from the answer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from tqdm import tqdm
+
+from engine.users import create_user, hash_password, verify_password
+
+from .common import (
+    ACTORS,
+    REPAIR_FILE,
+    REPAIR_KEY,
+    REPAIR_ROLES,
+    ROOT,
+    START_DATA,
+    STEPS,
+    Database,
+    Results,
+    bench_engine,
+    heading,
+    median,
+    open_task,
+    percentile,
+    pg_database,
+    say,
+)
+
+PASSWORD = "bench-" + secrets.token_hex(8)
+WORKERS = 2
+
+
+def _free_port() -> int:
+    """Return a free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _prepare(db: Database, instances: int) -> list[str]:
+    """Create the users with passwords, deploy, start instances; return each one's first task id."""
+    engine = bench_engine()
+    with db.factory() as s:
+        for role in REPAIR_ROLES:
+            create_user(s, role, PASSWORD, [role])
+        engine.deploy(s, REPAIR_FILE.read_bytes(), filename=REPAIR_FILE.name)
+        s.commit()
+    first: list[str] = []
+    for _ in tqdm(range(instances), desc="  starting instances", unit="inst", leave=False):
+        with db.factory() as s:
+            inst = engine.start(s, REPAIR_KEY, START_DATA, ACTORS["cs_assistant"])
+            s.commit()
+            row = open_task(s, inst.id)
+            assert row is not None
+            first.append(row.id)
+    return first
+
+
+def _start_server(db: Database, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start gunicorn on the bench schema; return the process and its base URL once it answers."""
+    port = _free_port()
+    url = f"{db.url}?options={quote(f'-csearch_path={db.schema}')}"
+    env = {**os.environ, "BPM_DATABASE_URL": url, "BPM_SECRET_KEY": secrets.token_hex(16),
+           "BPM_INSTANCE_PATH": str(folder)}
+    log = (folder / "gunicorn.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}",
+                             "--timeout", "120", "webui:create_app()"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {(folder / 'gunicorn.log').read_text()[-2000:]}")
+        try:
+            requests.get(f"{base}/api/v1/openapi.json", timeout=2)
+            return proc, base
+        except requests.RequestException:
+            time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError("gunicorn did not answer within 90 s")
+
+
+def _signed_in(base: str, username: str) -> requests.Session:
+    """Return a browser-like session: signed in through the form, sending the page's CSRF token."""
+    http = requests.Session()
+    page = http.get(f"{base}/login", timeout=60).text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    if token is None:
+        raise RuntimeError("the sign-in page carries no csrf_token")
+    http.post(f"{base}/login", data={"csrf_token": token[1], "username": username, "password": PASSWORD,
+                                     "next": "/"}, timeout=60)
+    meta = re.search(r'<meta name="csrf-token" content="([^"]+)"', http.get(f"{base}/", timeout=60).text)
+    if meta is None:
+        raise RuntimeError(f"{username} could not sign in through the form")
+    http.headers["X-CSRFToken"] = meta[1]
+    return http
+
+
+def _client(base: str, mode: str) -> dict[str, requests.Session]:
+    """Return one client's HTTP sessions per role: Basic credentials or signed in through the form."""
+    if mode == "session":
+        return {role: _signed_in(base, role) for role in REPAIR_ROLES}
+    sessions = {}
+    for role in REPAIR_ROLES:
+        sessions[role] = requests.Session()
+        sessions[role].auth = (role, PASSWORD)
+    return sessions
+
+
+def _drive(base: str, first_ids: list[str], http: dict[str, requests.Session], bar: Any,
+           lock: threading.Lock) -> tuple[list[float], list[str]]:
+    """Complete every task of some instances in turn; return latencies and unexpected answers."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    for task_id in first_ids:
+        element: str | None = "dispatch"
+        current: str | None = task_id
+        while current is not None and element is not None:
+            role, data = STEPS[element]
+            started = time.perf_counter()
+            answer = http[role].post(f"{base}/api/v1/tasks/{current}/complete", json={"data": data},
+                                     timeout=60)
+            latencies.append(time.perf_counter() - started)
+            with lock:
+                bar.update()
+            if answer.status_code != 200:
+                errors.append(f"{element}: {answer.status_code} {answer.text[:200]}")
+                break
+            tasks = answer.json().get("open_tasks") or []
+            current = tasks[0]["id"] if tasks else None
+            element = tasks[0]["name"] if tasks else None
+    return latencies, errors
+
+
+def _measure(base: str, first: list[str], clients: int, mode: str) -> tuple[float, list[float], list[str]]:
+    """Drive the instances with concurrent clients; return (seconds, latencies in ms, errors)."""
+    shares = [first[i::clients] for i in range(clients)]
+    lock = threading.Lock()
+    bar = tqdm(total=len(first) * len(STEPS), desc=f"  completions ({mode})", unit="req", leave=False)
+    with ThreadPoolExecutor(clients) as pool:
+        # Signing in (one scrypt per client and role) and one warm-up instance each: before the clock.
+        sessions = list(pool.map(lambda _: _client(base, mode), range(clients)))
+        warm = list(pool.map(lambda c: _drive(base, shares[c][:1], sessions[c], bar, lock), range(clients)))
+        started = time.perf_counter()
+        done = list(pool.map(lambda c: _drive(base, shares[c][1:], sessions[c], bar, lock), range(clients)))
+        elapsed = time.perf_counter() - started
+    bar.close()
+    errors = [e for _, errs in warm + done for e in errs]
+    return elapsed, [x * 1000 for lat, _ in done for x in lat], errors
+
+
+def run(results: Results, quick: bool, use_pg: bool) -> None:
+    """Measure completions per second and latency through gunicorn under concurrent clients."""
+    instances, clients = (8, 4) if quick else (48, 8)
+    heading(f"5 HTTP: {instances} instances × {len(STEPS)} completions per sign-in kind through gunicorn "
+            f"({WORKERS} workers), {clients} concurrent clients, PostgreSQL on loopback")
+    if not use_pg:
+        say("SKIPPED: PostgreSQL is not reachable (this figure runs on PostgreSQL)")
+        results.add("5 HTTP completions", "SKIPPED (no PostgreSQL)", "n/a", "", "reported", "—")
+        return
+    runs: dict[str, tuple[float, list[float], list[str]]] = {}
+    with pg_database() as db, tempfile.TemporaryDirectory() as tmp:
+        first = _prepare(db, 2 * instances)
+        proc, base = _start_server(db, Path(tmp))
+        try:
+            for n, mode in enumerate(("basic", "session")):
+                runs[mode] = _measure(base, first[n * instances:(n + 1) * instances], clients, mode)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    sample = hash_password("x" * 12)
+    t0 = time.perf_counter()
+    for _ in range(5):
+        verify_password(sample, "x" * 12)
+    scrypt_ms = (time.perf_counter() - t0) / 5 * 1000
+    engine_only = results.shared.get("lifecycle_postgresql_units_per_s")
+    reference = f"engine only (fig. 1, PG, 1 client): {engine_only:.0f}/s" if engine_only else \
+        "engine only: run figure 1 too"
+    for mode, (elapsed, ms, errors) in runs.items():
+        rate = len(ms) / elapsed
+        p50, p95, p99 = median(ms), percentile(ms, 0.95), percentile(ms, 0.99)
+        label = "HTTP Basic (scripts)" if mode == "basic" else "signed-in session (browser)"
+        say(f"{label}: {len(ms)} completions in {elapsed:.1f} s = {rate:.1f}/s; p50 {p50:.0f} ms, "
+            f"p95 {p95:.0f} ms, p99 {p99:.0f} ms; {len(errors)} unexpected answers")
+        for e in errors[:3]:
+            say(f"  unexpected: {e}")
+        if errors:
+            results.failures.append(f"5: {len(errors)} {mode} completions answered other than 200")
+        ratio = f"{rate / engine_only:.2f}× engine-only" if engine_only else ""
+        results.add(f"5 HTTP completions/s, {label} (p50/p95/p99)",
+                    f"{rate:.1f}/s ({p50:.0f}/{p95:.0f}/{p99:.0f} ms)", reference, ratio, "reported",
+                    "yes" if not errors else "NO (errors)")
+    say(f"HTTP Basic verifies the password (scrypt) on every request: {scrypt_ms:.0f} ms of CPU each here, "
+        f"on {os.cpu_count()} cores shared by {WORKERS} workers, PostgreSQL and the clients")

@@ -1,0 +1,1 @@
+"""PropertyFlow's workflow engine: deploy, run and persist BPMN instances (no web framework inside)."""

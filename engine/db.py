@@ -1,0 +1,73 @@
+"""Database connection set-up: engines, sessions and SQLite pragmas."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import Base
+
+DATABASE_URL_ENV = "BPM_DATABASE_URL"
+
+
+def default_database_url(instance_dir: str | os.PathLike[str] = "instance") -> str:
+    """Return BPM_DATABASE_URL or a SQLite file in the instance folder."""
+    url = os.environ.get(DATABASE_URL_ENV)
+    if url:
+        return url
+    path = Path(instance_dir).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path / 'bpm.sqlite'}"
+
+
+def is_sqlite(bind: Engine) -> bool:
+    """Tell whether the engine talks to SQLite."""
+    return bind.dialect.name == "sqlite"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create a SQLAlchemy engine with the settings this product relies on."""
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {})
+        kwargs["connect_args"].setdefault("timeout", 30)
+        kwargs["connect_args"].setdefault("check_same_thread", False)
+        bind = create_engine(url, **kwargs)
+        _configure_sqlite(bind)
+        return bind
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _configure_sqlite(bind: Engine) -> None:
+    """Use WAL and take the write lock at BEGIN so two writers queue instead of deadlocking."""
+
+    @event.listens_for(bind, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling would defer BEGIN; we emit it ourselves below.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        if bind.url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(bind, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE: one unit of work at a time holds the write lock, the SQLite stand-in for a row lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_session_factory(bind: Engine) -> sessionmaker[Session]:
+    """Return a session factory whose sessions keep objects usable after commit."""
+    return sessionmaker(bind=bind, expire_on_commit=False)
+
+
+def create_schema(bind: Engine) -> None:
+    """Create all tables (fresh databases and tests; upgrades go through Alembic)."""
+    Base.metadata.create_all(bind)

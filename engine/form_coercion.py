@@ -1,0 +1,207 @@
+"""Reading submitted values as their field type, one field at a time and through a form's schema."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Collection
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from marshmallow import Schema, ValidationError, validate
+from marshmallow import fields as mm
+
+from .form_model import TEXT_TYPES, FormDef
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+# Browsers and JSON clients lose precision on integers beyond 2**53.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+_TRUE = frozenset({"true", "1", "on", "yes"})
+_FALSE = frozenset({"false", "0", "off", "no"})
+_INTEGER_RE = re.compile(r"[+-]?[0-9]+")
+NUMBER_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+class Invalid(ValueError):
+    """A value cannot be read as the field's type; `code` names the message."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def is_blank(value: Any) -> bool:
+    """Tell whether a submitted value counts as not given (HTML forms send empty strings)."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _plain(value: str) -> str:
+    """Fold full-width digits and signs (Chinese input methods) to ASCII and strip."""
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def to_text(value: Any) -> str:
+    """Read a text value."""
+    # PostgreSQL's jsonb refuses NUL characters; catch them here rather than at commit.
+    if not isinstance(value, str) or "\x00" in value:
+        raise Invalid("invalid_text")
+    return value.strip()
+
+
+def to_integer(value: Any) -> int:
+    """Read a whole number; bools and fractions are refused."""
+    if isinstance(value, bool):
+        raise Invalid("invalid_integer")
+    if isinstance(value, float | Decimal):
+        if not (math.isfinite(value) and value == int(value)):
+            raise Invalid("invalid_integer")
+        value = int(value)
+    elif isinstance(value, str):
+        text = _plain(value)
+        if not _INTEGER_RE.fullmatch(text) or len(text) > 20:
+            raise Invalid("invalid_integer")
+        value = int(text)
+    if not isinstance(value, int) or abs(value) > MAX_SAFE_INTEGER:
+        raise Invalid("invalid_integer")
+    return value
+
+
+def to_number(value: Any) -> float:
+    """Read a finite decimal number, also from the strings HTML forms send."""
+    if isinstance(value, bool):
+        raise Invalid("invalid_number")
+    if isinstance(value, str):
+        value = _plain(value)
+        # float() alone would also take "nan", "inf" and "1_000".
+        if not NUMBER_RE.fullmatch(value):
+            raise Invalid("invalid_number")
+    if not isinstance(value, int | float | Decimal | str):
+        raise Invalid("invalid_number")
+    try:
+        number = float(value)
+    except (OverflowError, ValueError) as exc:
+        raise Invalid("invalid_number") from exc
+    if not math.isfinite(number):
+        raise Invalid("invalid_number")
+    return number
+
+
+def to_boolean(value: Any) -> bool:
+    """Read yes/no from JSON booleans, 0/1 or the strings checkboxes and selects send."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+    raise Invalid("invalid_boolean")
+
+
+def to_choice(value: Any, options: Collection[str]) -> str:
+    """Read one of the option values."""
+    if not isinstance(value, str) or value.strip() not in options:
+        raise Invalid("invalid_choice")
+    return value.strip()
+
+
+def parse_date(value: Any) -> date:
+    """Read an ISO date (or a date object)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise Invalid("invalid_date")
+    try:
+        return date.fromisoformat(_plain(value))
+    except ValueError as exc:
+        raise Invalid("invalid_date") from exc
+
+
+def parse_datetime(value: Any) -> datetime:
+    """Read an ISO datetime as an aware datetime; a naive one is Asia/Shanghai wall time."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(_plain(value))
+        except ValueError as exc:
+            raise Invalid("invalid_datetime") from exc
+    if not isinstance(value, datetime):
+        raise Invalid("invalid_datetime")
+    return value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
+
+
+def to_date(value: Any) -> str:
+    """Read a date, normalised to YYYY-MM-DD."""
+    return parse_date(value).isoformat()
+
+
+def to_datetime(value: Any) -> str:
+    """Read a datetime, normalised to an ISO UTC string."""
+    try:
+        return parse_datetime(value).astimezone(UTC).isoformat()
+    except OverflowError as exc:  # year 1 or 9999 shifted across midnight
+        raise Invalid("invalid_datetime") from exc
+
+
+def to_user(value: Any) -> str:
+    """Read a username (whether the user exists is checked against the user store later)."""
+    if not isinstance(value, str) or "\x00" in value or not value.strip():
+        raise Invalid("invalid_user")
+    return value.strip()
+
+
+def coerce(kind: str, value: Any, options: Collection[str] = ()) -> Any:
+    """Read a non-blank value as field type `kind`; raise Invalid with the message code."""
+    if kind in TEXT_TYPES:
+        return to_text(value)
+    if kind == "choice":
+        return to_choice(value, options)
+    readers = {
+        "integer": to_integer, "number": to_number, "boolean": to_boolean, "date": to_date,
+        "datetime": to_datetime, "user": to_user,
+    }
+    if kind not in readers:
+        raise ValueError(f"unknown field type {kind!r}")
+    return readers[kind](value)
+
+
+class TypedField(mm.Field):
+    """A marshmallow field reading one form field type; errors are message codes."""
+
+    def __init__(self, kind: str, options: Collection[str] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kind = kind
+        self.options = frozenset(options)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        """Coerce one submitted value."""
+        try:
+            return coerce(self.kind, value, self.options)
+        except Invalid as exc:
+            raise ValidationError(exc.code) from exc
+
+
+def invalid_code(kind: str) -> str:
+    """Return the message code for a value that is not of type kind."""
+    return "invalid_text" if kind in TEXT_TYPES else f"invalid_{kind}"
+
+
+@lru_cache(maxsize=512)
+def schema_for(form: FormDef) -> Schema:
+    """Return the (cached) marshmallow schema coercing the form's values; errors are message codes."""
+    declared: dict[str, mm.Field] = {}
+    for index, f in enumerate(form.fields):
+        limit = f.length_limit
+        validators = [validate.Length(max=limit, error="too_long")] if limit else []
+        # Attribute names f0, f1… keep field names like `load` or `fields` from shadowing Schema members.
+        declared[f"f{index}"] = TypedField(
+            f.type, [o.value for o in f.options], data_key=f.name, attribute=f.name, validate=validators
+        )
+    return Schema.from_dict(declared, name="FormSchema")()

@@ -1,0 +1,190 @@
+"""Validating a form submission: types, required fields, limits, users, rules and distinct groups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from marshmallow import ValidationError
+
+from .form_coercion import (
+    LOCAL_TZ,
+    Invalid,
+    invalid_code,
+    is_blank,
+    parse_date,
+    parse_datetime,
+    schema_for,
+    to_number,
+)
+from .form_messages import Message, message
+from .form_model import NAME_RE, ORDERED_TYPES, FieldDef, FormDef
+
+# dict, not Mapping: the engine's sandbox evaluator takes a dict, and we always pass a fresh one.
+Evaluate = Callable[[str, dict[str, Any]], Any]
+UserRoles = Callable[[str], frozenset[str] | None]
+
+
+def as_comparable(kind: str, value: Any) -> float | date | datetime:
+    """Read a limit or value for comparison as the field type's scale; raise Invalid if it can't."""
+    if kind in ("integer", "number"):
+        return to_number(value)
+    if kind == "date":
+        if isinstance(value, datetime) or (isinstance(value, str) and len(value.strip()) > 10):
+            return parse_datetime(value).astimezone(LOCAL_TZ).date()  # a datetime limit → its local day
+        return parse_date(value)
+    if kind == "datetime":
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return datetime(value.year, value.month, value.day, tzinfo=LOCAL_TZ)
+        return parse_datetime(value)
+    raise ValueError(f"type {kind!r} has no order")
+
+
+def show_limit(limit: float | date | datetime) -> str:
+    """Format a limit for people: whole numbers without .0, datetimes in Shanghai wall time."""
+    if isinstance(limit, float):
+        return str(int(limit)) if limit.is_integer() else repr(limit)
+    if isinstance(limit, datetime):
+        return limit.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    return limit.isoformat()
+
+
+def limit_messages(
+    form: FormDef, field: FieldDef, value: Any, merged: Mapping[str, Any], refused: Collection[str]
+) -> list[Message]:
+    """Check min/max of a value, each a literal or the value of another field or variable."""
+    found = []
+    for bound, limit in (("min", field.min), ("max", field.max)):
+        label: tuple[str, str] | None = None
+        if isinstance(limit, str) and NAME_RE.fullmatch(limit):
+            if merged.get(limit) is None or limit in refused:
+                continue  # the other value is missing or refused itself: nothing to compare with
+            other = form.field(limit)
+            label = (other.label_en, other.label_zh) if other else None
+            limit = merged[limit]
+        if limit is None:
+            continue
+        try:
+            edge: Any = as_comparable(field.type, limit)
+        except Invalid:
+            found.append(message("rule_error", error=f"the {bound} limit {limit!r} is not comparable"))
+            continue
+        mine: Any = as_comparable(field.type, value)
+        dated = field.type in ("date", "datetime")
+        if bound == "min" and mine < edge:
+            code = "too_early" if dated else "too_small"
+        elif bound == "max" and mine > edge:
+            code = "too_late" if dated else "too_large"
+        else:
+            continue
+        shown = show_limit(edge)
+        named = (f"{shown} ({label[0]})", f"{shown}（{label[1]}）") if label else shown
+        found.append(message(code, limit=named))
+    return found
+
+
+class _Check:
+    """The state of validating one submission."""
+
+    def __init__(self, form: FormDef, evaluate: Evaluate) -> None:
+        self.form = form
+        self.evaluate = evaluate
+        self.errors: dict[str, list[Message]] = {}
+
+    def add(self, name: str, msg: Message) -> None:
+        """Record one reason against a field."""
+        self.errors.setdefault(name, []).append(msg)
+
+    def load(self, present: dict[str, Any]) -> dict[str, Any]:
+        """Coerce the given values through the schema; return the ones that passed."""
+        try:
+            return dict(schema_for(self.form).load(present))
+        except ValidationError as exc:
+            assert isinstance(exc.messages, dict)  # a schema's errors are keyed by field
+            for name, codes in exc.messages.items():
+                field = self.form.field(name)
+                assert field is not None and isinstance(codes, list)  # only declared keys were loaded
+                for code in codes:
+                    if code == "too_long":
+                        self.add(name, message(code, limit=field.length_limit))
+                    else:
+                        self.add(name, message(invalid_code(field.type)))
+            return dict(exc.valid_data or {})
+
+    def truthy(self, name: str, expr: str, merged: dict[str, Any]) -> bool | None:
+        """Evaluate expr; on failure report rule_error on name and return None."""
+        try:
+            return bool(self.evaluate(expr, merged))
+        except Exception as exc:  # any failure of a process expression is the process's, shown to the user
+            self.add(name, message("rule_error", error=f"{type(exc).__name__}: {exc}"))
+            return None
+
+    def user(self, field: FieldDef, username: str, user_roles: UserRoles) -> None:
+        """Check the user exists and holds the field's role."""
+        roles = user_roles(username)
+        if roles is None:
+            self.add(field.name, message("unknown_user"))
+        elif field.role and field.role not in roles:
+            self.add(field.name, message("missing_role", role=field.role))
+
+    def rules(self, clean: Mapping[str, Any], merged: dict[str, Any]) -> None:
+        """Run pf:rules whose field was given, then pf:distinct groups."""
+        for rule in self.form.rules:
+            if rule.field in clean and self.truthy(rule.field, rule.expr, merged) is False:
+                self.add(rule.field, Message("rule", rule.message_en, rule.message_zh))
+        for group in self.form.distinct:
+            first: dict[Any, str] = {}
+            for name in group.fields:
+                value = clean.get(name)
+                if value is None:
+                    continue
+                if value not in first:
+                    first[value] = name
+                    continue
+                other = self.form.field(first[value])
+                default = message("not_distinct", other=(other.label_en, other.label_zh) if other else "")
+                self.add(name, Message("not_distinct", group.message_en or default.en,
+                                       group.message_zh or default.zh))
+
+
+def validate_submission(
+    form: FormDef,
+    submitted: Mapping[str, Any],
+    context: Mapping[str, Any],
+    evaluate: Evaluate,
+    user_roles: UserRoles,
+) -> tuple[dict[str, Any], dict[str, list[Message]]]:
+    """Check a submission against the form; return (clean data, field → reasons)."""
+    # Clean data holds only declared fields that passed, so a refused value never reaches the instance.
+    check = _Check(form, evaluate)
+    for key in submitted:
+        if form.field(key) is None:
+            check.add(str(key), message("unknown_field"))
+    present: dict[str, Any] = {}
+    for field in form.fields:
+        value = submitted.get(field.name)
+        value = field.default if is_blank(value) else value
+        if not is_blank(value):
+            present[field.name] = value
+    clean = check.load(present)
+    merged = {**context, **clean}
+    for field in form.fields:
+        if field.name in check.errors:
+            continue
+        if field.name not in clean:
+            needed = field.required or (
+                field.required_when is not None and check.truthy(field.name, field.required_when, merged)
+            )
+            if needed:
+                check.add(field.name, message("required"))
+        elif field.type in ORDERED_TYPES:
+            for msg in limit_messages(form, field, clean[field.name], merged, check.errors):
+                check.add(field.name, msg)
+        elif field.type == "user":
+            check.user(field, clean[field.name], user_roles)
+    clean = {name: value for name, value in clean.items() if name not in check.errors}
+    # Cross-field rules only make sense over values that each passed on their own.
+    if not check.errors:
+        check.rules(clean, {**context, **clean})
+    return clean, check.errors

@@ -1,0 +1,62 @@
+"""Append-only instance history: one row per fact, written in the step's transaction."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import HistoryEvent
+
+# Kinds of history event; the diagram view and the SLA figures read these names.
+KINDS = (
+    "started", "task_ready", "task_claimed", "task_released", "task_reassigned", "task_completed",
+    "task_cancelled", "gateway", "script", "event", "timer_fired", "escalation", "error", "retried",
+    "suspended", "resumed", "terminated", "completed", "outcome", "service",
+)
+
+
+def jsonable(value: Any) -> Any:
+    """Return a JSON-safe copy of task data for a history row."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Return {key: [old, new]} for every key whose value changed."""
+    out: dict[str, Any] = {}
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old != new:
+            out[key] = [jsonable(old), jsonable(new)]
+    return out
+
+
+def record(session: Session, instance_id: int, kind: str, at: datetime, *, actor: str | None = None,
+           element_id: str | None = None, task_id: str | None = None, message: str = "",
+           details: dict[str, Any] | None = None) -> HistoryEvent:
+    """Append one history row."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown history kind {kind!r}")
+    row = HistoryEvent(instance_id=instance_id, kind=kind, at=at, actor=actor, element_id=element_id,
+                       task_id=task_id, message=message, details=jsonable(details) if details else None)
+    session.add(row)
+    return row
+
+
+def history_of(session: Session, instance_id: int) -> list[HistoryEvent]:
+    """Return an instance's history, oldest first."""
+    return list(session.scalars(select(HistoryEvent).where(HistoryEvent.instance_id == instance_id)
+                                .order_by(HistoryEvent.id)))

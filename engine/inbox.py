@@ -1,0 +1,145 @@
+"""The inbox projection: ready user tasks as indexed rows, kept in step with the workflow."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import history
+from .context import StepContext
+from .errors import ProcessFailure
+from .models import TaskRow, User, UserRole
+from .roles import FOREMAN_OR_ABOVE, ROLES, effective_roles
+
+
+def ready_user_tasks(workflow: Any) -> list[Any]:
+    """Return READY tasks that wait for a person, in the workflow and its subprocesses."""
+    found: list[Any] = []
+    for wf in [workflow, *workflow.subprocesses.values()]:
+        found.extend(t for t in wf.tasks.values() if t.state == TaskState.READY and t.task_spec.manual)
+    return found
+
+
+def due_time(task: Any) -> datetime | None:
+    """Return the earliest deadline among the timer boundary events attached to a task."""
+    parent = task.parent
+    if parent is None or not type(parent.task_spec).__name__.startswith("BoundaryEventSplit"):
+        return None
+    times = []
+    for sibling in parent.children:
+        spec = sibling.task_spec
+        if (isinstance(spec, BoundaryEvent) and isinstance(spec.event_definition, TimerEventDefinition)
+                and sibling.state == TaskState.WAITING):
+            value = sibling._get_internal_data("event_value")
+            if isinstance(value, str):
+                times.append(TimerEventDefinition.get_datetime(value))
+    return min(times) if times else None
+
+
+def user_roles(session: Session, username: str) -> frozenset[str] | None:
+    """Return the roles of an active user, or None when there is no such user."""
+    # One plain query: loading the User entity and its roles took two per call, twice per step.
+    rows = session.execute(select(User.id, UserRole.role).outerjoin(UserRole, UserRole.user_id == User.id)
+                           .where(User.username == username, User.active.is_(True))).all()
+    return None if not rows else effective_roles(frozenset(role for _, role in rows if role))
+
+
+def _resolve(ctx: StepContext, task: Any, spec: dict[str, Any]) -> tuple[str, str | None]:
+    """Evaluate a task's role and assignee expressions, checking the user holds the role."""
+    element = task.task_spec.bpmn_id
+    role = spec.get("role")
+    try:
+        if spec.get("role_expr"):
+            role = ctx.evaluate(spec["role_expr"], task.data)
+        assignee = ctx.evaluate(spec["assignee_expr"], task.data) if spec.get("assignee_expr") else None
+    except Exception as exc:
+        raise ProcessFailure(f"{element}: cannot work out who does this task: {exc}",
+                             instance_id=ctx.instance.id, element_id=element) from exc
+    if role not in ROLES:
+        raise ProcessFailure(f"{element}: role {role!r} is not a known role", instance_id=ctx.instance.id,
+                             element_id=element)
+    if assignee is not None:
+        roles = user_roles(ctx.session, str(assignee))
+        if roles is None:
+            raise ProcessFailure(f"{element}: assignee {assignee!r} is not an active user",
+                                 instance_id=ctx.instance.id, element_id=element)
+        if role not in roles:
+            raise ProcessFailure(f"{element}: assignee {assignee!r} does not hold role {role}",
+                                 instance_id=ctx.instance.id, element_id=element)
+        assignee = str(assignee)
+    return str(role), assignee
+
+
+def task_spec_model(model: dict[str, Any], task: Any) -> dict[str, Any]:
+    """Return the deploy-time model of a user task (a plain default for manual tasks)."""
+    element = task.task_spec.bpmn_id
+    spec = model.get("tasks", {}).get(element)
+    if spec is not None:
+        return dict(spec)
+    lane = getattr(task.task_spec, "lane", None) or ""
+    words = lane.split()
+    return {"title_zh": task.task_spec.bpmn_name or element, "title_en": task.task_spec.bpmn_name or element,
+            "role": words[-1] if words else None, "form": None}
+
+
+def sync_inbox(ctx: StepContext, workflow: Any, model: dict[str, Any], escalated: list[str]) -> list[TaskRow]:
+    """Make the open task rows match the workflow's ready user tasks; return rows created."""
+    session, inst, now = ctx.session, ctx.instance, ctx.now
+    ready = {str(t.id): t for t in ready_user_tasks(workflow)}
+    open_rows = {r.id: r for r in session.scalars(
+        select(TaskRow).where(TaskRow.instance_id == inst.id, TaskRow.status == "open"))}
+    for task_id, row in open_rows.items():
+        if task_id not in ready:
+            row.status = "cancelled"
+            row.completed_at = now
+            history.record(session, inst.id, "task_cancelled", now, element_id=row.element_id,
+                           task_id=task_id, message="no longer needed by the process")
+    created: list[TaskRow] = []
+    for task_id, task in ready.items():
+        existing = open_rows.get(task_id)
+        if existing is not None:
+            row = existing
+        else:
+            spec = task_spec_model(model, task)
+            role, assignee = _resolve(ctx, task, spec)
+            row = TaskRow(id=task_id, instance_id=inst.id, process_key=inst.process_key,
+                          element_id=task.task_spec.bpmn_id, title_zh=spec["title_zh"],
+                          title_en=spec["title_en"], role=role, assignee=assignee,
+                          assigned_by_process=assignee is not None, status="open", created_at=now,
+                          instance_title=inst.title)
+            session.add(row)
+            created.append(row)
+            history.record(session, inst.id, "task_ready", now, element_id=row.element_id, task_id=task_id,
+                           details={"role": role, "assignee": assignee})
+        # A fired deadline leaves no waiting timer: keep showing when the task was due.
+        row.due_at = due_time(task) or row.due_at
+        if task_id in escalated:
+            row.overdue = True
+    return created
+
+
+def wakeup_time(workflow: Any) -> datetime | None:
+    """Return when the instance next needs the timer worker (earliest waiting timer)."""
+    times = []
+    for task in workflow.event_manager.tasks.values():
+        if isinstance(task.task_spec.event_definition, TimerEventDefinition):
+            value = task._get_internal_data("event_value")
+            if isinstance(value, str):
+                times.append(TimerEventDefinition.get_datetime(value))
+            elif isinstance(value, dict) and "next" in value:
+                times.append(TimerEventDefinition.get_datetime(value["next"]))
+    return min(times) if times else None
+
+
+def role_holders(session: Session, role: str) -> list[str]:
+    """Return usernames of active users holding a role, for user pickers."""
+    wanted = sorted(FOREMAN_OR_ABOVE) if role == "cs_foreman" else [role]
+    return list(session.scalars(
+        select(User.username).join(UserRole).where(UserRole.role.in_(wanted), User.active.is_(True))
+        .order_by(User.username).distinct()))

@@ -1,0 +1,264 @@
+"""Database tables of the engine: definitions, instances, inbox, history, users, registers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names so Alembic migrations are reproducible on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",  # all columns: PostgreSQL names are schema-wide
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY autoincrements).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store aware datetimes as UTC and always hand back aware UTC values (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes and normalise to UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pass an aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Attach UTC to values read back."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by the engine and the web app."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime()}
+
+
+class User(Base):
+    """A member of staff who signs in and works tasks."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    created_at: Mapped[datetime]
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    roles: Mapped[list[UserRole]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def role_ids(self) -> frozenset[str]:
+        """Return the role ids this user holds."""
+        return frozenset(r.role for r in self.roles)
+
+
+class UserRole(Base):
+    """One role held by one user."""
+
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    user: Mapped[User] = relationship(back_populates="roles")
+
+
+class ProcessVersion(Base):
+    """One deployed version of a process, stored once per content hash."""
+
+    __tablename__ = "process_versions"
+    __table_args__ = (
+        UniqueConstraint("process_key", "version"),
+        UniqueConstraint("process_key", "content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    # Task titles, lanes, forms, assignment and separation rules, extracted at deploy time so that
+    # listing tasks never needs to parse BPMN or load a workflow.
+    model: Mapped[dict[str, Any]] = mapped_column(JSON)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    deployed_at: Mapped[datetime]
+    deployed_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class ProcessInstance(Base):
+    """One running or finished case; its state blob refers to its version instead of embedding it."""
+
+    __tablename__ = "process_instances"
+    __table_args__ = (
+        Index("ix_instances_status_started", "status", "started_at", postgresql_include=["id"]),
+        # Search filters end in started_at: the newest-first page reads 25 index entries, not every match.
+        Index("ix_instances_key_status_started", "process_key", "status", "started_at"),
+        Index("ix_instances_wakeup", "status", "next_wakeup_at"),  # the timer worker's claim query
+        Index("ix_instances_unit_started", "unit", "started_at"),
+        Index("ix_instances_started_by_started", "started_by", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    process_key: Mapped[str] = mapped_column(String(64))
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    title: Mapped[str] = mapped_column(String(300), default="")
+    unit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    started_by: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    next_wakeup_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    state_format: Mapped[int] = mapped_column(Integer)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    row_version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": row_version}
+
+
+class TaskRow(Base):
+    """Inbox projection of one user task; written with the state, read without loading workflows."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        # Covering on PostgreSQL: inbox counts, the id-only page query (queries.list_tasks) and the
+        # overdue search are answered from the index, not from thousands of rows of a busy role.
+        Index("ix_tasks_open_assignee_due", "status", "assignee", "due_at",
+              postgresql_include=["created_at", "id", "role", "process_key", "overdue"]),
+        Index("ix_tasks_open_role_due", "status", "role", "due_at",
+              postgresql_include=["assignee", "created_at", "id", "process_key", "overdue", "instance_id"]),
+        Index("ix_tasks_instance", "instance_id", "status"),
+        Index("ix_tasks_completed_by", "completed_by"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id", ondelete="CASCADE"))
+    process_key: Mapped[str] = mapped_column(String(64))
+    element_id: Mapped[str] = mapped_column(String(128))
+    title_zh: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # When assigned by the process (pf:assignee) the task may not be released back to the role.
+    assigned_by_process: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))  # open | completed | cancelled
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    claimed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    completed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    instance_title: Mapped[str] = mapped_column(String(300), default="")
+
+
+class HistoryEvent(Base):
+    """One append-only fact about an instance: who did what, when, and what changed."""
+
+    __tablename__ = "history"
+    __table_args__ = (
+        Index("ix_history_instance", "instance_id", "id"),
+        Index("ix_history_kind_at", "kind", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    element_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class HazardStock(Base):
+    """Running balance of one hazardous item; a row lock serialises ledger writes per item."""
+
+    __tablename__ = "hazard_stock"
+    __table_args__ = (CheckConstraint("balance >= 0", name="balance_not_negative"),)
+
+    item: Mapped[str] = mapped_column(String(32), primary_key=True)
+    balance: Mapped[float] = mapped_column(default=0)
+
+
+class HazardLedgerLine(Base):
+    """One line of the hazardous-goods register (危險品使用登記表); never updated or deleted."""
+
+    __tablename__ = "hazard_ledger"
+    __table_args__ = (
+        Index("ix_hazard_ledger_item", "item", "id"),
+        CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    item: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # stock_in | issue | return
+    quantity: Mapped[float]
+    balance_after: Mapped[float]
+    instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("process_instances.id", ondelete="SET NULL"), nullable=True
+    )
+    actor: Mapped[str] = mapped_column(String(64))
+    counterpart: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    location: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]
+
+
+class SealedKeyUse(Base):
+    """One use of a sealed key, with approvals, witnesses, times and seal numbers."""
+
+    __tablename__ = "sealed_key_uses"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instances.id", ondelete="CASCADE"), unique=True
+    )
+    unit: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    archived_by: Mapped[str] = mapped_column(String(64))
+    archived_at: Mapped[datetime]

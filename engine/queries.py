@@ -1,0 +1,331 @@
+"""Read side: named inbox and instance queries returning plain views, never workflows or ORM rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, defer
+
+from .errors import Forbidden, NotFound
+from .models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
+from .roles import ADMIN, effective_roles
+from .runtime import Actor
+
+SCOPES = ("mine", "group", "all")
+TASK_STATUSES = ("open", "completed", "cancelled")
+INSTANCE_STATUSES = ("running", "suspended", "error", "completed", "terminated")
+# Who may read every instance and its history (SPEC: admins inspect; managers read figures).
+OBSERVERS = frozenset({ADMIN, "cs_manager", "cs_supervisor", "general_manager", "project_manager"})
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list with the total across all pages."""
+
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """Return how many pages there are."""
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A task as the inbox shows it."""
+
+    id: str
+    instance_id: int
+    process_key: str
+    name: str
+    title_zh: str
+    title_en: str
+    role: str
+    assignee: str | None
+    assigned_by_process: bool
+    status: str
+    created_at: datetime
+    due_at: datetime | None
+    overdue: bool
+    claimed_at: datetime | None
+    completed_at: datetime | None
+    completed_by: str | None
+    instance_title: str
+    form: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-able dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    """An instance as lists and detail pages show it."""
+
+    id: int
+    process_key: str
+    version: int
+    version_id: int
+    status: str
+    outcome: str | None
+    title: str
+    unit: str | None
+    started_by: str
+    started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+    next_wakeup_at: datetime | None
+    error: dict[str, Any] | None
+    data: dict[str, Any] = field(default_factory=dict)
+    open_tasks: list[TaskView] = field(default_factory=list)
+
+
+def task_view(row: TaskRow, now: datetime, form: dict[str, Any] | None = None) -> TaskView:
+    """Return the view of one task row; overdue when flagged or past due while open."""
+    overdue = bool(row.overdue or (row.status == "open" and row.due_at is not None and row.due_at < now))
+    return TaskView(row.id, row.instance_id, row.process_key, row.element_id, row.title_zh, row.title_en,
+                    row.role, row.assignee, row.assigned_by_process, row.status, row.created_at, row.due_at,
+                    overdue, row.claimed_at, row.completed_at, row.completed_by, row.instance_title, form)
+
+
+def _paged(session: Session, query: Select[Any], page: int, per_page: int) -> tuple[list[Any], int]:
+    """Run a query for one page and count the total."""
+    page, per_page = max(1, page), max(1, min(per_page, 200))
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    items = list(session.scalars(query.limit(per_page).offset((page - 1) * per_page)))
+    return items, total
+
+
+def _paged_ids_first(session: Session, query: Select[Any], page: int, per_page: int
+                     ) -> tuple[list[TaskRow], int]:
+    """Page task rows in two steps: the page's ids (from a covering index), then those rows."""
+    # A role with thousands of open tasks: filtering and sorting ids in the index spares a heap visit
+    # per candidate row (a page of "my role's overdue tasks" scans the whole role).
+    page, per_page = max(1, page), max(1, min(per_page, 200))
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    ids = list(session.scalars(query.with_only_columns(TaskRow.id).limit(per_page)
+                               .offset((page - 1) * per_page)))
+    found = {r.id: r for r in session.scalars(select(TaskRow).where(TaskRow.id.in_(ids)))} if ids else {}
+    return [found[i] for i in ids if i in found], total
+
+
+def forms_of(session: Session, rows: Sequence[TaskRow]) -> dict[str, dict[str, Any] | None]:
+    """Return each row's form definition, reading each version's model once."""
+    ids = {r.instance_id for r in rows}
+    if not ids:
+        return {}
+    # Two small queries: joining the model to every instance row decoded the same large JSON per task.
+    versions: dict[int, int] = {i: v for i, v in session.execute(
+        select(ProcessInstance.id, ProcessInstance.version_id).where(ProcessInstance.id.in_(ids)))}
+    by_version: dict[int, dict[str, Any]] = {v: m for v, m in session.execute(
+        select(ProcessVersion.id, ProcessVersion.model).where(ProcessVersion.id.in_(set(versions.values()))))}
+    models = {instance_id: by_version.get(version_id) for instance_id, version_id in versions.items()}
+    return {r.id: (models.get(r.instance_id) or {}).get("tasks", {}).get(r.element_id, {}).get("form")
+            for r in rows}
+
+
+def list_tasks(session: Session, actor: Actor, now: datetime, *, scope: str = "mine",
+               status: str = "open", instance_id: int | None = None, process_key: str | None = None,
+               overdue: bool | None = None, page: int = 1, per_page: int = 25,
+               with_forms: bool = True) -> Page:
+    """List tasks for an actor: mine, my roles' unclaimed ones (group), or all (admins)."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+    if status not in TASK_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(TASK_STATUSES)}")
+    query = select(TaskRow).where(TaskRow.status == status)
+    roles = effective_roles(actor.roles)
+    if scope == "mine":
+        mine = TaskRow.completed_by == actor.username if status == "completed" else \
+            TaskRow.assignee == actor.username
+        query = query.where(mine)
+    elif scope == "group":
+        query = query.where(TaskRow.role.in_(sorted(roles)),
+                            or_(TaskRow.assignee.is_(None), TaskRow.assignee == actor.username))
+    elif not (roles & OBSERVERS):
+        raise Forbidden("only admins and managers may list all tasks")
+    if instance_id is not None:
+        query = query.where(TaskRow.instance_id == instance_id)
+    if process_key:
+        query = query.where(TaskRow.process_key == process_key)
+    if overdue is True:
+        query = query.where(or_(TaskRow.overdue.is_(True), TaskRow.due_at < now))
+    elif overdue is False:
+        query = query.where(TaskRow.overdue.is_(False), or_(TaskRow.due_at.is_(None), TaskRow.due_at >= now))
+    # Open work sorts by deadline (undated last); finished work newest first.
+    if status == "open":
+        # NULLS LAST (not `due_at IS NULL` first): PostgreSQL can then read a role's inbox in index order.
+        query = query.order_by(TaskRow.due_at.asc().nulls_last(), TaskRow.created_at, TaskRow.id)
+    else:
+        query = query.order_by(TaskRow.completed_at.desc(), TaskRow.id)
+    rows, total = _paged_ids_first(session, query, page, per_page)
+    forms = forms_of(session, rows) if with_forms else {}
+    return Page([task_view(r, now, forms.get(r.id)) for r in rows], total, max(1, page), per_page)
+
+
+def count_tasks(session: Session, actor: Actor, now: datetime) -> dict[str, int]:
+    """Return inbox counts: mine, group, overdue among them."""
+    roles = sorted(effective_roles(actor.roles))
+    base = select(func.count()).select_from(TaskRow).where(TaskRow.status == "open")
+    mine = base.where(TaskRow.assignee == actor.username)
+    group = base.where(TaskRow.role.in_(roles), TaskRow.assignee.is_(None))
+    late = or_(TaskRow.overdue.is_(True), TaskRow.due_at < now)
+    return {
+        "mine": session.scalar(mine) or 0,
+        "group": session.scalar(group) or 0,
+        "overdue": session.scalar(base.where(late, or_(TaskRow.assignee == actor.username,
+                                                       TaskRow.role.in_(roles)))) or 0,
+    }
+
+
+def get_task(session: Session, task_id: str, actor: Actor, now: datetime) -> TaskView:
+    """Return one task the actor may see (their role, theirs, or an observer)."""
+    row = session.get(TaskRow, task_id)
+    if row is None:
+        raise NotFound(f"task {task_id} does not exist", task_id=task_id)
+    roles = effective_roles(actor.roles)
+    if not (row.role in roles or actor.username in (row.assignee, row.completed_by) or roles & OBSERVERS):
+        raise Forbidden(f"task {task_id} belongs to role {row.role}", task_id=task_id)
+    return task_view(row, now, forms_of(session, [row]).get(row.id))
+
+
+def may_observe(actor: Actor) -> bool:
+    """Tell whether the actor may read every instance."""
+    return bool(effective_roles(actor.roles) & OBSERVERS)
+
+
+def _visible(session: Session, inst: ProcessInstance, actor: Actor) -> bool:
+    """An instance is visible to observers, its starter and anyone who has a task in it."""
+    if may_observe(actor) or inst.started_by == actor.username:
+        return True
+    roles = sorted(effective_roles(actor.roles))
+    return bool(session.scalar(select(func.count()).select_from(TaskRow).where(
+        TaskRow.instance_id == inst.id,
+        or_(TaskRow.assignee == actor.username, TaskRow.completed_by == actor.username,
+            (TaskRow.status == "open") & TaskRow.role.in_(roles)))))
+
+
+def _version_number(session: Session, version_id: int) -> int:
+    """Return a version's number; version rows never change, so the session remembers them."""
+    # Loading the ProcessVersion entity per listed instance re-read its BPMN XML and model every time.
+    known: dict[int, int] = session.info.setdefault("bpm_version_numbers", {})
+    if version_id not in known:
+        known[version_id] = session.scalar(select(ProcessVersion.version)
+                                           .where(ProcessVersion.id == version_id)) or 0
+    return known[version_id]
+
+
+def instance_view(session: Session, inst: ProcessInstance, now: datetime, *, detail: bool = False
+                  ) -> InstanceView:
+    """Return the view of an instance; with detail, its data and open tasks."""
+    tasks: list[TaskView] = []
+    if detail:
+        rows = list(session.scalars(select(TaskRow).where(
+            TaskRow.instance_id == inst.id, TaskRow.status == "open").order_by(TaskRow.created_at)))
+        forms = forms_of(session, rows)
+        tasks = [task_view(r, now, forms.get(r.id)) for r in rows]
+    return InstanceView(inst.id, inst.process_key, _version_number(session, inst.version_id), inst.version_id,
+                        inst.status, inst.outcome, inst.title, inst.unit, inst.started_by, inst.started_at,
+                        inst.updated_at, inst.ended_at, inst.next_wakeup_at, inst.error,
+                        dict(inst.data or {}) if detail else {}, tasks)
+
+
+def get_instance(session: Session, instance_id: int, actor: Actor, now: datetime) -> InstanceView:
+    """Return one instance with data and open tasks, if the actor may see it."""
+    inst = session.get(ProcessInstance, instance_id)
+    if inst is None:
+        raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
+    if not _visible(session, inst, actor):
+        raise Forbidden(f"instance {instance_id} is not visible to you", instance_id=instance_id)
+    return instance_view(session, inst, now, detail=True)
+
+
+def search_instances(session: Session, actor: Actor, now: datetime, *, process_key: str | None = None,
+                     status: str | None = None, version: int | None = None, started_by: str | None = None,
+                     started_from: datetime | None = None, started_to: datetime | None = None,
+                     unit: str | None = None, overdue: bool | None = None, text: str | None = None,
+                     page: int = 1, per_page: int = 25) -> Page:
+    """Search instances (observers see all; others what they started)."""
+    if status is not None and status not in INSTANCE_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(INSTANCE_STATUSES)}")
+    # A list shows no state or data: leave the blobs in the table.
+    query = select(ProcessInstance).options(defer(ProcessInstance.state), defer(ProcessInstance.data))
+    if not may_observe(actor):
+        query = query.where(ProcessInstance.started_by == actor.username)
+    if process_key:
+        query = query.where(ProcessInstance.process_key == process_key)
+    if status:
+        query = query.where(ProcessInstance.status == status)
+    if version is not None:
+        query = query.join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id).where(
+            ProcessVersion.version == version)
+    if started_by:
+        query = query.where(ProcessInstance.started_by == started_by)
+    if started_from:
+        query = query.where(ProcessInstance.started_at >= started_from)
+    if started_to:
+        query = query.where(ProcessInstance.started_at < started_to)
+    if unit:
+        query = query.where(ProcessInstance.unit == unit)
+    if text:
+        query = query.where(ProcessInstance.title.contains(text, autoescape=True))
+    if overdue:
+        late = select(TaskRow.instance_id).where(TaskRow.status == "open", or_(
+            TaskRow.overdue.is_(True), TaskRow.due_at < now))
+        query = query.where(ProcessInstance.id.in_(late))
+    query = query.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc())
+    rows, total = _paged(session, query, page, per_page)
+    return Page([instance_view(session, r, now) for r in rows], total, max(1, page), per_page)
+
+
+def instance_history(session: Session, instance_id: int, actor: Actor, now: datetime) -> list[dict[str, Any]]:
+    """Return an instance's history rows as dicts, oldest first."""
+    get_instance(session, instance_id, actor, now)
+    rows = session.scalars(select(HistoryEvent).where(HistoryEvent.instance_id == instance_id)
+                           .order_by(HistoryEvent.id))
+    return [{"id": r.id, "at": r.at, "kind": r.kind, "actor": r.actor, "element_id": r.element_id,
+             "task_id": r.task_id, "message": r.message, "details": r.details} for r in rows]
+
+
+def element_visits(history_rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Count per element how often it completed, how many are active now, how often it failed."""
+    visits: dict[str, dict[str, int]] = {}
+    for row in history_rows:
+        element = row.get("element_id")
+        if not element:
+            continue
+        entry = visits.setdefault(element, {"completed": 0, "active": 0, "failed": 0})
+        kind = row["kind"]
+        if kind in ("task_completed", "gateway", "script", "event", "timer_fired"):
+            entry["completed"] += 1
+        if kind == "task_ready":
+            entry["active"] += 1
+        elif kind in ("task_completed", "task_cancelled"):
+            entry["active"] = max(0, entry["active"] - 1)
+        elif kind == "error":
+            entry["failed"] += 1
+    return visits
+
+
+def process_list(session: Session) -> list[dict[str, Any]]:
+    """Return each process with its versions and how many instances run on each."""
+    counts = {version_id: n for version_id, n in session.execute(
+        select(ProcessInstance.version_id, func.count())
+        .where(ProcessInstance.status.in_(("running", "suspended", "error")))
+        .group_by(ProcessInstance.version_id))}
+    out: dict[str, dict[str, Any]] = {}
+    for v in session.scalars(select(ProcessVersion).order_by(ProcessVersion.process_key,
+                                                             ProcessVersion.version.desc())):
+        entry = out.setdefault(v.process_key, {"key": v.process_key, "name_zh": v.name_zh,
+                                               "name_en": v.name_en, "versions": []})
+        entry["versions"].append({"version": v.version, "id": v.id, "deployed_at": v.deployed_at,
+                                  "deployed_by": v.deployed_by, "content_hash": v.content_hash,
+                                  "running": counts.get(v.id, 0)})
+    return list(out.values())

@@ -1,0 +1,388 @@
+"""The engine façade: every command is one unit of work on one locked instance; callers commit."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import definitions, history
+from .actor import ADMIN, Actor
+from .calendar import BusinessCalendar, load_calendar
+from .context import StepContext
+from .errors import Conflict, Forbidden, InvalidData, NotFound, ProcessFailure
+from .forms import FormDef, validate_submission
+from .inbox import sync_inbox, task_spec_model, user_roles, wakeup_time
+from .models import ProcessInstance, ProcessVersion, TaskRow
+from .roles import effective_roles
+from .state import STATE_FORMAT, dump_state, load_state
+from .stepping import Stepper
+from .units import announce_wakeup, case_data, find_task, run_unit
+
+__all__ = ["ADMIN", "SYSTEM", "Actor", "Engine", "Loaded", "case_data", "find_task", "run_unit"]
+
+FINAL = ("completed", "terminated")
+
+
+SYSTEM = Actor("system", frozenset({ADMIN}))
+
+
+@dataclass
+class Loaded:
+    """An instance locked for this unit of work, with its workflow and context."""
+
+    instance: ProcessInstance
+    version: ProcessVersion
+    model: dict[str, Any]
+    workflow: BpmnWorkflow
+    ctx: StepContext
+
+
+class Engine:
+    """Start, advance and administer process instances."""
+
+    def __init__(self, calendar: BusinessCalendar | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.calendar = calendar or load_calendar(None)
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _now(self, now: datetime | None) -> datetime:
+        return (now or self.clock()).astimezone(UTC)
+
+    def _lock(self, session: Session, instance_id: int) -> ProcessInstance:
+        """Lock the instance row (FOR UPDATE; SQLite holds the write lock from BEGIN IMMEDIATE)."""
+        inst = session.scalar(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                              .with_for_update().execution_options(populate_existing=True))
+        if inst is None:
+            raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
+        return inst
+
+    def _load(self, session: Session, inst: ProcessInstance, actor: str, now: datetime) -> Loaded:
+        # The cached spec is keyed by content hash: the XML and model columns load only on a cache miss.
+        version = session.get(ProcessVersion, inst.version_id,
+                              options=[defer(ProcessVersion.bpmn_xml), defer(ProcessVersion.model)])
+        assert version is not None
+        compiled = definitions.compiled_version(version)
+        ctx = StepContext(session, inst, actor, now, self.calendar)
+        workflow = load_state(inst.state, inst.state_format, compiled.spec, compiled.subprocess_specs,
+                              ctx.script_engine())
+        return Loaded(inst, version, compiled.model, workflow, ctx)
+
+    def _advance(self, loaded: Loaded) -> None:
+        """Run automatic steps, project the inbox, save state; failures put the instance in error."""
+        inst, ctx, wf = loaded.instance, loaded.ctx, loaded.workflow
+        stepper = Stepper(ctx, loaded.model)
+        try:
+            stepper.run(wf)
+            sync_inbox(ctx, wf, loaded.model, stepper.escalated_tasks)
+        except ProcessFailure as failure:
+            self._save(loaded)
+            self._mark_error(loaded, failure)
+            raise
+        if stepper.outcome:
+            inst.outcome = stepper.outcome
+        if wf.is_completed():
+            inst.status = "completed"
+            inst.ended_at = ctx.now
+            inst.outcome = inst.outcome or wf.data.get("outcome")
+            history.record(ctx.session, inst.id, "completed", ctx.now, message=inst.outcome or "")
+        self._save(loaded)
+
+    def _save(self, loaded: Loaded) -> None:
+        inst, wf = loaded.instance, loaded.workflow
+        inst.state = dump_state(wf)
+        inst.state_format = STATE_FORMAT
+        inst.data = case_data(wf)
+        inst.updated_at = loaded.ctx.now
+        wakeup = None if wf.is_completed() else wakeup_time(wf)
+        if wakeup is not None and (inst.next_wakeup_at is None or wakeup < inst.next_wakeup_at):
+            announce_wakeup(loaded.ctx.session)
+        inst.next_wakeup_at = wakeup
+
+    def _mark_error(self, loaded: Loaded, failure: ProcessFailure) -> None:
+        inst, now = loaded.instance, loaded.ctx.now
+        inst.status = "error"
+        inst.error = {"message": failure.message, "element_id": failure.element_id, "line": failure.line,
+                      "at": now.isoformat()}
+        history.record(loaded.ctx.session, inst.id, "error", now, element_id=failure.element_id,
+                       message=failure.message, details={"line": failure.line})
+
+    def _flush(self, session: Session) -> None:
+        """Flush, turning a lost optimistic-lock race into a Conflict."""
+        try:
+            session.flush()
+        except StaleDataError as exc:
+            raise Conflict("the instance changed meanwhile; reload and try again") from exc
+
+    # -- definitions ---------------------------------------------------------------------------
+    def deploy(self, session: Session, xml: bytes | str, *, filename: str = "", actor: Actor = SYSTEM,
+               now: datetime | None = None) -> definitions.DeployResult:
+        """Check a BPMN file and store it as a new version when it changed."""
+        return definitions.deploy(session, xml, filename=filename, actor=actor.username, now=self._now(now))
+
+    # -- instances -----------------------------------------------------------------------------
+    def start(self, session: Session, process_key: str, data: Mapping[str, Any], actor: Actor,
+              now: datetime | None = None) -> ProcessInstance:
+        """Start an instance of the newest version of a process."""
+        now = self._now(now)
+        version = definitions.latest_version(session, process_key)
+        compiled = definitions.compiled_version(version)
+        model = compiled.model
+        starters = set(model.get("starters") or [])
+        if starters and not starters & effective_roles(actor.roles):
+            raise Forbidden(f"only {', '.join(sorted(starters))} may start {process_key}")
+        inst = ProcessInstance(process_key=process_key, version_id=version.id, status="running",
+                               title=model["name_zh"], started_by=actor.username, started_at=now,
+                               updated_at=now, state_format=STATE_FORMAT, state=b"", data={})
+        session.add(inst)
+        session.flush()
+        ctx = StepContext(session, inst, actor.username, now, self.calendar)
+        clean = self._validated(ctx, model.get("start_form"), data, {}, element_id="start")
+        variables = {"initiator": actor.username, "initiator_roles": sorted(actor.roles),
+                     "started_at": now.isoformat(), "performed_by": {}, "instance_id": inst.id, **clean}
+        workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs, script_engine=ctx.script_engine())
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(copy.deepcopy(variables))
+        inst.unit = str(clean.get("unit"))[:64] if clean.get("unit") else None
+        summary = clean.get("unit") or clean.get("item") or clean.get("complainant") or ""
+        inst.title = f"{model['name_zh']} {summary}".strip()[:300]
+        history.record(session, inst.id, "started", now, actor=actor.username,
+                       details={"data": clean, "version": version.version})
+        self._advance(Loaded(inst, version, model, workflow, ctx))
+        self._flush(session)
+        return inst
+
+    def _validated(self, ctx: StepContext, form: dict[str, Any] | None, submitted: Mapping[str, Any],
+                   context: Mapping[str, Any], *, element_id: str,
+                   task_id: str | None = None) -> dict[str, Any]:
+        """Validate a submission against a form definition; raise InvalidData naming each field."""
+        if not isinstance(submitted, Mapping):
+            raise InvalidData("data must be an object", {"data": ["must be a JSON object"]})
+        if form is None:
+            if submitted:
+                raise InvalidData("this step takes no data", {k: ["unknown field"] for k in submitted})
+            return {}
+        clean, errors = validate_submission(
+            FormDef.from_dict(form), submitted, context, ctx.evaluate,
+            lambda name: user_roles(ctx.session, name))
+        if errors:
+            raise InvalidData(f"{element_id}: {len(errors)} field(s) refused", errors,
+                              instance_id=ctx.instance.id, element_id=element_id, task_id=task_id)
+        return clean
+
+    def _task_and_lock(self, session: Session, task_id: str) -> tuple[TaskRow, ProcessInstance]:
+        """Find a task row, lock its instance, then re-read the row under the lock."""
+        row = session.get(TaskRow, task_id)
+        if row is None:
+            raise NotFound(f"task {task_id} does not exist", task_id=task_id)
+        inst = self._lock(session, row.instance_id)
+        session.refresh(row)
+        return row, inst
+
+    def _check_may_work(self, row: TaskRow, inst: ProcessInstance, actor: Actor, model: dict[str, Any],
+                        performed_by: Mapping[str, str]) -> None:
+        """Refuse actors without the role, other people's tasks and separation-of-duty breaches."""
+        if row.status != "open":
+            raise Conflict(f"task {row.element_id} is already {row.status}", task_id=row.id,
+                           instance_id=inst.id, element_id=row.element_id)
+        if inst.status != "running":
+            raise Conflict(f"instance {inst.id} is {inst.status}", instance_id=inst.id)
+        if row.role not in effective_roles(actor.roles):
+            raise Forbidden(f"task {row.element_id} is for role {row.role}", task_id=row.id,
+                            element_id=row.element_id)
+        if row.assignee and row.assignee != actor.username:
+            raise Forbidden(f"task {row.element_id} is assigned to {row.assignee}", task_id=row.id,
+                            element_id=row.element_id)
+        spec = model.get("tasks", {}).get(row.element_id, {})
+        if spec.get("not_starter") and inst.started_by == actor.username:
+            raise Forbidden(f"{row.element_id}: the person who started this case may not do this step",
+                            task_id=row.id, element_id=row.element_id)
+        for other in spec.get("not_performer_of", []):
+            if performed_by.get(other) == actor.username:
+                raise Forbidden(f"{row.element_id}: whoever did {other} may not do this step",
+                                task_id=row.id, element_id=row.element_id)
+
+    def complete(self, session: Session, task_id: str, data: Mapping[str, Any], actor: Actor,
+                 now: datetime | None = None) -> ProcessInstance:
+        """Complete a user task with the submitted form data."""
+        now = self._now(now)
+        row, inst = self._task_and_lock(session, task_id)
+        if row.status != "open":
+            raise Conflict(f"task {row.element_id} is already {row.status}", task_id=task_id,
+                           instance_id=inst.id, element_id=row.element_id)
+        loaded = self._load(session, inst, actor.username, now)
+        task = find_task(loaded.workflow, task_id)
+        performed_by = dict(task.data.get("performed_by") or {}) if task is not None else {}
+        self._check_may_work(row, inst, actor, loaded.model, performed_by)
+        if task is None or task.state != TaskState.READY:
+            raise Conflict(f"task {row.element_id} is not ready any more", task_id=task_id)
+        spec = task_spec_model(loaded.model, task)
+        clean = self._validated(loaded.ctx, spec.get("form"), data, task.data, element_id=row.element_id,
+                                task_id=task_id)
+        before = copy.deepcopy(task.data)
+        task.data.update(clean)
+        task.data["performed_by"] = {**performed_by, row.element_id: actor.username}
+        task.run()
+        row.status, row.completed_at, row.completed_by = "completed", now, actor.username
+        row.assignee = actor.username
+        history.record(session, inst.id, "task_completed", now, actor=actor.username,
+                       element_id=row.element_id, task_id=task_id,
+                       details={"data": clean, "changes": history.changes(before, task.data)})
+        self._advance(loaded)
+        self._flush(session)
+        return inst
+
+    def claim(self, session: Session, task_id: str, actor: Actor, now: datetime | None = None) -> TaskRow:
+        """Take an open task of one's role into one's own inbox."""
+        now = self._now(now)
+        row, inst = self._task_and_lock(session, task_id)
+        if row.assignee == actor.username and row.status == "open":
+            return row
+        if row.assignee and row.status == "open":
+            raise Conflict(f"task {row.element_id} is already claimed by {row.assignee}", task_id=task_id)
+        loaded = self._load(session, inst, actor.username, now)
+        task = find_task(loaded.workflow, task_id)
+        performed_by = dict(task.data.get("performed_by") or {}) if task is not None else {}
+        self._check_may_work(row, inst, actor, loaded.model, performed_by)
+        row.assignee, row.claimed_at = actor.username, now
+        history.record(session, inst.id, "task_claimed", now, actor=actor.username,
+                       element_id=row.element_id, task_id=task_id)
+        inst.updated_at = now
+        self._flush(session)
+        return row
+
+    def release(self, session: Session, task_id: str, actor: Actor, now: datetime | None = None) -> TaskRow:
+        """Give a claimed task back to its role."""
+        now = self._now(now)
+        row, inst = self._task_and_lock(session, task_id)
+        if row.status != "open":
+            raise Conflict(f"task {row.element_id} is already {row.status}", task_id=task_id)
+        if row.assignee != actor.username and not actor.is_admin:
+            raise Forbidden(f"task {row.element_id} is not yours to release", task_id=task_id)
+        if row.assigned_by_process:
+            raise Conflict(f"task {row.element_id} was assigned by the process and cannot be released; "
+                           "an admin may reassign it", task_id=task_id)
+        row.assignee, row.claimed_at = None, None
+        history.record(session, inst.id, "task_released", now, actor=actor.username,
+                       element_id=row.element_id, task_id=task_id)
+        inst.updated_at = now
+        self._flush(session)
+        return row
+
+    def reassign(self, session: Session, task_id: str, assignee: str, actor: Actor,
+                 now: datetime | None = None) -> TaskRow:
+        """Give a task to another user holding its role (admins)."""
+        now = self._now(now)
+        if not actor.is_admin:
+            raise Forbidden("only admins may reassign tasks")
+        row, inst = self._task_and_lock(session, task_id)
+        if row.status != "open":
+            raise Conflict(f"task {row.element_id} is already {row.status}", task_id=task_id)
+        roles = user_roles(session, assignee)
+        if roles is None or row.role not in roles:
+            raise InvalidData("assignee refused", {"assignee": [f"{assignee!r} is not an active user "
+                                                                f"holding role {row.role}"]})
+        previous = row.assignee
+        row.assignee, row.claimed_at = assignee, now
+        history.record(session, inst.id, "task_reassigned", now, actor=actor.username,
+                       element_id=row.element_id, task_id=task_id,
+                       details={"from": previous, "to": assignee})
+        if inst.status == "error" and inst.error and inst.error.get("element_id") == row.element_id:
+            inst.error = {**inst.error, "resolved_by_reassign": True}
+        inst.updated_at = now
+        self._flush(session)
+        return row
+
+    # -- administration ------------------------------------------------------------------------
+    def _admin_instance(self, session: Session, instance_id: int, actor: Actor) -> ProcessInstance:
+        if not actor.is_admin:
+            raise Forbidden("only admins may do this")
+        return self._lock(session, instance_id)
+
+    def suspend(self, session: Session, instance_id: int, actor: Actor, reason: str = "",
+                now: datetime | None = None) -> ProcessInstance:
+        """Pause an instance: no task may be completed and no timer fires until resumed."""
+        now = self._now(now)
+        inst = self._admin_instance(session, instance_id, actor)
+        if inst.status not in ("running", "error"):
+            raise Conflict(f"instance {instance_id} is {inst.status}; only running instances can be "
+                           "suspended", instance_id=instance_id)
+        history.record(session, inst.id, "suspended", now, actor=actor.username, message=reason,
+                       details={"previous": inst.status})
+        inst.status, inst.updated_at = "suspended", now
+        self._flush(session)
+        return inst
+
+    def resume(self, session: Session, instance_id: int, actor: Actor, reason: str = "",
+               now: datetime | None = None) -> ProcessInstance:
+        """Continue a suspended instance where it stood."""
+        now = self._now(now)
+        inst = self._admin_instance(session, instance_id, actor)
+        if inst.status != "suspended":
+            raise Conflict(f"instance {instance_id} is {inst.status}, not suspended", instance_id=instance_id)
+        inst.status = "error" if inst.error else "running"
+        if inst.status == "running" and inst.next_wakeup_at is not None:
+            announce_wakeup(session)  # timers that fell due while suspended fire now
+        inst.updated_at = now
+        history.record(session, inst.id, "resumed", now, actor=actor.username, message=reason)
+        self._flush(session)
+        return inst
+
+    def terminate(self, session: Session, instance_id: int, actor: Actor, reason: str = "",
+                  now: datetime | None = None) -> ProcessInstance:
+        """End an instance for good; its open tasks are cancelled."""
+        now = self._now(now)
+        inst = self._admin_instance(session, instance_id, actor)
+        if inst.status in FINAL:
+            raise Conflict(f"instance {instance_id} is already {inst.status}", instance_id=instance_id)
+        for row in session.scalars(select(TaskRow).where(TaskRow.instance_id == inst.id,
+                                                         TaskRow.status == "open")):
+            row.status, row.completed_at = "cancelled", now
+            history.record(session, inst.id, "task_cancelled", now, actor=actor.username,
+                           element_id=row.element_id, task_id=row.id, message="instance terminated")
+        inst.status, inst.ended_at, inst.updated_at, inst.next_wakeup_at = "terminated", now, now, None
+        history.record(session, inst.id, "terminated", now, actor=actor.username, message=reason)
+        self._flush(session)
+        return inst
+
+    def retry(self, session: Session, instance_id: int, actor: Actor, now: datetime | None = None
+              ) -> ProcessInstance:
+        """Run a failed instance again from the step that failed."""
+        now = self._now(now)
+        inst = self._admin_instance(session, instance_id, actor)
+        if inst.status != "error":
+            raise Conflict(f"instance {instance_id} is {inst.status}, not in error", instance_id=instance_id)
+        loaded = self._load(session, inst, actor.username, now)
+        for wf in [loaded.workflow, *loaded.workflow.subprocesses.values()]:
+            for task in list(wf.tasks.values()):
+                if task.state == TaskState.ERROR:
+                    # Start the failed step afresh from its parent's data: a half-run script leaves none.
+                    if task.parent is not None:
+                        task.data = copy.deepcopy(task.parent.data)
+                    task._set_state(TaskState.READY)
+        history.record(session, inst.id, "retried", now, actor=actor.username,
+                       element_id=(inst.error or {}).get("element_id"))
+        inst.status, inst.error = "running", None
+        self._advance(loaded)
+        self._flush(session)
+        return inst
+
+    def fire_timers(self, session: Session, instance_id: int, now: datetime | None = None) -> bool:
+        """Fire an instance's due timers; return False when it was not running or nothing was due."""
+        now = self._now(now)
+        inst = self._lock(session, instance_id)
+        if inst.status != "running" or inst.next_wakeup_at is None or inst.next_wakeup_at > now:
+            return False
+        loaded = self._load(session, inst, "system", now)
+        self._advance(loaded)
+        self._flush(session)
+        return True

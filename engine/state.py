@@ -1,0 +1,135 @@
+"""Instance state on disk: compact, spec-free, pruned of history the engine no longer needs."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from .errors import StateFormatError
+
+# Version 1: zlib-compressed JSON of SpiffWorkflow's workflow dict minus `spec`/`subprocess_specs`,
+# plus {"format": 1, "spiff": <serializer version>}. The spec is rebuilt from the process version.
+STATE_FORMAT = 1
+SUPPORTED_FORMATS = frozenset({1})
+
+_SERIALIZER = BpmnWorkflowSerializer()
+
+
+def _json_default(value: Any) -> Any:
+    """Encode the few non-JSON values task data may hold (dates, decimals)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"value of type {type(value).__name__} cannot be stored in instance data")
+
+
+def dump_state(workflow: BpmnWorkflow) -> bytes:
+    """Serialise a workflow without its spec."""
+    registry = _SERIALIZER.registry
+    registry._encoder_mode = True
+    try:
+        dct = registry.convert(workflow)
+    finally:
+        registry._encoder_mode = False
+    dct.pop("spec", None)
+    dct.pop("subprocess_specs", None)
+    dct["format"] = STATE_FORMAT
+    dct["spiff"] = _SERIALIZER.VERSION
+    raw = json.dumps(dct, separators=(",", ":"), default=_json_default, ensure_ascii=False)
+    return zlib.compress(raw.encode("utf-8"), 6)
+
+
+def read_state_dict(blob: bytes, state_format: int) -> dict[str, Any]:
+    """Decode stored state, refusing formats this engine does not know."""
+    if state_format not in SUPPORTED_FORMATS:
+        raise StateFormatError(f"stored state format {state_format} is not supported "
+                               f"(this engine reads {sorted(SUPPORTED_FORMATS)})")
+    try:
+        dct: dict[str, Any] = json.loads(zlib.decompress(blob).decode("utf-8"))
+    except (zlib.error, ValueError) as exc:
+        raise StateFormatError(f"stored state is unreadable: {exc}") from exc
+    if dct.get("format") != state_format:
+        raise StateFormatError(f"stored state says format {dct.get('format')}, row says {state_format}")
+    return dct
+
+
+def load_state(blob: bytes, state_format: int, spec: Any, subprocess_specs: dict[str, Any],
+               script_engine: Any) -> BpmnWorkflow:
+    """Rebuild a workflow from stored state and its (cached) spec."""
+    dct = read_state_dict(blob, state_format)
+    dct.pop("format")
+    dct.pop("spiff", None)
+    registry = _SERIALIZER.registry
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine, deserializing=True)
+    wf_converter = _workflow_converter()
+    workflow.tasks = wf_converter.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+    workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+    wf_converter.set_default_attributes(workflow, dct)
+    wf_converter.subprocesses_from_dict(dct["subprocesses"], workflow)
+    workflow.bpmn_events = registry.restore(dct.pop("bpmn_events", []))
+    return workflow
+
+
+def _workflow_converter() -> Any:
+    """Return Spiff's converter for the top-level workflow class."""
+    registry = _SERIALIZER.registry
+    typename = registry.typenames[BpmnWorkflow]
+    # The registry stores partial(_obj_from_dict, converter.from_dict); reach the converter through it.
+    return registry.convert_from_dict[typename].args[0].__self__
+
+
+def prune(workflow: BpmnWorkflow) -> int:
+    """Cut finished tasks above the lowest common ancestor of unfinished ones; return how many.
+
+    SpiffWorkflow never drops completed tasks, so a rework loop makes the tree (and every step and
+    the stored state) grow with each iteration, and its task iterator gives up at depth 1000. The
+    engine's own history table keeps the record, so the tree only needs what can still run.
+    """
+    unfinished = [t for t in workflow.tasks.values() if not t.has_state(TaskState.FINISHED_MASK)]
+    if not unfinished:
+        return 0
+    # Ancestor chain of the first unfinished task, root first.
+    chain: list[Any] = []
+    node = unfinished[0]
+    while node is not None:
+        chain.append(node)
+        node = node.parent
+    chain.reverse()
+    index = {id(t): i for i, t in enumerate(chain)}
+    deepest = len(chain) - 1
+    for task in unfinished[1:]:
+        node = task
+        while id(node) not in index:
+            node = node.parent
+        deepest = min(deepest, index[id(node)])
+    # An unfinished task keeps its parent: a waiting event re-reads the parent's data on every refresh.
+    if deepest > 0 and not chain[deepest].has_state(TaskState.FINISHED_MASK):
+        deepest -= 1
+    new_root = chain[deepest]
+    if new_root is workflow.task_tree:
+        return 0
+    keep: set[UUID] = set()
+    stack = [new_root]
+    while stack:
+        task = stack.pop()
+        keep.add(task.id)
+        stack.extend(task.children)
+    dropped = [tid for tid in workflow.tasks if tid not in keep]
+    for tid in dropped:
+        del workflow.tasks[tid]
+        workflow.subprocesses.pop(tid, None)
+    new_root._parent = None
+    workflow.task_tree = new_root
+    if workflow.last_task is not None and workflow.last_task.id not in keep:
+        workflow.last_task = None
+    return len(dropped)

@@ -1,0 +1,69 @@
+"""Fixtures shared by engine and web tests: a database, an engine with a fixed clock, users."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.orm import Session
+
+from engine.calendar import BusinessCalendar
+from engine.db import create_schema, make_engine, make_session_factory
+from engine.models import User, UserRole
+from engine.runtime import Actor, Engine
+
+# Monday 2026-11-23 10:00 Asia/Shanghai: inside working hours, no holiday nearby.
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+PG_URL = os.environ.get("BPM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def db_url(tmp_path: object) -> str:
+    """Return a fresh SQLite database URL."""
+    return f"sqlite:///{tmp_path}/test.sqlite"
+
+
+@pytest.fixture
+def session_factory(db_url: str) -> Iterator[Callable[[], Session]]:
+    """Create the schema and yield a session factory."""
+    bind = make_engine(db_url)
+    create_schema(bind)
+    yield make_session_factory(bind)
+    bind.dispose()
+
+
+@pytest.fixture
+def session(session_factory: Callable[[], Session]) -> Iterator[Session]:
+    """Yield one session; tests commit explicitly like callers do."""
+    with session_factory() as s:
+        yield s
+
+
+@pytest.fixture
+def engine() -> Engine:
+    """Return an engine on the default business calendar without country holidays."""
+    return Engine(calendar=BusinessCalendar(country=None), clock=lambda: T0)
+
+
+def add_user(session: Session, username: str, *roles: str) -> Actor:
+    """Create a user with roles and return it as an actor."""
+    user = User(username=username, display_name=username, password_hash="!", created_at=T0)
+    user.roles = [UserRole(role=r) for r in roles]
+    session.add(user)
+    session.flush()
+    return Actor(username, frozenset(roles))
+
+
+@pytest.fixture
+def people(session: Session) -> dict[str, Actor]:
+    """Create one user per role plus a few second users, committed."""
+    from engine.roles import ROLES
+
+    actors = {role: add_user(session, role, role) for role in ROLES}
+    for extra, role in (("cs_assistant2", "cs_assistant"), ("security_guard2", "security_guard"),
+                        ("technician2", "technician"), ("cs_foreman2", "cs_foreman")):
+        actors[extra] = add_user(session, extra, role)
+    session.commit()
+    return actors

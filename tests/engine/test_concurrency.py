@@ -1,0 +1,112 @@
+"""Two people completing one task at the same moment: one wins, the other gets a conflict."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.calendar import BusinessCalendar
+from engine.db import make_engine, make_session_factory
+from engine.errors import Conflict
+from engine.models import HistoryEvent, TaskRow
+from engine.runtime import Actor, Engine
+from tests.bpmn_builder import Process, field_xml
+from tests.conftest import T0, add_user
+from tests.pg import pg_schema, schema_bind
+
+__all__ = ["pg_schema"]
+PAIRS = 15
+
+
+def _process() -> str:
+    p = Process("race")
+    p.start()
+    p.user("work", "cs_assistant", [field_xml("note")])
+    p.user("next", "cs_manager", [])
+    p.end("end")
+    p.chain("start", "work", "next", "end")
+    return p.xml()
+
+
+def _race(factory: Callable[[], Session]) -> None:
+    """Start PAIRS instances, then race two completions of each first task."""
+    engine = Engine(calendar=BusinessCalendar(country=None), clock=lambda: T0)
+    with factory() as s:
+        a = add_user(s, "a1", "cs_assistant")
+        b = add_user(s, "a2", "cs_assistant")
+        engine.deploy(s, _process())
+        ids = [engine.start(s, "race", {}, a).id for _ in range(PAIRS)]
+        s.commit()
+        tasks = [s.scalars(select(TaskRow.id).where(TaskRow.instance_id == i)).one() for i in ids]
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def complete(task_id: str, who: Actor, barrier: threading.Barrier) -> None:
+        with factory() as s:
+            barrier.wait()
+            try:
+                engine.complete(s, task_id, {"note": who.username}, who)
+                s.commit()
+                result = "won"
+            except Conflict:
+                s.rollback()
+                result = "conflict"
+        with lock:
+            outcomes.append(result)
+
+    for task_id in tasks:
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=complete, args=(task_id, who, barrier)) for who in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert sorted(outcomes) == sorted(["won", "conflict"] * PAIRS)
+    with factory() as s:
+        done = s.scalar(select(func.count()).select_from(HistoryEvent).where(
+            HistoryEvent.kind == "task_completed"))
+        nexts = s.scalar(select(func.count()).select_from(TaskRow).where(
+            TaskRow.element_id == "next", TaskRow.status == "open"))
+    assert (done, nexts) == (PAIRS, PAIRS)
+
+
+def test_concurrent_completion_on_sqlite_has_one_winner(session_factory: Callable[[], Session]) -> None:
+    _race(session_factory)
+
+
+@pytest.mark.postgres
+def test_concurrent_completion_on_postgres_has_one_winner(pg_schema: str) -> None:
+    bind = schema_bind(pg_schema)
+    try:
+        _race(make_session_factory(bind))
+    finally:
+        bind.dispose()
+
+
+def test_sqlite_writers_queue_instead_of_failing(tmp_path: object) -> None:
+    """BEGIN IMMEDIATE makes a second writer wait for the first rather than fail on upgrade."""
+    bind = make_engine(f"sqlite:///{tmp_path}/q.sqlite")
+    from engine.db import create_schema
+
+    create_schema(bind)
+    factory = make_session_factory(bind)
+    with factory() as s1, factory() as s2:
+        add_user(s1, "x", "cs_assistant")
+        done = threading.Event()
+
+        def second() -> None:
+            add_user(s2, "y", "cs_assistant")
+            s2.commit()
+            done.set()
+
+        t = threading.Thread(target=second)
+        t.start()
+        assert not done.wait(0.3)
+        s1.commit()
+        t.join(10)
+        assert done.is_set()
+    bind.dispose()

@@ -1,0 +1,51 @@
+"""PostgreSQL for tests: a private schema per test so parallel suites never share tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine as SqlEngine
+from sqlalchemy import text
+
+from engine.db import create_schema, make_engine
+from tests.conftest import PG_URL
+
+
+def pg_unreachable() -> str | None:
+    """Return why the PostgreSQL server cannot be used, or None when it can."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):
+            return None
+    except Exception as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def schema_bind(schema: str, **kwargs: Any) -> SqlEngine:
+    """Return an engine whose connections see only the given schema."""
+    return make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"}, **kwargs)
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """Create a fresh schema with all tables; drop it afterwards. Skips loudly without a server."""
+    reason = pg_unreachable()
+    if reason:
+        pytest.skip(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): PostgreSQL locking was NOT tested")
+    schema = f"bpm_t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    bind = schema_bind(schema)
+    create_schema(bind)
+    bind.dispose()
+    try:
+        yield schema
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -1,0 +1,219 @@
+"""Hostile and foreign BPMN: refused at deploy with a reason naming the element, or stopped in its own
+instance at run time under time and memory limits — never a crash, and nothing else changes."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.errors import InvalidBpmn, ProcessFailure
+from engine.integrity import check_all
+from engine.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
+from engine.runtime import Actor, Engine
+
+from .scenario import audit_process
+
+HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile"
+MIWG = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "miwg"
+RUN_SECONDS = 15.0  # the engine stops runaway automatic steps after 10 s
+RUN_PEAK_BYTES = 200_000_000
+
+# file: (words in one of the reasons, the element that reason must name; None for whole-file problems)
+REFUSED: dict[str, tuple[str, str | None]] = {
+    "not_xml.bpmn": ("not well-formed XML", None),
+    "empty.bpmn": ("not well-formed XML", None),
+    "binary_garbage.bpmn": ("not well-formed XML", None),
+    "truncated.bpmn": ("not well-formed XML", None),
+    "wrong_encoding.bpmn": ("Invalid bytes in character encoding", None),
+    "html_root.bpmn": ("root element is html", None),
+    "wrong_namespace.bpmn": ("not bpmn:definitions", None),
+    "oversized.bpmn": ("the limit is 2000000", None),
+    "deeply_nested.bpmn": ("Excessive depth", None),
+    "doctype.bpmn": ("DOCTYPE", None),
+    "external_entity.bpmn": ("entity declarations are not allowed", None),
+    "billion_laughs.bpmn": ("entity declarations are not allowed", None),
+    "parameter_entity.bpmn": ("entity declarations are not allowed", None),
+    "schema_invalid_element.bpmn": ("teleportTask': This element is not expected", "f3"),
+    "no_process.bpmn": ("exactly one executable process", None),
+    "no_start_event.bpmn": ("no start event", "hostile"),
+    "two_executable_processes.bpmn": ("found hostile, second", None),
+    "non_executable_only.bpmn": ("found none", None),
+    "bad_process_key.bpmn": ("letters, digits and '_'", "repair-dispatch.v2"),
+    "duplicate_ids.bpmn": ("'review' is not a valid value of the atomic type 'xs:ID'", "f3"),
+    "flow_to_missing_node.bpmn": ("targetRef 'ghost' names no element", "f3"),
+    "call_missing_process.bpmn": ("'elsewhere' was not found", None),
+    "service_task_operation.bpmn": ("serviceTask is not supported", "s1"),
+    "xss_in_element_id.bpmn": ("not a valid value of the atomic type 'xs:ID'", "f3"),
+    "unknown_lane_role.bpmn": ("'門衛 janitor' does not end with a role id", "lane_cs"),
+    "unknown_starter_role.bpmn": ("unknown role 'hacker'", "hostile"),
+    "user_task_in_no_lane.bpmn": ("lies in no lane naming a role", "review"),
+    "missing_form.bpmn": ("has no <pf:form>", "review"),
+    "missing_english_title.bpmn": ("English title", "review"),
+    "unknown_pf_element.bpmn": ("unknown element pf:runAs", "review"),
+    "unknown_separation_rule.bpmn": ("unknown separation rule pf:anyoneButMe", "review"),
+    "bad_field_type.bpmn": ("unknown type 'password'", "review"),
+    "bad_field_name.bpmn": ("must not start with '_'", "review"),
+    "reserved_field_name.bpmn": ("reserved", "review"),
+    "field_event_handler_attribute.bpmn": ("unknown attribute 'onfocus'", "review"),
+    "choice_without_options.bpmn": ("without pf:option", "review"),
+    "bad_outcome.bpmn": ("pf:outcome 'exploded'", "end"),
+    "script_import.bpmn": ("import statements are not allowed", "s1"),
+    "script_from_import.bpmn": ("import statements are not allowed", "s1"),
+    "script_cdata_import.bpmn": ("import statements are not allowed", "s1"),
+    "script_dunder_import.bpmn": ("'__import__'", "s1"),
+    "script_open_file.bpmn": ("'open' is not allowed", "s1"),
+    "script_dunder_escape.bpmn": ("'__class__'", "s1"),
+    "script_getattr_escape.bpmn": ("'getattr' is not allowed", "s1"),
+    "script_eval.bpmn": ("'eval' is not allowed", "s1"),
+    "script_exec_compile.bpmn": ("'exec' is not allowed", "s1"),
+    "script_globals.bpmn": ("'globals' is not allowed", "s1"),
+    "script_class_definition.bpmn": ("class definitions are not allowed", "s1"),
+    "script_syntax_error.bpmn": ("syntax error", "s1"),
+    "condition_dunder.bpmn": ("'__globals__'", "f_cond"),
+    "condition_import.bpmn": ("'__import__'", "f_cond"),
+    "condition_statement.bpmn": ("syntax error", "f_cond"),
+    "condition_empty.bpmn": ("condition is empty", "f_cond"),
+    "assignee_escape.bpmn": ("'__class__'", "review"),
+    "form_rule_open.bpmn": ("'open' is not allowed", "review"),
+    "timer_syntax_error.bpmn": ("syntax error", "deadline"),
+    "timer_forbidden_code.bpmn": ("'__import__'", "deadline"),
+    "timer_without_definition.bpmn": ("no timeDate, timeDuration or timeCycle", "deadline"),
+    "gateway_no_way_out.bpmn": ("without a condition and not the default: f2, f3", "gw"),
+    "boundary_on_missing_task.bpmn": ("nowhere", "b"),
+    "flow_from_missing_node.bpmn": ("phantom", "f9"),
+    "field_role_unknown.bpmn": ("'root'", "review"),
+    "timer_bad_duration.bpmn": ("PT15X", "deadline"),
+    "plain_task_in_no_lane.bpmn": ("lane", "s1"),
+}
+# file: (words in the instance's error, the element it names; None when the engine names none)
+FAILS_AT_RUN: dict[str, tuple[str, str | None]] = {
+    "run_script_while_true.bpmn": ("was stopped", "s1"),  # the time or the step limit, whichever first
+    "run_script_recursion.bpmn": ("recursed too deeply", "s1"),
+    "run_script_huge_string.bpmn": ("would hold 10,000,000,000", "s1"),
+    "run_script_huge_list.bpmn": ("would hold 1,000,000,000", "s1"),
+    "run_script_doubling_list.bpmn": ("the limit is", "s1"),
+    "run_script_huge_integer.bpmn": ("bits; the limit is", "s1"),
+    "run_script_deep_data.bpmn": ("stopped", "s1"),
+    "run_script_format_escape.bpmn": ("'.format' is not allowed", "s1"),
+    "run_script_raises.bpmn": ("ZeroDivisionError", "s1"),
+    "run_condition_huge_allocation.bpmn": ("would hold 10,000,000,000", "gw"),
+    "run_condition_endless_sum.bpmn": ("range would hold", "gw"),
+    "run_timer_not_a_date.bpmn": ("'next tuesday-ish'", None),
+    "run_assignee_nobody.bpmn": ("'nobody_at_all' is not an active user", "review"),
+    "run_role_unknown.bpmn": ("'janitor' is not a known role", "review"),
+    "run_gateway_dead_end.bpmn": ("No conditions satisfied", "gw"),
+    "run_endless_loop_of_steps.bpmn": ("automatic steps", None),  # step or time limit, whichever first
+}
+# Markup in a title is text: stored as written, escaped by whatever shows it (see the web tests).
+ACCEPTED = {"ok_markup_in_titles.bpmn": "markup_titles"}
+
+
+def corpus() -> list[str]:
+    """Return the hostile file names."""
+    return sorted(p.name for p in HOSTILE.glob("*.bpmn"))
+
+
+@pytest.fixture
+def bystander(session: Session, engine: Engine, people: dict[str, Actor]) -> int:
+    """Deploy a good process and start an instance that must stay untouched."""
+    engine.deploy(session, audit_process(), filename="audit_trail.bpmn")
+    inst = engine.start(session, "audit_trail", {"unit": "B-2", "qty": 1}, people["cs_assistant"])
+    session.commit()
+    return inst.id
+
+
+def snapshot(session: Session, instance_id: int) -> tuple[object, ...]:
+    """Return what must not change: versions, the bystander's row, tasks and history."""
+    session.expire_all()
+    inst = session.get(ProcessInstance, instance_id)
+    assert inst is not None
+    tasks = sorted((r.id, r.status, r.assignee) for r in session.scalars(
+        select(TaskRow).where(TaskRow.instance_id == instance_id)))
+    events = session.scalar(select(func.count()).select_from(HistoryEvent).where(
+        HistoryEvent.instance_id == instance_id))
+    versions = sorted((v.process_key, v.version) for v in session.scalars(select(ProcessVersion)))
+    return versions, inst.status, inst.row_version, inst.state, tuple(tasks), events
+
+
+def test_the_corpus_is_large_and_every_file_has_an_expectation() -> None:
+    expected = set(REFUSED) | set(FAILS_AT_RUN) | set(ACCEPTED)
+    assert set(corpus()) == expected
+    assert len(REFUSED) + len(FAILS_AT_RUN) >= 40
+    assert (HOSTILE / "oversized.bpmn").stat().st_size > 2_000_000
+
+
+def _refusal(session: Session, engine: Engine, name: str, bystander: int) -> InvalidBpmn:
+    """Deploy a file that must be refused; prove nothing changed; return the refusal."""
+    before = snapshot(session, bystander)
+    started = time.monotonic()
+    with pytest.raises(InvalidBpmn) as refused:
+        engine.deploy(session, (HOSTILE / name).read_bytes(), filename=name)
+    assert time.monotonic() - started < 5
+    session.rollback()
+    assert snapshot(session, bystander) == before
+    assert refused.value.filename == name and name in str(refused.value)
+    return refused.value
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_hostile_file_is_refused_with_a_reason_naming_the_element(
+        session: Session, engine: Engine, bystander: int, name: str) -> None:
+    words, element = REFUSED[name]
+    problems = _refusal(session, engine, name, bystander).problems
+    assert any(words in p.message and p.element_id == element for p in problems), problems
+
+
+@pytest.mark.parametrize("name", sorted(FAILS_AT_RUN))
+def test_runaway_code_stops_its_own_instance_with_a_clear_error(
+        session: Session, engine: Engine, people: dict[str, Actor], bystander: int, name: str) -> None:
+    words, element = FAILS_AT_RUN[name]
+    engine.deploy(session, (HOSTILE / name).read_bytes(), filename=name)
+    session.commit()
+    before = snapshot(session, bystander)
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(ProcessFailure) as failed:
+            engine.start(session, "hostile", {}, people["cs_assistant"])
+        session.commit()  # as callers do: the instance's error is kept
+        elapsed = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert elapsed < RUN_SECONDS and peak < RUN_PEAK_BYTES, (elapsed, peak)
+    assert words in failed.value.message and failed.value.element_id == element, failed.value.message
+    inst = session.scalars(select(ProcessInstance).where(ProcessInstance.process_key == "hostile")).one()
+    assert inst.status == "error" and inst.error is not None and words in inst.error["message"]
+    assert snapshot(session, bystander) == before
+    assert check_all(session) == []
+
+
+def test_markup_in_titles_is_stored_as_text(session: Session, engine: Engine,
+                                            people: dict[str, Actor]) -> None:
+    name = "ok_markup_in_titles.bpmn"
+    result = engine.deploy(session, (HOSTILE / name).read_bytes(), filename=name)
+    inst = engine.start(session, result.process_key, {}, people["cs_assistant"])
+    session.commit()
+    assert result.process_key == ACCEPTED[name]
+    assert inst.status == "running" and inst.title == "<script>alert('流程')</script>"
+
+
+@pytest.mark.skipif(not MIWG.is_dir(), reason=f"foreign corpus not found at {MIWG}")
+@pytest.mark.parametrize("path", sorted(MIWG.glob("*.bpmn")), ids=lambda p: p.name)
+def test_foreign_diagram_deploys_or_is_refused_with_reasons(
+        session: Session, engine: Engine, bystander: int, path: Path) -> None:
+    before = snapshot(session, bystander)
+    try:
+        result = engine.deploy(session, path.read_bytes(), filename=path.name)
+    except InvalidBpmn as refused:
+        session.rollback()
+        assert refused.problems and all(p.message for p in refused.problems)
+        assert snapshot(session, bystander) == before
+    else:
+        session.commit()
+        assert result.created and result.process_key

@@ -1,0 +1,111 @@
+"""Alembic migrations: a fresh upgrade equals the models, the first release's data upgrades cleanly."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine as SqlEngine
+from sqlalchemy import inspect, select, text
+
+from engine import migrations
+from engine.calendar import BusinessCalendar
+from engine.db import create_schema, make_engine, make_session_factory
+from engine.integrity import check_all
+from engine.models import ProcessInstance, TaskRow
+from engine.runtime import Actor, Engine
+from tests.conftest import PG_URL, T0
+from tests.pg import pg_unreachable, schema_bind
+
+from .first_release import REVISION, load_fixture, load_rows
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_bind(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlEngine]:
+    """Yield an engine on an empty database: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        bind = make_engine(f"sqlite:///{tmp_path}/m.sqlite")
+        yield bind
+        bind.dispose()
+        return
+    reason = pg_unreachable()
+    if reason:
+        pytest.skip(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): migrations NOT tested on PostgreSQL")
+    schema = f"bpm_m_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    bind = schema_bind(schema)
+    try:
+        yield bind
+    finally:
+        bind.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_the_first_release_is_one_revision() -> None:
+    assert migrations.base_revision() == REVISION
+    assert load_fixture()["revision"] == REVISION
+
+
+def test_a_fresh_database_upgraded_to_head_matches_the_models(empty_bind: SqlEngine) -> None:
+    assert migrations.init_database(empty_bind) == f"created at {migrations.head_revision()}"
+    with empty_bind.connect() as conn:
+        # Empty, or a model changed without a migration: add one (alembic revision --autogenerate).
+        assert migrations.schema_diff(conn) == []
+    assert migrations.current_revision(empty_bind) == migrations.head_revision()
+    assert migrations.init_database(empty_bind).startswith("already at")
+
+
+def test_downgrade_to_nothing_and_upgrade_again(empty_bind: SqlEngine) -> None:
+    from alembic import command
+
+    migrations.upgrade(empty_bind)
+    with empty_bind.connect() as conn:
+        command.downgrade(migrations.alembic_config(conn), "base")
+        conn.commit()
+    assert set(inspect(empty_bind).get_table_names()) <= {"alembic_version"}
+    migrations.upgrade(empty_bind)
+    assert "process_instances" in inspect(empty_bind).get_table_names()
+
+
+def test_upgrade_from_the_first_release_keeps_data_and_check_stays_clean(empty_bind: SqlEngine) -> None:
+    fixture = load_fixture()
+    migrations.upgrade(empty_bind, REVISION)
+    load_rows(empty_bind, fixture["tables"])
+    migrations.init_database(empty_bind)
+    assert migrations.current_revision(empty_bind) == migrations.head_revision()
+    engine = Engine(calendar=BusinessCalendar(country=None), clock=lambda: T0)
+    cases = fixture["cases"]
+    with make_session_factory(empty_bind)() as session:
+        assert check_all(session) == []
+        statuses = dict(session.execute(select(ProcessInstance.id, ProcessInstance.status)).all())
+        assert statuses[cases["completed"]] == "completed" and statuses[cases["failed"]] == "error"
+        # Old instances keep working on the new schema: a deadline fires, a case is finished.
+        assert engine.fire_timers(session, cases["waiting"], T0 + timedelta(minutes=16)) is True
+        task = session.scalars(select(TaskRow).where(TaskRow.instance_id == cases["advanced"],
+                                                     TaskRow.status == "open")).one()
+        done = engine.complete(session, task.id, {"approved": True},
+                               Actor("cs_manager", frozenset({"cs_manager"})))
+        assert done.status == "completed"
+        session.commit()
+        assert check_all(session) == []
+
+
+def test_init_db_stamps_a_database_made_by_create_all(empty_bind: SqlEngine) -> None:
+    create_schema(empty_bind)
+    assert migrations.init_database(empty_bind).startswith("existing tables match the models: stamped")
+    assert migrations.current_revision(empty_bind) == migrations.head_revision()
+
+
+def test_init_db_refuses_to_bless_a_database_that_differs_from_the_models(empty_bind: SqlEngine) -> None:
+    create_schema(empty_bind)
+    with empty_bind.begin() as conn:
+        conn.execute(text("DROP INDEX ix_tasks_completed_by"))
+    with pytest.raises(migrations.SchemaMismatch, match="ix_tasks_completed_by"):
+        migrations.init_database(empty_bind)

@@ -1,0 +1,113 @@
+"""The `bpm` command line: init-db, users, demo, run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy import func, inspect, select
+
+from engine.models import User
+from engine.roles import ROLES
+from engine.users import authenticate, demo_accounts, get_user
+from webui.cli import cli
+from webui.extensions import db
+
+from .conftest import make_app
+
+
+def test_init_db_creates_the_tables(tmp_path: Path, compiled_translations: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    app = make_app(f"sqlite:///{tmp_path}/fresh.sqlite", compiled_translations, tmp_path, monkeypatch)
+    result = app.test_cli_runner().invoke(cli, ["init-db"])
+    assert result.exit_code == 0, result.output
+    assert "database ready" in result.output
+    with app.app_context():
+        tables = set(inspect(db.engine).get_table_names())
+    assert {"users", "user_roles", "process_instances", "tasks"} <= tables
+    assert app.test_cli_runner().invoke(cli, ["init-db"]).exit_code == 0  # repeatable
+    db.dispose(app)
+
+
+def test_users_create_with_several_roles(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(cli, ["users", "create", "li.na", "--role", "cs_assistant", "--role",
+                                 "night_duty", "--password", "s3cret-pass", "--display-name", "李娜"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        user = get_user(db.session, "li.na")
+        assert user is not None and user.role_ids == {"cs_assistant", "night_duty"}
+        assert user.display_name == "李娜"
+        assert authenticate(db.session, "li.na", "s3cret-pass", datetime.now(UTC)) is not None
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["Bad Name", "--role", "admin", "--password", "long-enough"], "username"),
+    (["x", "--role", "admin", "--password", "long-enough"], "username"),
+    (["zhang", "--role", "janitor", "--password", "long-enough"], "janitor"),
+    (["zhang", "--role", "admin", "--password", "short"], "password"),
+    (["admin", "--role", "admin", "--password", "long-enough"], "already exists"),
+])
+def test_users_create_rejects_bad_input(runner: FlaskCliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(cli, ["users", "create", *args])
+    assert result.exit_code == 1
+    assert "Error:" in result.output and message in result.output
+
+
+def test_users_create_needs_a_role(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(cli, ["users", "create", "zhang", "--password", "long-enough"])
+    assert result.exit_code != 0 and "--role" in result.output
+
+
+def test_users_list_shows_users_and_roles(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(cli, ["users", "list"])
+    assert result.exit_code == 0
+    assert "cs_assistant2" in result.output and "security_guard" in result.output
+
+
+def test_demo_is_idempotent_and_prints_how_to_sign_in(app: Flask, runner: FlaskCliRunner) -> None:
+    first = runner.invoke(cli, ["demo"])
+    second = runner.invoke(cli, ["demo"])
+    assert first.exit_code == second.exit_code == 0
+    assert first.output == second.output
+    for username, password, _roles in demo_accounts():
+        assert username in first.output and password in first.output
+    with app.app_context():
+        count = db.session.scalar(select(func.count()).select_from(User))
+    assert count == len(ROLES) + 4
+
+
+def test_set_password_and_unlock(app: Flask, runner: FlaskCliRunner) -> None:
+    with app.app_context():
+        user = get_user(db.session, "cleaner")
+        assert user is not None
+        user.locked_until = datetime.now(UTC) + timedelta(minutes=10)
+        db.session.commit()
+    assert runner.invoke(cli, ["users", "unlock", "cleaner"]).exit_code == 0
+    with app.app_context():
+        user = get_user(db.session, "cleaner")
+        assert user is not None and user.locked_until is None
+    result = runner.invoke(cli, ["users", "set-password", "cleaner", "--password", "another-pass"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(cli, ["users", "set-password", "ghost", "--password", "another-pass"]).exit_code == 1
+    assert runner.invoke(cli, ["users", "set-password", "cleaner", "--password", "short"]).exit_code == 1
+
+
+def test_run_accepts_host_port_and_worker_flag(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(cli, ["run", "--help"])
+    assert result.exit_code == 0
+    assert "--host" in result.output and "--port" in result.output and "--with-worker" in result.output
+
+
+def test_the_group_is_extensible(runner: FlaskCliRunner) -> None:
+    @cli.command("probe-extension")
+    def probe() -> None:
+        print(db.session.scalar(select(func.count()).select_from(User)))
+
+    try:
+        result = runner.invoke(cli, ["probe-extension"])
+        assert result.exit_code == 0 and result.output.strip() == str(len(ROLES) + 4)
+    finally:
+        cli.commands.pop("probe-extension")

@@ -1,0 +1,246 @@
+"""Process models: list, view, check with every problem, deploy versions, stale deploys, compare."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from engine.models import ProcessInstance, ProcessVersion
+from webui.extensions import db
+
+from .conftest import PROCESSES, start_case
+from .test_instances import build_csrf_app, complete, repair, signed_in, status_of
+
+REPAIR_XML = (PROCESSES / "repair_dispatch.bpmn").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def web(db_url: str, compiled_translations: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    """Yield the CSRF-protected app with processes deployed."""
+    app = build_csrf_app(db_url, compiled_translations, tmp_path, monkeypatch)
+    yield app
+    db.dispose(app)
+
+
+def versions(app: Flask, key: str = "repair_dispatch") -> list[int]:
+    """Return the stored version numbers of a process."""
+    with app.app_context():
+        return list(db.session.scalars(select(ProcessVersion.version).where(
+            ProcessVersion.process_key == key).order_by(ProcessVersion.version)))
+
+
+def base_hash(app: Flask, version: int, key: str = "repair_dispatch") -> str:
+    """Return a version's content hash (what the editor page carries)."""
+    with app.app_context():
+        digest = db.session.scalar(select(ProcessVersion.content_hash).where(
+            ProcessVersion.process_key == key, ProcessVersion.version == version))
+        assert digest is not None
+        return digest
+
+
+def renamed(xml: str) -> str:
+    """Rename the dispatch task (派工 → 派工安排) as a process owner would in the modeler."""
+    changed = xml.replace('<bpmn:userTask id="dispatch" name="派工"',
+                          '<bpmn:userTask id="dispatch" name="派工安排"')
+    assert changed != xml
+    return changed
+
+
+def editor_textarea(page: str) -> str:
+    """Return the XML held by the editor page's form."""
+    match = re.search(r'<textarea id="bpmn-xml" name="xml"[^>]*>(.*?)</textarea>', page, re.S)
+    assert match
+    return html.unescape(match.group(1))
+
+
+def test_models_are_for_process_owners_and_admins(web: Flask) -> None:
+    start_case(web, "repair_dispatch", repair(), "cs_assistant")
+    for username in ("process_owner", "admin"):
+        client, _ = signed_in(web, username)
+        page = client.get("/models").get_data(as_text=True)
+        assert "客户报修" in page and "/models/repair_dispatch/edit" in page
+        assert 'href="/instances?process=repair_dispatch&amp;version=1">1</a>' in page  # one running case
+    client, token = signed_in(web, "cs_manager")
+    assert client.get("/models").status_code == 403
+    assert client.get("/models/repair_dispatch/edit").status_code == 403
+    response = client.post("/models/repair_dispatch/deploy", data={"xml": REPAIR_XML, "csrf_token": token})
+    assert response.status_code == 403
+
+
+def test_a_version_shows_its_tasks_and_downloads_with_its_hash_as_etag(web: Flask) -> None:
+    client, _ = signed_in(web, "process_owner", lang="en")
+    page = client.get("/models/repair_dispatch/versions/1").get_data(as_text=True)
+    assert "Dispatch" in page and 'data-xml-src="/models/repair_dispatch/versions/1/xml"' in page
+    response = client.get("/models/repair_dispatch/versions/1/xml?download=1")
+    assert response.status_code == 200 and response.get_data(as_text=True) == REPAIR_XML
+    assert response.headers["ETag"] == f'"{base_hash(web, 1)}"'
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert client.get("/models/repair_dispatch/versions/9").status_code == 404
+
+
+def test_the_editor_page_carries_the_base_version_hash(web: Flask) -> None:
+    client, _ = signed_in(web, "process_owner")
+    response = client.get("/models/repair_dispatch/edit")
+    page = response.get_data(as_text=True)
+    assert response.headers["ETag"] == f'"{base_hash(web, 1)}"'
+    assert f'name="base_hash" value="{base_hash(web, 1)}"' in page
+    assert editor_textarea(page) == REPAIR_XML
+    assert "bpmn-modeler.production.min.js" in page and "<script>" not in page
+
+
+def test_check_lists_every_problem_and_marks_its_element(web: Flask) -> None:
+    broken = (renamed(REPAIR_XML)
+              .replace('name="维修技工 technician"', 'name="维修技工"')  # the lane names no role
+              .replace('<pf:label lang="en">Foreman confirms</pf:label>', ""))
+    assert broken.count("<pf:label") < REPAIR_XML.count("<pf:label")
+    client, token = signed_in(web, "process_owner")
+    response = client.post("/models/repair_dispatch/check",
+                           data={"xml": broken, "base_hash": base_hash(web, 1), "csrf_token": token})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    found = re.search(r'id="modeler-problems">(.*?)</script>', page, re.S)
+    assert found
+    problems = json.loads(found.group(1))
+    elements = {p["element_id"] for p in problems}
+    assert {"Lane_technician", "foreman_confirm"} <= elements
+    for element in elements:
+        assert f'data-element="{element}"' in page  # each listed, each a link to its element
+    assert "个问题" in page
+    assert editor_textarea(page) == broken  # the work is kept
+    assert versions(web) == [1]
+
+
+def test_a_clean_check_says_so_and_stores_nothing(web: Flask) -> None:
+    client, token = signed_in(web, "process_owner", lang="en")
+    form = {"xml": renamed(REPAIR_XML), "base_hash": base_hash(web, 1), "csrf_token": token}
+    response = client.post("/models/repair_dispatch/check", data=form)
+    assert response.status_code == 200 and "No problems found" in response.get_data(as_text=True)
+    assert versions(web) == [1]
+
+
+def test_deploy_makes_version_2_while_a_version_1_case_runs_on(web: Flask) -> None:
+    old_case = start_case(web, "repair_dispatch", repair("A-1"), "cs_assistant")
+    client, token = signed_in(web, "process_owner", lang="en")
+    form = {"xml": renamed(REPAIR_XML), "base_hash": base_hash(web, 1), "csrf_token": token}
+    response = client.post("/models/repair_dispatch/deploy", data=form)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/models/repair_dispatch/versions/2"
+    assert versions(web) == [1, 2]
+    assert "Version 2 deployed" in client.get(response.headers["Location"]).get_data(as_text=True)
+    new_case = start_case(web, "repair_dispatch", repair("B-2"), "cs_assistant")
+    complete(web, old_case, "dispatch", {"trade": "plumbing", "technician": "technician"},
+             "engineering_dispatcher")
+    with web.app_context():
+        on = {i.id: db.session.get(ProcessVersion, i.version_id).version  # type: ignore[union-attr]
+              for i in db.session.scalars(select(ProcessInstance))}
+    assert on == {old_case: 1, new_case: 2}
+    assert status_of(web, old_case) == "running"
+    admin, _ = signed_in(web, "admin")
+    assert "派工安排" not in admin.get(f"/instances/{old_case}").get_data(as_text=True)
+
+
+def test_deploying_the_same_file_again_keeps_the_version(web: Flask) -> None:
+    client, token = signed_in(web, "process_owner", lang="en")
+    response = client.post("/models/repair_dispatch/deploy", follow_redirects=True,
+                           data={"xml": REPAIR_XML, "base_hash": base_hash(web, 1), "csrf_token": token})
+    assert "Nothing changed: version 1 stays the newest." in response.get_data(as_text=True)
+    assert versions(web) == [1]
+
+
+def test_a_deploy_over_a_newer_version_is_refused(web: Flask) -> None:
+    stale = base_hash(web, 1)
+    first, token = signed_in(web, "process_owner")
+    first.post("/models/repair_dispatch/deploy",
+               data={"xml": renamed(REPAIR_XML), "base_hash": stale, "csrf_token": token})
+    assert versions(web) == [1, 2]
+    second, token2 = signed_in(web, "admin", lang="en")
+    mine = REPAIR_XML.replace('name="到达现场"', 'name="到场"')
+    response = second.post("/models/repair_dispatch/deploy",
+                           data={"xml": mine, "base_hash": stale, "csrf_token": token2})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "Version 2 was deployed by process_owner after you opened the editor" in page
+    assert editor_textarea(page) == mine  # nothing typed is lost
+    # The same with the HTTP precondition a script would send.
+    response = second.post("/models/repair_dispatch/deploy", headers={"If-Match": f'"{stale}"'},
+                           data={"xml": mine, "base_hash": base_hash(web, 2), "csrf_token": token2})
+    assert response.status_code == 412
+    assert versions(web) == [1, 2]
+
+
+def test_an_invalid_deploy_is_refused_with_its_problems(web: Flask) -> None:
+    client, token = signed_in(web, "process_owner")
+    broken = REPAIR_XML.replace('name="客服助理 cs_assistant"', 'name="前台"')
+    response = client.post("/models/repair_dispatch/deploy",
+                           data={"xml": broken, "base_hash": base_hash(web, 1), "csrf_token": token})
+    assert response.status_code == 422
+    assert 'data-element="Lane_cs_assistant"' in response.get_data(as_text=True)
+    assert versions(web) == [1]
+
+
+def test_the_process_id_must_stay_the_key(web: Flask) -> None:
+    client, token = signed_in(web, "process_owner")
+    other = REPAIR_XML.replace('<bpmn:process id="repair_dispatch"', '<bpmn:process id="repair_two"').replace(
+        'processRef="repair_dispatch"', 'processRef="repair_two"')
+    response = client.post("/models/repair_dispatch/deploy",
+                           data={"xml": other, "base_hash": base_hash(web, 1), "csrf_token": token})
+    assert response.status_code == 422 and "repair_dispatch" in response.get_data(as_text=True)
+    assert versions(web, "repair_two") == []
+
+
+def test_deploy_needs_the_csrf_token(web: Flask) -> None:
+    client, _ = signed_in(web, "process_owner")
+    response = client.post("/models/repair_dispatch/deploy",
+                           data={"xml": renamed(REPAIR_XML), "base_hash": base_hash(web, 1)})
+    assert response.status_code == 400 and versions(web) == [1]
+
+
+def test_compare_lists_renamed_tasks_changed_forms_and_the_xml_diff(web: Flask) -> None:
+    client, token = signed_in(web, "process_owner", lang="en")
+    changed = renamed(REPAIR_XML).replace(
+        '<pf:field name="comments"',
+        '<pf:field name="callback_note" type="text" label-zh="备注" label-en="Note"/>'
+        '<pf:field name="comments"')
+    assert changed.count("callback_note") == 1
+    client.post("/models/repair_dispatch/deploy",
+                data={"xml": changed, "base_hash": base_hash(web, 1), "csrf_token": token})
+    page = client.get("/models/repair_dispatch/compare?a=1&b=2").get_data(as_text=True)
+    assert re.search(r"Renamed <code>dispatch</code>: 派工.*→ 派工安排", page)
+    assert "field added: <code>callback_note</code>" in page
+    assert 'xmldiff__line--add">+' in page and 'xmldiff__line--del">-' in page
+    assert client.get("/models/repair_dispatch/compare?a=x").status_code == 400
+    assert client.get("/models/repair_dispatch/compare?a=1&b=7").status_code == 404
+
+
+def test_a_new_process_starts_from_a_one_lane_template_and_deploys(web: Flask) -> None:
+    client, token = signed_in(web, "process_owner", lang="en")
+    response = client.post("/models/new", data={"key": "Bad Key", "name_zh": "", "name_en": "x",
+                                                 "role": "nobody", "csrf_token": token})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert all(f'id="{f}-error"' in page for f in ("key", "name_zh", "role"))
+    response = client.post("/models/new", data={"key": "lost_and_found", "name_zh": "失物招领",
+                                                 "name_en": "Lost and found", "role": "cs_assistant",
+                                                 "csrf_token": token})
+    template = editor_textarea(response.get_data(as_text=True))
+    assert 'name="客服助理 / 前台接待 cs_assistant"' in template and template.count("<bpmn:lane ") == 1
+    assert client.post("/models/new", data={"key": "repair_dispatch", "name_zh": "x", "name_en": "x",
+                                            "role": "cs_assistant", "csrf_token": token}).status_code == 422
+    response = client.post("/models/lost_and_found/deploy",
+                           data={"xml": template, "base_hash": "", "csrf_token": token})
+    assert response.status_code == 302 and versions(web, "lost_and_found") == [1]
+    # A second "new" deploy with the same key is stale: the process exists now.
+    form = {"xml": template.replace("失物招领", "失物"), "base_hash": "", "csrf_token": token}
+    response = client.post("/models/lost_and_found/deploy", data=form)
+    assert response.status_code == 409
+    with web.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ProcessVersion).where(
+            ProcessVersion.process_key == "lost_and_found")) == 1

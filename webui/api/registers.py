@@ -1,0 +1,87 @@
+"""Registers: the hazardous-goods ledger (JSON or the 登記表 CSV), stock-in, and the sealed-key log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+
+from engine import registers, services
+from engine.errors import InvalidData
+from engine.roles import ADMIN, FOREMAN_OR_ABOVE
+
+from ..engine_ext import actor, now
+from ..extensions import db
+from .common import ApiBlueprint, fail, page_of, read, require_roles, run_command
+from .responses import LedgerLineOut, LedgerPageOut, SealedKeyPageOut
+from .schemas import LedgerArgs, PageArgs, StockIn
+
+blp = ApiBlueprint("registers", __name__, url_prefix="/api/v1/registers",
+                   description="The hazardous-goods register (危險品使用登記表) and the sealed-key log.")
+
+# The same readers as the register pages: foremen and above keep the registers, the cleaning
+# foreman holds the cabinet key, management and admins audit them.
+READERS = FOREMAN_OR_ABOVE | {ADMIN, "cleaning_foreman", "general_manager", "project_manager"}
+_LINE_KEYS = ("id", "item", "kind", "quantity", "balance_after", "instance_id", "actor", "counterpart",
+              "purpose", "location", "note", "at")
+
+
+def _line(line: Any) -> dict[str, Any]:
+    """Return a ledger line's columns (never the ORM row)."""
+    return {key: getattr(line, key) for key in _LINE_KEYS}
+
+
+def _balances() -> list[dict[str, Any]]:
+    """Return every item's balance with its names."""
+    names = services.HAZARD_ITEMS
+    return [{"item": item, "name_zh": names[item][0], "name_en": names[item][1], "balance": balance}
+            for item, balance in services.balances(db.session).items()]
+
+
+@blp.route("/hazardous-goods")
+@blp.arguments(LedgerArgs, location="query")
+@blp.response(200, LedgerPageOut, description="register lines, newest first, and the balance of every item")
+@blp.alt_response(200, schema={"type": "string"}, content_type="text/csv", success=True,
+                  description="format=csv: every line, oldest first, in the paper form's columns "
+                              "(UTF-8 with BOM)")
+def hazardous_goods(args: dict[str, Any]) -> Any:
+    """Read the hazardous-goods register: lines (optionally of one item) and the balance per item."""
+    require_roles(actor(), READERS, "reading the registers")
+    item = args.get("item")
+    if args["format"] == "csv":
+        text = read(lambda: registers.hazard_register_csv(db.session, item))
+        suffix = f"-{item}" if item else ""
+        return Response(text, mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="hazardous-goods{suffix}.csv"'})
+    lines = [_line(line) for line in reversed(services.ledger_lines(db.session, item))]
+    return {**page_of(lines, args["page"], args["per_page"]), "balances": _balances()}
+
+
+@blp.route("/hazardous-goods/stock-in", methods=["POST"])
+@blp.arguments(StockIn)
+@blp.response(201, LedgerLineOut, description="the new register line with the balance after it")
+def stock_in(body: dict[str, Any]) -> dict[str, Any]:
+    """Record goods received from the warehouse (foreman or above)."""
+    who = actor()
+    require_roles(who, FOREMAN_OR_ABOVE, "recording a stock-in")
+
+    def record() -> Any:
+        try:
+            return services.stock_in(db.session, body["item"], body["quantity"], body["note"], who.username,
+                                     now())
+        except services.ServiceError as exc:
+            raise InvalidData(str(exc), {"quantity": [str(exc)]}) from exc
+
+    line, _failure = run_command(record)
+    if line is None:
+        fail(422, "invalid_data", "stock-in refused")
+    return _line(line)
+
+
+@blp.route("/sealed-keys")
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, SealedKeyPageOut)
+def sealed_keys(args: dict[str, Any]) -> dict[str, Any]:
+    """List every archived sealed-key use, newest first: unit, reason, approvals, witnesses, times, seals."""
+    require_roles(actor(), READERS, "reading the registers")
+    return page_of(registers.sealed_key_records(db.session), args["page"], args["per_page"])

@@ -1,0 +1,31 @@
+"""View models: engine query views turned into the API's JSON shapes, in the caller's language."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from engine.forms import FormDef, describe_form
+from engine.queries import InstanceView, TaskView
+
+
+def form_dict(form: dict[str, Any] | None, locale: str) -> dict[str, Any] | None:
+    """Describe a stored form definition's fields in the caller's language."""
+    return None if form is None else {"fields": describe_form(FormDef.from_dict(form), locale)}
+
+
+def task_dict(view: TaskView, locale: str) -> dict[str, Any]:
+    """Turn a task view into the API's JSON shape."""
+    out = asdict(view)
+    out["title"] = view.title_en if locale == "en" else view.title_zh
+    out["form"] = form_dict(view.form, locale)
+    return out
+
+
+def instance_dict(view: InstanceView, locale: str, *, detail: bool = False) -> dict[str, Any]:
+    """Turn an instance view into the API's JSON shape; with detail, its data and open tasks."""
+    out = {k: v for k, v in asdict(view).items() if k not in ("data", "open_tasks")}
+    if detail:
+        out["data"] = view.data
+        out["open_tasks"] = [task_dict(t, locale) for t in view.open_tasks]
+    return out

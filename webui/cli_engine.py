@@ -1,0 +1,47 @@
+"""`bpm deploy`: check and deploy BPMN files; a broken file changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from engine.errors import InvalidBpmn
+
+from .cli import cli
+from .engine_ext import get_engine
+from .extensions import db
+
+
+def bpmn_files(path: Path) -> list[Path]:
+    """Return the BPMN files a path names (a file, or every *.bpmn in a folder)."""
+    if path.is_dir():
+        return sorted(path.glob("*.bpmn"))
+    return [path]
+
+
+@cli.command("deploy")
+@click.argument("path", default="processes", type=click.Path(exists=True, path_type=Path))
+def deploy(path: Path) -> None:
+    """Deploy BPMN files (default: processes/); each file is all-or-nothing."""
+    engine, failed = get_engine(), 0
+    files = bpmn_files(path)
+    if not files:
+        raise click.ClickException(f"no .bpmn files in {path}")
+    for file in files:
+        session = db.new_session()
+        try:
+            result = engine.deploy(session, file.read_bytes(), filename=file.name)
+            session.commit()
+            state = "new version" if result.created else "unchanged"
+            click.echo(f"{file.name}: {result.process_key} v{result.version} ({state})")
+        except InvalidBpmn as exc:
+            session.rollback()
+            failed += 1
+            click.echo(f"{file.name}: refused, {len(exc.problems)} problem(s):", err=True)
+            for problem in exc.problems:
+                click.echo(f"  - {problem}", err=True)
+        finally:
+            session.close()
+    if failed:
+        raise click.ClickException(f"{failed} of {len(files)} file(s) refused; nothing of them was deployed")

@@ -1,0 +1,118 @@
+"""Figures: the four service KPIs of SPEC §4 over a chosen period, with targets and charts."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from flask import Blueprint, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from engine.kpis import Figure, Kpi, compute_kpis
+from engine.queries import OBSERVERS
+
+from .auth import roles_required
+from .engine_ext import get_engine, now
+from .extensions import db
+from .i18n import localized_role
+from .instances import LOCAL_TZ, local_day_start, parse_day, pick, process_names, template_helpers
+
+bp = Blueprint("figures", __name__)
+bp.context_processor(template_helpers)
+
+MAX_DAYS = 366  # a year at most: the figures are read per month or quarter
+# Titles in the UI's languages (the engine's own titles quote the rule book in Traditional script).
+KPI_TITLES = {
+    "repair_timeliness": _l("Repair timeliness (on site within 15 minutes)"),
+    "repair_callback_rate": _l("Repair callbacks within 24 working hours"),
+    "valid_complaint_timeliness": _l("Valid complaints handled in time"),
+    "satisfaction": _l("Customer satisfaction"),
+}
+BREAKDOWN_TITLES = {"role": _l("By role"), "process": _l("By process"), "severity": _l("By severity"),
+                    "actor": _l("By person")}
+SEVERITY_LABELS = {"major": _l("Major"), "general": _l("General"), "minor": _l("Minor")}
+CHARTED = ("process", "role", "severity")  # per person stays a table: names make poor chart axes
+
+
+def default_period(today: date) -> tuple[date, date]:
+    """Return this month: its first and last day."""
+    first = today.replace(day=1)
+    next_month = (first + timedelta(days=32)).replace(day=1)
+    return first, next_month - timedelta(days=1)
+
+
+def _period() -> tuple[date, date, dict[str, str], dict[str, str]]:
+    """Read from/to (inclusive local dates) from the query string, with errors by field."""
+    today = now().astimezone(LOCAL_TZ).date()
+    first, last = default_period(today)
+    raw = {k: (request.args.get(k) or "").strip() for k in ("from", "to")}
+    errors: dict[str, str] = {}
+    days: dict[str, date] = {}
+    for key, fallback in (("from", first), ("to", last)):
+        try:
+            days[key] = parse_day(raw[key]) or fallback
+        except ValueError:
+            errors[key] = _("Use a date like 2026-03-31.")
+            days[key] = fallback
+    if not errors and days["to"] < days["from"]:
+        errors["to"] = _("The end date must not be before the start date.")
+    elif not errors and (days["to"] - days["from"]).days >= MAX_DAYS:
+        errors["to"] = _("Choose a period of at most %(n)d days.", n=MAX_DAYS)
+    return days["from"], days["to"], raw, errors
+
+
+def _group_label(name: str, group: str, names: dict[str, tuple[str, str]]) -> str:
+    """Return a breakdown group's label in the active language."""
+    if name == "role":
+        return localized_role(group)
+    if name == "process":
+        return pick(*names.get(group, (group, group)))
+    if name == "severity":
+        return str(SEVERITY_LABELS.get(group, group))
+    return group
+
+
+def _percent(f: Figure) -> float | None:
+    return None if f.ratio is None else round(f.ratio * 100, 1)
+
+
+def kpi_view(kpi: Kpi, names: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """Return what the page and its charts show for one KPI."""
+    breakdowns = []
+    for name in (*CHARTED, "actor"):
+        groups = kpi.breakdowns.get(name)
+        if not groups:
+            continue
+        rows = [{"label": _group_label(name, g, names), "percent": _percent(f), "numerator": f.numerator,
+                 "denominator": f.denominator, "met": f.met} for g, f in sorted(groups.items())]
+        breakdowns.append({"name": name, "title": str(BREAKDOWN_TITLES.get(name, name)), "rows": rows,
+                           "chart": name in CHARTED})
+    overall = kpi.overall
+    return {"key": kpi.key, "title": str(KPI_TITLES.get(kpi.key, pick(kpi.title_zh, kpi.title_en))),
+            "percent": _percent(overall), "numerator": overall.numerator, "denominator": overall.denominator,
+            "target": round(overall.target * 100), "met": overall.met, "pending": kpi.pending,
+            "missed": kpi.missed, "breakdowns": breakdowns}
+
+
+@bp.get("/figures")
+@roles_required(*OBSERVERS)
+def index() -> str | tuple[str, int]:
+    """Show the four KPIs over the chosen period (default: this month)."""
+    start, end, raw, errors = _period()
+    context: dict[str, Any] = {"start": start, "end": end, "raw": raw, "errors": errors}
+    if errors:
+        return render_template("figures/index.html", kpis=None, **context), 400
+    report = compute_kpis(db.session, local_day_start(start), local_day_start(end + timedelta(days=1)),
+                          get_engine().calendar, now=now())
+    names = process_names(db.session)
+    kpis = [kpi_view(k, names) for k in report.kpis()]
+    chart_data = {
+        "labels": {"ratio": _("Share on time / satisfied (%)"), "target": _("Target"), "met": _("met"),
+                   "missed": _("missed")},
+        "overview": [{"title": k["title"], "percent": k["percent"], "target": k["target"], "met": k["met"]}
+                     for k in kpis],
+        "charts": [{"id": f"chart-{k['key']}-{b['name']}", "target": k["target"], "rows": b["rows"]}
+                   for k in kpis for b in k["breakdowns"] if b["chart"]],
+    }
+    return render_template("figures/index.html", kpis=kpis, chart_data=chart_data, **context)

@@ -1,0 +1,346 @@
+"""Instances: search them, read one on its diagram with its history, and administer it (admins)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from engine import queries
+from engine.errors import Conflict, EngineError, Forbidden, NotFound, ProcessFailure
+from engine.models import ProcessVersion
+from engine.roles import ADMIN
+
+from .auth import roles_required
+from .engine_ext import actor, get_engine, now
+from .extensions import db
+from .i18n import current_locale
+
+bp = Blueprint("instances", __name__)
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # the tower's clock: dates typed by staff are local dates
+PER_PAGE = 25
+REASON_MAX = 500
+STATUS_LABELS = {"running": _l("Running"), "suspended": _l("Suspended"), "error": _l("Error"),
+                 "completed": _l("Completed"), "terminated": _l("Terminated")}
+OUTCOME_LABELS = {"closed": _l("Closed"), "completed": _l("Completed"), "rejected": _l("Rejected")}
+KIND_LABELS = {
+    "started": _l("Started"), "task_ready": _l("Task ready"), "task_claimed": _l("Claimed"),
+    "task_released": _l("Released"), "task_reassigned": _l("Reassigned"), "task_completed": _l("Completed"),
+    "task_cancelled": _l("Cancelled"), "gateway": _l("Decision"), "script": _l("Automatic step"),
+    "event": _l("Event"), "timer_fired": _l("Timer fired"), "escalation": _l("Deadline missed"),
+    "error": _l("Error"), "retried": _l("Retried"), "suspended": _l("Suspended"), "resumed": _l("Resumed"),
+    "terminated": _l("Terminated"), "completed": _l("Finished"), "outcome": _l("Outcome"),
+    "service": _l("Register entry"),
+}
+# Bookkeeping values the engine keeps in the case data; shown apart from what people entered.
+INTERNAL_KEYS = frozenset({"initiator", "initiator_roles", "started_at", "performed_by", "instance_id",
+                           "outcome"})
+ACTIONS = {"suspend": _l("Suspend"), "resume": _l("Resume"), "terminate": _l("Terminate"),
+           "retry": _l("Retry")}
+
+
+def pick(zh: str | None, en: str | None) -> str:
+    """Return the text for the active language, falling back to the other one."""
+    return (zh or en or "") if current_locale() == "zh" else (en or zh or "")
+
+
+def status_label(status: str) -> str:
+    """Return an instance status in the active language."""
+    return str(STATUS_LABELS.get(status, status))
+
+
+def local_day_start(day: date) -> datetime:
+    """Return 00:00 of a local (Asia/Shanghai) day as an aware datetime."""
+    return datetime.combine(day, time(0), LOCAL_TZ)
+
+
+def parse_day(raw: str | None) -> date | None:
+    """Parse YYYY-MM-DD; raise ValueError for anything else."""
+    raw = (raw or "").strip()
+    return date.fromisoformat(raw) if raw else None
+
+
+def process_names(session: Any) -> dict[str, tuple[str, str]]:
+    """Return each deployed process's (Chinese, English) name from its newest version."""
+    rows = session.execute(select(ProcessVersion.process_key, ProcessVersion.name_zh, ProcessVersion.name_en)
+                           .order_by(ProcessVersion.process_key, ProcessVersion.version))
+    return {key: (zh, en) for key, zh, en in rows}
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """What the model says about a data field: its labels and its choices' labels."""
+
+    label_zh: str
+    label_en: str
+    type: str
+    options: dict[str, tuple[str, str]]
+
+
+def field_catalog(model: dict[str, Any]) -> dict[str, FieldInfo]:
+    """Collect every form field of a version (start form first) by name."""
+    forms = [model.get("start_form")] + [t.get("form") for t in (model.get("tasks") or {}).values()]
+    out: dict[str, FieldInfo] = {}
+    for form in forms:
+        for f in (form or {}).get("fields", []):
+            out.setdefault(f["name"], FieldInfo(
+                f.get("label_zh") or f["name"], f.get("label_en") or f["name"], f.get("type", "text"),
+                {o["value"]: (o.get("label_zh", o["value"]), o.get("label_en", o["value"]))
+                 for o in f.get("options", [])}))
+    return out
+
+
+def element_title(model: dict[str, Any], element_id: str | None) -> str:
+    """Return a BPMN element's title in the active language (its id when it has none)."""
+    if not element_id:
+        return ""
+    task = (model.get("tasks") or {}).get(element_id)
+    if task:
+        return pick(task.get("title_zh"), task.get("title_en"))
+    element = (model.get("elements") or {}).get(element_id) or {}
+    return pick(element.get("name"), element.get("name_en")) or element_id
+
+
+def field_label(catalog: dict[str, FieldInfo], name: str) -> str:
+    """Return a field's label in the active language, or its name."""
+    info = catalog.get(name)
+    return pick(info.label_zh, info.label_en) if info else name
+
+
+def format_value(catalog: dict[str, FieldInfo], name: str, value: Any) -> str:
+    """Render a data value for people: yes/no, choice labels, lists; — for nothing."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    info = catalog.get(name)
+    if info and info.type == "datetime" and isinstance(value, str):
+        return local_dt(value)
+    if info and isinstance(value, str) and value in info.options:
+        return pick(*info.options[value])
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _filters() -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """Read the list filters from the query string: (search kwargs, raw values, errors by field)."""
+    args = request.args
+    raw = {k: (args.get(k) or "").strip() for k in
+           ("process", "status", "version", "started_by", "from", "to", "unit", "q", "overdue")}
+    kwargs: dict[str, Any] = {"process_key": raw["process"] or None, "started_by": raw["started_by"] or None,
+                              "unit": raw["unit"] or None, "text": raw["q"] or None,
+                              "overdue": True if raw["overdue"] else None}
+    errors: dict[str, str] = {}
+    if raw["status"] and raw["status"] not in STATUS_LABELS:
+        errors["status"] = _("Unknown status.")
+    kwargs["status"] = raw["status"] or None
+    try:
+        kwargs["version"] = int(raw["version"]) if raw["version"] else None
+        if kwargs["version"] is not None and kwargs["version"] < 1:
+            raise ValueError
+    except ValueError:
+        errors["version"] = _("Version must be a whole number from 1.")
+    for key, target in (("from", "started_from"), ("to", "started_to")):
+        try:
+            day = parse_day(raw[key])
+        except ValueError:
+            errors[key] = _("Use a date like 2026-03-31.")
+            continue
+        # "to" is inclusive for people: up to the end of that day.
+        kwargs[target] = local_day_start(day + timedelta(days=1 if key == "to" else 0)) if day else None
+    if not errors and kwargs["started_from"] and kwargs["started_to"] \
+            and kwargs["started_to"] <= kwargs["started_from"]:
+        errors["to"] = _("The end date must not be before the start date.")
+    return kwargs, raw, errors
+
+
+@bp.get("/instances")
+@roles_required()
+def index() -> tuple[str, int] | str:
+    """List instances with filters and pagination (observers see all, others what they started)."""
+    kwargs, raw, errors = _filters()
+    try:
+        page_no = max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        page_no = 1
+    names = process_names(db.session)
+    context = {"raw": raw, "errors": errors, "names": names, "statuses": STATUS_LABELS,
+               "observer": queries.may_observe(actor())}
+    if errors:
+        return render_template("instances/index.html", page=None, **context), 400
+    page = queries.search_instances(db.session, actor(), now(), page=page_no, per_page=PER_PAGE, **kwargs)
+    return render_template("instances/index.html", page=page, **context)
+
+
+def _load_detail(instance_id: int) -> dict[str, Any]:
+    """Gather everything the detail page shows; 404/403 when missing or not visible."""
+    who, moment = actor(), now()
+    try:
+        inst = queries.get_instance(db.session, instance_id, who, moment)
+        history = queries.instance_history(db.session, instance_id, who, moment)
+    except NotFound:
+        abort(404)
+    except Forbidden:
+        abort(403)
+    version = db.session.get(ProcessVersion, inst.version_id)
+    model = dict(version.model) if version else {}
+    catalog = field_catalog(model)
+    entered = {k: v for k, v in inst.data.items() if k not in INTERNAL_KEYS}
+    ordered = [k for k in catalog if k in entered] + sorted(k for k in entered if k not in catalog)
+    return {
+        "inst": inst, "history": history, "model": model, "catalog": catalog,
+        "process_name": pick(version.name_zh, version.name_en) if version else inst.process_key,
+        "data_rows": [(k, field_label(catalog, k), format_value(catalog, k, inst.data[k])) for k in ordered],
+        "internal": {k: inst.data[k] for k in sorted(INTERNAL_KEYS) if k in inst.data},
+        "is_admin": ADMIN in current_user.roles,
+    }
+
+
+@bp.get("/instances/<int:instance_id>")
+@roles_required()
+def detail(instance_id: int) -> str:
+    """Show one instance: diagram, error, open tasks, current data and history."""
+    return render_template("instances/detail.html", **_load_detail(instance_id), form_errors={},
+                           conflict=None)
+
+
+_DONE_KINDS = frozenset({"task_completed", "gateway", "script", "event", "timer_fired"})
+_REACHED_KINDS = _DONE_KINDS - {"task_completed"} | {"task_ready", "error"}
+
+
+def transitions(history: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Return the (from, to) element pairs the case moved along, for highlighting sequence flows.
+
+    An element is reached right after the step that completed before it in the history (the engine
+    writes both in one unit of work), so a gateway's untaken branches stay unmarked.
+    """
+    pairs: dict[tuple[str, str], None] = {}
+    last_done: str | None = None
+    for row in history:
+        element, kind = row.get("element_id"), row["kind"]
+        if not element:
+            continue
+        if kind in _REACHED_KINDS and last_done and last_done != element:
+            pairs[(last_done, element)] = None
+        if kind in _DONE_KINDS:
+            last_done = element
+    return list(pairs)
+
+
+@bp.get("/instances/<int:instance_id>/diagram.json")
+@roles_required()
+def diagram(instance_id: int) -> Response:
+    """Return the instance's BPMN XML and per-element visit counts for the diagram viewer."""
+    who, moment = actor(), now()
+    try:
+        inst = queries.get_instance(db.session, instance_id, who, moment)
+        history = queries.instance_history(db.session, instance_id, who, moment)
+    except NotFound:
+        abort(404)
+    except Forbidden:
+        abort(403)
+    version = db.session.get(ProcessVersion, inst.version_id)
+    if version is None:
+        abort(404)
+    visits = queries.element_visits(history)
+    failed = (inst.error or {}).get("element_id") if inst.status == "error" else None
+    if failed:
+        visits.setdefault(failed, {"completed": 0, "active": 0, "failed": 0})
+        visits[failed]["failed"] = max(1, visits[failed]["failed"])
+    response = jsonify({"instance_id": inst.id, "process_key": inst.process_key, "version": inst.version,
+                        "status": inst.status, "xml": version.bpmn_xml, "visits": visits,
+                        "failed_element": failed, "transitions": transitions(history),
+                        "labels": {"completed": _("completed"), "active": _("active"),
+                                   "failed": _("failed")}})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _conflict_message(action: str, status: str) -> str:
+    """Explain in the user's language why an action no longer fits the instance."""
+    return _("%(action)s is not possible: the instance is %(status)s now. The page shows its current state.",
+             action=ACTIONS[action], status=status_label(status))
+
+
+@bp.post("/instances/<int:instance_id>/<any(suspend, resume, terminate, retry):action>")
+@roles_required(ADMIN)
+def administer(instance_id: int, action: str) -> Response | tuple[str, int]:
+    """Suspend, resume, terminate (each with a recorded reason) or retry an instance."""
+    reason = (request.form.get("reason") or "").strip()
+    errors: dict[str, str] = {}
+    if action != "retry" and not reason:
+        errors["reason"] = _("Give a reason: it is recorded in the history.")
+    elif len(reason) > REASON_MAX:
+        errors["reason"] = _("The reason may be at most %(n)d characters.", n=REASON_MAX)
+    if errors:
+        return render_template("instances/detail.html", **_load_detail(instance_id), form_errors=errors,
+                               conflict=None, action=action, reason=reason), 422
+    engine, session, who = get_engine(), db.session, actor()
+    try:
+        if action == "retry":
+            engine.retry(session, instance_id, who)
+        else:
+            getattr(engine, action)(session, instance_id, who, reason)
+        session.commit()
+    except ProcessFailure as failure:
+        session.commit()  # the instance went back to error with the failure recorded: keep that
+        flash(_("Retried, but the step failed again: %(message)s", message=failure.message), "error")
+        return redirect(url_for(".detail", instance_id=instance_id))
+    except NotFound:
+        session.rollback()
+        abort(404)
+    except Forbidden:
+        session.rollback()
+        abort(403)
+    except Conflict:
+        session.rollback()
+        details = _load_detail(instance_id)
+        message = _conflict_message(action, details["inst"].status)
+        return render_template("instances/detail.html", **details, form_errors={}, conflict=message), 409
+    except EngineError:
+        session.rollback()
+        raise
+    done = {"suspend": _("The instance is suspended."), "resume": _("The instance is running again."),
+            "terminate": _("The instance is terminated."), "retry": _("The failed step ran again.")}
+    flash(done[action], "success")
+    return redirect(url_for(".detail", instance_id=instance_id))
+
+
+@bp.app_template_filter("local_dt")
+def local_dt(value: datetime | str | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+    """Format a moment in the tower's timezone (— when empty)."""
+    from flask_babel import format_datetime
+
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        moment = value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LOCAL_TZ)  # typed wall-clock times are the tower's
+    return str(format_datetime(moment, fmt))
+
+
+def template_helpers() -> dict[str, Any]:
+    """Return the helpers the admin-area templates use (registered per blueprint)."""
+    return {"pick": pick, "status_label": status_label, "kind_labels": KIND_LABELS,
+            "outcome_labels": OUTCOME_LABELS, "element_title": element_title, "field_label": field_label,
+            "format_value": format_value}
+
+
+bp.context_processor(template_helpers)

@@ -1,0 +1,329 @@
+"""Process models: list versions, view one, edit in the browser modeler, check, deploy, compare."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Response as FlaskResponse
+from flask_babel import gettext as _
+from lxml import etree
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response
+
+from engine import queries
+from engine.definitions import compile_process
+from engine.errors import InvalidBpmn, Problem
+from engine.models import ProcessVersion
+from engine.roles import ADMIN, PROCESS_OWNER, ROLES, ROLES_ZH_HANS
+
+from .auth import roles_required
+from .engine_ext import actor, get_engine
+from .extensions import db
+from .instances import pick, template_helpers
+
+bp = Blueprint("models", __name__)
+bp.context_processor(template_helpers)
+
+EDITORS = (PROCESS_OWNER, ADMIN)
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+
+
+def _version(key: str, number: int) -> ProcessVersion:
+    """Return one stored version or 404."""
+    row = db.session.scalar(select(ProcessVersion).where(ProcessVersion.process_key == key,
+                                                         ProcessVersion.version == number))
+    if row is None:
+        abort(404)
+    return row
+
+
+def _latest(key: str, *, lock: bool = False) -> ProcessVersion | None:
+    """Return the newest version of a process (locked for this transaction when asked)."""
+    query = select(ProcessVersion).where(ProcessVersion.process_key == key).order_by(
+        ProcessVersion.version.desc()).limit(1)
+    if lock:
+        query = query.with_for_update()
+    return db.session.scalar(query)
+
+
+def _titles(model: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return each element's type and (Chinese, English) title."""
+    tasks = model.get("tasks") or {}
+    out = {}
+    for eid, el in (model.get("elements") or {}).items():
+        task = tasks.get(eid) or {}
+        out[eid] = {"id": eid, "type": el.get("type", ""),
+                    "name": (task.get("title_zh") or el.get("name") or "",
+                             task.get("title_en") or el.get("name_en") or el.get("name") or "")}
+    return out
+
+
+def _form_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Return added, removed and changed fields between two form definitions (None when equal)."""
+    before = {f["name"]: f for f in (old or {}).get("fields", [])}
+    after = {f["name"]: f for f in (new or {}).get("fields", [])}
+    changed = [(name, sorted(k for k in set(before[name]) | set(after[name])
+                             if before[name].get(k) != after[name].get(k)))
+               for name in before if name in after and before[name] != after[name]]
+    rules_changed = (old or {}).get("rules") != (new or {}).get("rules") or \
+        (old or {}).get("distinct") != (new or {}).get("distinct")
+    result = {"added": [n for n in after if n not in before],
+              "removed": [n for n in before if n not in after],
+              "changed": changed, "rules": rules_changed, "created": old is None and new is not None,
+              "dropped": new is None and old is not None}
+    return result if any(result.values()) else None
+
+
+def diff_models(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Describe what changed between two versions' models: elements, names, roles, forms, starters."""
+    a, b = _titles(old), _titles(new)
+    old_tasks, new_tasks = old.get("tasks") or {}, new.get("tasks") or {}
+    forms = []
+    for eid in sorted(set(old_tasks) & set(new_tasks)):
+        change = _form_changes(old_tasks[eid].get("form"), new_tasks[eid].get("form"))
+        if change:
+            forms.append({"id": eid, "name": b[eid]["name"], **change})
+    start = _form_changes(old.get("start_form"), new.get("start_form"))
+    if start:
+        forms.insert(0, {"id": "start", "name": (_("Start form"), _("Start form")), **start})
+    labels = (("name_zh", _("Chinese name")), ("name_en", _("English name")),
+              ("starters", _("Who may start")))
+    process = [(label, old.get(k), new.get(k)) for k, label in labels if old.get(k) != new.get(k)]
+    return {
+        "process": process,
+        "added": [b[e] for e in b if e not in a],
+        "removed": [a[e] for e in a if e not in b],
+        "renamed": [{**b[e], "old": a[e]["name"]} for e in b if e in a and a[e]["name"] != b[e]["name"]],
+        "roles": [{**b[e], "old": old_tasks[e].get("role") or old_tasks[e].get("role_expr"),
+                   "new": new_tasks[e].get("role") or new_tasks[e].get("role_expr")}
+                  for e in sorted(set(old_tasks) & set(new_tasks))
+                  if (old_tasks[e].get("role"), old_tasks[e].get("role_expr"))
+                  != (new_tasks[e].get("role"), new_tasks[e].get("role_expr"))],
+        "forms": forms,
+    }
+
+
+
+@bp.get("/models")
+@roles_required(*EDITORS)
+def index() -> str:
+    """List processes with their versions and how many instances run on each."""
+    return render_template("models/index.html", processes=queries.process_list(db.session))
+
+
+@bp.get("/models/<key>/versions/<int:number>")
+@roles_required(*EDITORS)
+def version(key: str, number: int) -> str:
+    """Show one version: its diagram, tasks with roles and forms."""
+    row = _version(key, number)
+    latest = _latest(key)
+    running = next((v["running"] for p in queries.process_list(db.session) if p["key"] == key
+                    for v in p["versions"] if v["version"] == number), 0)
+    return render_template("models/version.html", v=row, model=row.model, running=running,
+                           is_latest=latest is not None and latest.id == row.id,
+                           roles_zh=ROLES_ZH_HANS)
+
+
+@bp.get("/models/<key>/versions/<int:number>/xml")
+@roles_required(*EDITORS)
+def xml(key: str, number: int) -> Response:
+    """Return a version's BPMN XML (as a download with ?download=1); the ETag is its content hash."""
+    row = _version(key, number)
+    response = FlaskResponse(row.bpmn_xml, mimetype="application/xml")
+    response.set_etag(row.content_hash)
+    if request.args.get("download"):
+        response.headers["Content-Disposition"] = f'attachment; filename="{key}.v{number}.bpmn"'
+    return response
+
+
+def _role_choices() -> list[dict[str, str]]:
+    """Return every role with the lane name the editor writes for it."""
+    return [{"id": r, "title": pick(ROLES_ZH_HANS[r], ROLES[r][1]), "lane": f"{ROLES_ZH_HANS[r]} {r}"}
+            for r in ROLES]
+
+
+def _render_editor(key: str, xml_text: str, *, base: ProcessVersion | None, status: int = 200,
+                   problems: list[Problem] | None = None, message: str | None = None,
+                   checked: bool = False, latest: ProcessVersion | None = None) -> tuple[str, int]:
+    """Render the modeler page holding the given XML and, when given, every problem found."""
+    page = render_template(
+        "models/edit.html", key=key, xml=xml_text, base=base, is_new=base is None, checked=checked,
+        problems=[{"element_id": p.element_id, "message": p.message} for p in problems or []],
+        message=message, latest=latest, roles=_role_choices())
+    return page, status
+
+
+@bp.get("/models/<key>/edit")
+@roles_required(*EDITORS)
+def edit(key: str) -> Response:
+    """Open the newest version of a process in the modeler; the page carries its content hash."""
+    latest = _latest(key)
+    if latest is None:
+        abort(404)
+    page, status = _render_editor(key, latest.bpmn_xml, base=latest)
+    response = FlaskResponse(page, status=status, mimetype="text/html")
+    response.set_etag(latest.content_hash)
+    return response
+
+
+def new_process_xml(key: str, name_zh: str, name_en: str, role: str) -> str:
+    """Return a minimal runnable process: start → one user task → end, in one lane of a role."""
+    return render_template("models/new_process.xml", key=key, name_zh=name_zh, name_en=name_en, role=role,
+                           lane=f"{ROLES_ZH_HANS[role]} {role}")
+
+
+@bp.route("/models/new", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+def new() -> str | tuple[str, int]:
+    """Ask for the key, names and first lane of a new process, then open it in the modeler."""
+    values = {k: (request.form.get(k) or "").strip() for k in ("key", "name_zh", "name_en", "role")}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        if not KEY_PATTERN.match(values["key"]):
+            errors["key"] = _("Use 2–63 lowercase letters, digits and _, starting with a letter.")
+        elif _latest(values["key"]) is not None:
+            errors["key"] = _("A process with this key exists already; edit it instead.")
+        for name in ("name_zh", "name_en"):
+            if not values[name]:
+                errors[name] = _("Required.")
+            elif len(values[name]) > 200:
+                errors[name] = _("At most %(n)d characters.", n=200)
+        if values["role"] not in ROLES:
+            errors["role"] = _("Choose a role.")
+        if not errors:
+            return _render_editor(values["key"], new_process_xml(**values), base=None)
+    status = 422 if errors else 200
+    return render_template("models/new.html", values=values, errors=errors, roles=_role_choices()), status
+
+
+def _submitted_xml(key: str) -> str:
+    """Return the XML posted by the editor (400 when missing)."""
+    text = request.form.get("xml") or ""
+    if not text.strip():
+        abort(400)
+    return text
+
+
+def _check(key: str, xml_text: str, is_new: bool) -> list[Problem]:
+    """Return every problem of the XML, including a process id that is not the page's key."""
+    try:
+        compiled = compile_process(xml_text, f"{key}.bpmn")
+    except InvalidBpmn as err:
+        return err.problems
+    if compiled.key != key:
+        return [Problem(compiled.key, _("The process id must stay '%(key)s' (it is the process key).",
+                                       key=key))]
+    if is_new and _latest(key) is not None:
+        return [Problem(key, _("A process with this key exists already; edit it instead."))]
+    return []
+
+
+def _base_for(key: str) -> tuple[ProcessVersion | None, bool]:
+    """Return the version the editor was opened on (None for a new process) and whether it is new."""
+    base_hash = (request.form.get("base_hash") or "").strip()
+    if not base_hash:
+        return None, True
+    row = db.session.scalar(select(ProcessVersion).where(ProcessVersion.process_key == key,
+                                                         ProcessVersion.content_hash == base_hash))
+    return row, False
+
+
+@bp.post("/models/<key>/check")
+@roles_required(*EDITORS)
+def check(key: str) -> tuple[str, int]:
+    """Check the edited diagram and list every problem at its element (nothing is stored)."""
+    xml_text = _submitted_xml(key)
+    base, is_new = _base_for(key)
+    problems = _check(key, xml_text, is_new)
+    if problems:
+        return _render_editor(key, xml_text, base=base, status=422, problems=problems)
+    return _render_editor(key, xml_text, base=base, checked=True,
+                          message=_("No problems found. Deploy to make it the new version."))
+
+
+def _stale(key: str, base: ProcessVersion | None, is_new: bool) -> tuple[ProcessVersion | None, int]:
+    """Lock the newest version and tell whether the editor's base is outdated (with the status)."""
+    locked = _latest(key, lock=True)
+    # A second read after the lock sees a version another deploy committed meanwhile (PostgreSQL).
+    latest = _latest(key)
+    if_match = request.headers.get("If-Match")
+    current_hash = latest.content_hash if latest else ""
+    if if_match is not None:
+        wanted = {t.strip().strip('"').removeprefix("W/").strip('"') for t in if_match.split(",")}
+        if "*" not in wanted and current_hash not in wanted:
+            return latest, 412
+    if is_new and locked is not None:
+        return latest, 409
+    if not is_new and (base is None or latest is None or base.id != latest.id):
+        return latest, 409
+    return latest, 0
+
+
+@bp.post("/models/<key>/deploy")
+@roles_required(*EDITORS)
+def deploy(key: str) -> Response | tuple[str, int]:
+    """Deploy the edited diagram as a new version, refused when a newer version exists."""
+    xml_text = _submitted_xml(key)
+    base, is_new = _base_for(key)
+    latest, stale = _stale(key, base, is_new)
+    if stale:
+        db.session.rollback()
+        if latest is not None:
+            message = _("Version %(v)d was deployed by %(who)s after you opened the editor, so your "
+                        "changes were not deployed. Download your diagram, open the newest version and "
+                        "apply your changes there.", v=latest.version, who=latest.deployed_by or "?")
+        else:
+            message = _("The version you edited no longer exists. Reload the editor.")
+        return _render_editor(key, xml_text, base=base, status=stale, message=message, latest=latest)
+    problems = _check(key, xml_text, is_new)
+    if problems:
+        db.session.rollback()
+        return _render_editor(key, xml_text, base=base, status=422, problems=problems)
+    result = get_engine().deploy(db.session, xml_text, filename=f"{key}.bpmn", actor=actor())
+    db.session.commit()
+    if result.created:
+        flash(_("Version %(v)d deployed. New cases start on it; running cases stay on their version.",
+                v=result.version), "success")
+    else:
+        flash(_("Nothing changed: version %(v)d stays the newest.", v=result.version), "info")
+    return redirect(url_for(".version", key=key, number=result.version))
+
+
+def normalized_lines(xml_text: str) -> list[str]:
+    """Pretty-print stored XML one way, so the modeler's reformatting does not drown the real changes."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=True)
+    try:
+        root = etree.fromstring(xml_text.encode("utf-8"), parser)
+    except etree.XMLSyntaxError:
+        return xml_text.splitlines()
+    for element in root.iter():
+        if isinstance(element.tag, str) and len(element.attrib) > 1:
+            # The modeler may write attributes in another order; id first, then alphabetical.
+            attrs = sorted(element.attrib.items(), key=lambda kv: (kv[0] != "id", kv[0]))
+            element.attrib.clear()
+            element.attrib.update(attrs)
+    return str(etree.tostring(root, pretty_print=True, encoding="unicode")).splitlines()
+
+
+@bp.get("/models/<key>/compare")
+@roles_required(*EDITORS)
+def compare(key: str) -> str | tuple[str, int]:
+    """Compare two versions: changed elements and forms, then the XML line by line."""
+    newest = db.session.scalar(select(func.max(ProcessVersion.version)).where(
+        ProcessVersion.process_key == key))
+    if newest is None:
+        abort(404)
+    try:
+        b = int(request.args.get("b") or newest)
+        a = int(request.args.get("a") or max(1, b - 1))
+    except ValueError:
+        return render_template("models/compare.html", key=key, error=_("Versions are whole numbers."),
+                               newest=newest), 400
+    old, new_ = _version(key, a), _version(key, b)
+    lines = list(difflib.unified_diff(normalized_lines(old.bpmn_xml), normalized_lines(new_.bpmn_xml),
+                                      f"{key} v{a}", f"{key} v{b}", lineterm="", n=2))
+    return render_template("models/compare.html", key=key, old=old, new=new_, newest=newest, error=None,
+                           changes=diff_models(old.model, new_.model), diff_lines=lines)
