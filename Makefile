@@ -32,11 +32,13 @@ run: install
 	$(BPM) demo
 	$(BPM) run --host $(HOST) --port $(PORT) --with-worker
 
-# Debian's chromium for the browser tests; never a browser downloaded at run time.
+# Debian's chromium for the browser tests (never a browser downloaded at run time), and CJK fonts so
+# the screenshots they take show the Chinese UI instead of empty boxes.
 browser-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium missing: browser tests will skip (apt-get install chromium)"; fi; fi
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  else echo "chromium or CJK fonts missing: browser tests skip or show boxes (apt-get install chromium fonts-noto-cjk)"; fi; fi
 
 lint: $(VENV)/.stamp-install
 	$(VENV)/bin/ruff check engine webui tests bench

@@ -121,7 +121,21 @@ def sync_inbox(ctx: StepContext, workflow: Any, model: dict[str, Any], escalated
         row.due_at = due_time(task) or row.due_at
         if task_id in escalated:
             row.overdue = True
+    inst.due_at = instance_due([*(r for i, r in open_rows.items() if i in ready), *created])
     return created
+
+
+def refresh_due(session: Session, inst: Any) -> None:
+    """Recompute the instance's due time from its open rows (when a failure stopped the sync)."""
+    inst.due_at = instance_due(list(session.scalars(
+        select(TaskRow).where(TaskRow.instance_id == inst.id, TaskRow.status == "open"))))
+
+
+def instance_due(open_rows: list[TaskRow]) -> datetime | None:
+    """Return when the instance is late: its open tasks' earliest due time (creation, once escalated)."""
+    # An escalated task may already show its next deadline; it is late all the same.
+    times = [r.created_at if r.overdue else r.due_at for r in open_rows]
+    return min((t for t in times if t is not None), default=None)
 
 
 def wakeup_time(workflow: Any) -> datetime | None:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import definitions
-from .inbox import ready_user_tasks, wakeup_time
+from .inbox import instance_due, ready_user_tasks, wakeup_time
 from .models import HazardLedgerLine, HazardStock, HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
 from .services import QUANTUM
 from .state import load_state
@@ -135,6 +135,9 @@ def _check_history(inst: ProcessInstance, rows: list[TaskRow], events: list[Hist
         found("history", f"status is {inst.status} but history says the instance ended")
     if inst.status == "error" and not inst.error:
         found("status", "status is error but no error is recorded")
+    if inst.due_at != instance_due(open_rows):
+        found("inbox", f"instance due time {inst.due_at} does not match its open tasks "
+              f"({instance_due(open_rows)})")
 
 
 def _check_against_state(inst: ProcessInstance, rows: list[TaskRow], workflow: Any, found: Any) -> None:

@@ -276,10 +276,10 @@ def search_instances(session: Session, actor: Actor, now: datetime, *, process_k
         query = query.where(ProcessInstance.unit == unit)
     if text:
         query = query.where(ProcessInstance.title.contains(text, autoescape=True))
-    if overdue:
-        late = select(TaskRow.instance_id).where(TaskRow.status == "open", or_(
-            TaskRow.overdue.is_(True), TaskRow.due_at < now))
-        query = query.where(ProcessInstance.id.in_(late))
+    if overdue is True:
+        query = query.where(ProcessInstance.due_at <= now)
+    elif overdue is False:
+        query = query.where(or_(ProcessInstance.due_at.is_(None), ProcessInstance.due_at > now))
     query = query.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc())
     rows, total = _paged(session, query, page, per_page)
     return Page([instance_view(session, r, now) for r in rows], total, max(1, page), per_page)

@@ -20,7 +20,7 @@ from .calendar import BusinessCalendar, load_calendar
 from .context import StepContext
 from .errors import Conflict, Forbidden, InvalidData, NotFound, ProcessFailure
 from .forms import FormDef, validate_submission
-from .inbox import sync_inbox, task_spec_model, user_roles, wakeup_time
+from .inbox import refresh_due, sync_inbox, task_spec_model, user_roles, wakeup_time
 from .models import ProcessInstance, ProcessVersion, TaskRow
 from .roles import effective_roles
 from .state import STATE_FORMAT, dump_state, load_state
@@ -85,6 +85,7 @@ class Engine:
             stepper.run(wf)
             sync_inbox(ctx, wf, loaded.model, stepper.escalated_tasks)
         except ProcessFailure as failure:
+            refresh_due(ctx.session, inst)
             self._save(loaded)
             self._mark_error(loaded, failure)
             raise
@@ -350,6 +351,7 @@ class Engine:
             history.record(session, inst.id, "task_cancelled", now, actor=actor.username,
                            element_id=row.element_id, task_id=row.id, message="instance terminated")
         inst.status, inst.ended_at, inst.updated_at, inst.next_wakeup_at = "terminated", now, now, None
+        inst.due_at = None
         history.record(session, inst.id, "terminated", now, actor=actor.username, message=reason)
         self._flush(session)
         return inst

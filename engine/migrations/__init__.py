@@ -123,23 +123,22 @@ def stamp(bind: SqlEngine, revision: str) -> None:
 def init_database(bind: SqlEngine) -> str:
     """Bring any database to the newest schema; return what was done, in words.
 
-    A fresh database is created by the migrations. A database made by `create_all` before
-    Alembic (the first release, tests) is stamped: at head when it already matches the models,
-    else at the first release's revision and then upgraded. Raises SchemaMismatch when the tables
-    still differ from the models afterwards (a hand-edited or foreign database).
+    A fresh database is created by the migrations. Tables made by `create_all` (tests, tools)
+    carry no revision: they are stamped at head when they match the models exactly. Raises
+    SchemaMismatch when the tables differ from the models (a hand-edited or foreign database):
+    nothing is guessed about a schema no migration made.
     """
     tables = set(inspect(bind).get_table_names())
     before = current_revision(bind)
     head = head_revision()
     if before is None and tables - {VERSION_TABLE}:
         with _connection(bind) as conn:
-            matches = not schema_diff(conn)
-        stamp(bind, head if matches else base_revision())
-        if matches:
-            return f"existing tables match the models: stamped at {head}"
-        upgrade(bind)
-        done = f"existing tables stamped at {base_revision()} and upgraded to {head}"
-    elif before == head:
+            differences = schema_diff(conn)
+        if differences:
+            raise SchemaMismatch(differences)
+        stamp(bind, head)
+        return f"existing tables match the models: stamped at {head}"
+    if before == head:
         done = f"already at {head}"
     else:
         upgrade(bind)

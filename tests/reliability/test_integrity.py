@@ -117,6 +117,8 @@ CORRUPTIONS: dict[str, tuple[Corruption, str, str]] = {
     "wake-up moved": (lambda s, c: _set(s, c.waiting, next_wakeup_at=T0 + timedelta(hours=1)), "wakeup",
                       "next_wakeup_at"),
     "wake-up lost": (lambda s, c: _set(s, c.waiting, next_wakeup_at=None), "wakeup", "the state says"),
+    "due time edited": (lambda s, c: _set(s, c.waiting, due_at=T0 + timedelta(days=9)), "inbox",
+                        "instance due time"),
     "ledger line lost": (_ledger_line_lost, "register", "lines sum to"),
     "balance edited": (_balance_edited, "register", "balance 99"),
 }
