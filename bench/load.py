@@ -181,6 +181,7 @@ class Staff:
         self.completed: list[str] = []  # task ids answered 200
         self.unknown: list[str] = []  # completions whose answer never came (connection dropped)
         self.started: list[int] = []
+        self.surprises: list[str] = []  # what the server said when it answered an unexpected status
 
     def sign_in(self) -> None:
         """Sign in through the login form and keep the page's CSRF token for API calls."""
@@ -206,10 +207,21 @@ class Staff:
             return 0, None
         self.latency[kind].append(time.perf_counter() - started)
         self.statuses[(kind, answer.status_code)] += 1
+        task = TASK_PATH.match(path)
+        if task:
+            with TRAIL_LOCK:
+                TRAIL[task[1]].append(f"{started - T_ZERO:.3f}-{time.perf_counter() - T_ZERO:.3f}s "
+                                      f"{self.username} {kind} {answer.status_code}")
         try:
-            return answer.status_code, answer.json()
+            body = answer.json()
         except ValueError:
-            return answer.status_code, None
+            body = None
+        if answer.status_code not in (200, 201, 409):
+            message = body.get("message") if isinstance(body, dict) else answer.text[:200]
+            trail = "; ".join(TRAIL.get(task[1], [])) if task else ""
+            self.surprises.append(f"{self.username} {method} {path} → {answer.status_code}: {message}"
+                                  + (f" [this task's requests: {trail}]" if trail else ""))
+        return answer.status_code, body
 
     def complete(self, task_id: str, data: dict[str, Any]) -> tuple[int, Any]:
         """Complete a task, remembering the outcome for the books."""
@@ -227,6 +239,13 @@ class Staff:
         if status == 201:
             self.started.append(body["id"])
         return status, body
+
+
+# Every request on a task, from every client: explains an unexpected answer in the report.
+TASK_PATH = re.compile(r"^/tasks/([0-9a-f-]{36})/")
+TRAIL: defaultdict[str, list[str]] = defaultdict(list)
+TRAIL_LOCK = threading.Lock()
+T_ZERO = time.perf_counter()
 
 
 def task_data(element: str, technicians: list[str]) -> dict[str, Any] | None:
@@ -261,10 +280,18 @@ def work(staff: Staff, deadline: float, technicians: list[str]) -> None:
             claimed, _ = staff.call("POST", f"/tasks/{task['id']}/claim", "claim", {})
             if claimed != 200:
                 continue  # a colleague took it first (409): look again
+        elif task["assignee"] != staff.username:
+            continue  # claimed by a colleague between the page's ids and its rows: the list shows who
         data = task_data(task["name"], technicians)
         assert data is not None
-        staff.complete(task["id"], data)
-        if random.random() < 0.2:
+        done, answer = staff.complete(task["id"], data)
+        if done == 409:  # the task was this member's (claimed or assigned): nobody else may have done it
+            message = answer.get("message") if isinstance(answer, dict) else answer
+            with TRAIL_LOCK:
+                trail = "; ".join(TRAIL.get(task["id"], []))
+            staff.surprises.append(f"{staff.username} completing its own task {task['id']} → 409: {message} "
+                                   f"[this task's requests: {trail}]")
+        if done == 200 and random.random() < 0.2:
             staff.call("GET", f"/process-instances/{task['instance_id']}", "read")
 
 
@@ -332,6 +359,7 @@ def summarise(crew: list[Staff], seconds: float) -> dict[str, Any]:
                        and c < 500},
         "latency_ms": kinds,
         "starts": sum(len(m.started) for m in crew),
+        "surprises": [line for m in crew for line in m.surprises][:20],
     }
 
 
@@ -350,8 +378,8 @@ class LoadResult:
     def clean(self) -> bool:
         """Tell whether the run met every promise."""
         b, s = self.books, self.summary
-        return not (s["server_errors"] or s["connection_errors"] or s["unexpected"] or b["lost"]
-                    or b["doubled"] or b["unacknowledged"] or b["findings"])
+        return not (s["server_errors"] or s["connection_errors"] or s["unexpected"] or s["surprises"]
+                    or b["lost"] or b["doubled"] or b["unacknowledged"] or b["findings"])
 
 
 def run(staff: int = 50, seconds: float = 60.0, database: str = "postgresql", server: str = "gunicorn",
@@ -395,6 +423,7 @@ def report(result: LoadResult) -> str:
              f"  lost {len(b['lost'])}, doubled {len(b['doubled'])}, "
              f"unacknowledged {len(b['unacknowledged'])}, bpm check findings {len(b['findings'])}",
              "  latency ms      n      p50     p95     p99     max"]
+    lines.extend(f"  ! {line}" for line in s["surprises"])
     for kind, q in sorted(s["latency_ms"].items()):
         lines.append(f"  {kind:<10} {q['n']:>7} {q['p50']:>8.1f} {q['p95']:>7.1f} {q['p99']:>7.1f} "
                      f"{q['max']:>7.1f}")

@@ -41,7 +41,8 @@ from engine.models import HistoryEvent, ProcessInstance, TaskRow
 from engine.runtime import Actor, Engine
 from engine.worker import Worker, wake_local
 
-PG_URL = os.environ.get("BPM_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from .common import PG_URL, pg_reachable
+
 PLACEHOLDER = "2099-12-31T23:59:59+00:00"
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 PF = "https://propertyflow.dev/schema/bpmn/1"
@@ -250,18 +251,6 @@ def raw_spiff_rate(rounds: int) -> float:
     ready = {t.task_spec.name for t in wf.get_tasks(state=TaskState.READY)}
     assert "follow_up" in ready, "the timer did not fire"
     return rounds / (time.perf_counter() - started)
-
-
-def pg_reachable(url: str) -> bool:
-    """Tell whether the PostgreSQL server answers."""
-    try:
-        bind = create_engine(url, connect_args={"connect_timeout": 3})
-        with bind.connect():
-            pass
-        bind.dispose()
-        return True
-    except Exception:
-        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

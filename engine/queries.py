@@ -95,40 +95,61 @@ def task_view(row: TaskRow, now: datetime, form: dict[str, Any] | None = None) -
                     overdue, row.claimed_at, row.completed_at, row.completed_by, row.instance_title, form)
 
 
-def _paged(session: Session, query: Select[Any], page: int, per_page: int) -> tuple[list[Any], int]:
-    """Run a query for one page and count the total."""
-    page, per_page = max(1, page), max(1, min(per_page, 200))
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    items = list(session.scalars(query.limit(per_page).offset((page - 1) * per_page)))
-    return items, total
+def _paged_ids_first(session: Session, query: Select[Any], entity: Any, page: int, per_page: int,
+                     options: Sequence[Any] = (), one_pass: bool = False) -> tuple[list[Any], int]:
+    """Page rows in two steps: the page's ids (from a covering index), then those rows.
 
-
-def _paged_ids_first(session: Session, query: Select[Any], page: int, per_page: int
-                     ) -> tuple[list[TaskRow], int]:
-    """Page task rows in two steps: the page's ids (from a covering index), then those rows."""
-    # A role with thousands of open tasks: filtering and sorting ids in the index spares a heap visit
-    # per candidate row (a page of "my role's overdue tasks" scans the whole role).
+    With one_pass, a window count gives the page and the total in one scan; worth it only where the
+    index covers the ids too (tasks), else every match costs a heap visit instead of 25.
+    """
+    # A role with thousands of open tasks, or thousands of overdue cases: filtering and sorting ids in
+    # the index spares a heap visit per candidate row; only the page's rows are then read.
     page, per_page = max(1, page), max(1, min(per_page, 200))
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    ids = list(session.scalars(query.with_only_columns(TaskRow.id).limit(per_page)
-                               .offset((page - 1) * per_page)))
-    found = {r.id: r for r in session.scalars(select(TaskRow).where(TaskRow.id.in_(ids)))} if ids else {}
+    offset = (page - 1) * per_page
+    count = select(func.count()).select_from(query.order_by(None).subquery())
+    if one_pass:
+        matches = session.execute(query.with_only_columns(entity.id, func.count().over())
+                                  .limit(per_page).offset(offset)).all()
+        ids = [m[0] for m in matches]
+        # Nothing on this page (none at all, or past the last page): count on its own.
+        total = int(matches[0][1]) if matches else session.scalar(count) or 0
+    else:
+        total = session.scalar(count) or 0
+        ids = list(session.scalars(query.with_only_columns(entity.id).limit(per_page).offset(offset))) \
+            if total > offset else []
+    rows: Any = session.scalars(select(entity).options(*options).where(entity.id.in_(ids))) if ids else []
+    found = {r.id: r for r in rows}
     return [found[i] for i in ids if i in found], total
 
 
+# Deploy-time models by content hash: a version's content never changes, so neither does its model.
+_MODELS: dict[str, dict[str, Any]] = {}
+_MODELS_KEPT = 256
+
+
+def _models_by_hash(session: Session, hashes: set[str]) -> dict[str, dict[str, Any]]:
+    """Return the models of these content hashes, reading from the database only those not yet known."""
+    missing = hashes - _MODELS.keys()
+    if missing:
+        if len(_MODELS) + len(missing) > _MODELS_KEPT:
+            _MODELS.clear()
+        _MODELS.update(session.execute(select(ProcessVersion.content_hash, ProcessVersion.model)
+                                       .where(ProcessVersion.content_hash.in_(missing))).all())
+    return {h: _MODELS.get(h, {}) for h in hashes}
+
+
 def forms_of(session: Session, rows: Sequence[TaskRow]) -> dict[str, dict[str, Any] | None]:
-    """Return each row's form definition, reading each version's model once."""
+    """Return each row's form definition, from the deploy-time model of its instance's version."""
     ids = {r.instance_id for r in rows}
     if not ids:
         return {}
-    # Two small queries: joining the model to every instance row decoded the same large JSON per task.
-    versions: dict[int, int] = {i: v for i, v in session.execute(
-        select(ProcessInstance.id, ProcessInstance.version_id).where(ProcessInstance.id.in_(ids)))}
-    by_version: dict[int, dict[str, Any]] = {v: m for v, m in session.execute(
-        select(ProcessVersion.id, ProcessVersion.model).where(ProcessVersion.id.in_(set(versions.values()))))}
-    models = {instance_id: by_version.get(version_id) for instance_id, version_id in versions.items()}
-    return {r.id: (models.get(r.instance_id) or {}).get("tasks", {}).get(r.element_id, {}).get("form")
-            for r in rows}
+    hashes: dict[int, str] = dict(session.execute(
+        select(ProcessInstance.id, ProcessVersion.content_hash)
+        .join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id)
+        .where(ProcessInstance.id.in_(ids))).all())
+    models = _models_by_hash(session, set(hashes.values()))
+    return {r.id: models.get(hashes.get(r.instance_id, ""), {}).get("tasks", {}).get(r.element_id, {})
+            .get("form") for r in rows}
 
 
 def list_tasks(session: Session, actor: Actor, now: datetime, *, scope: str = "mine",
@@ -165,7 +186,7 @@ def list_tasks(session: Session, actor: Actor, now: datetime, *, scope: str = "m
         query = query.order_by(TaskRow.due_at.asc().nulls_last(), TaskRow.created_at, TaskRow.id)
     else:
         query = query.order_by(TaskRow.completed_at.desc(), TaskRow.id)
-    rows, total = _paged_ids_first(session, query, page, per_page)
+    rows, total = _paged_ids_first(session, query, TaskRow, page, per_page, one_pass=True)
     forms = forms_of(session, rows) if with_forms else {}
     return Page([task_view(r, now, forms.get(r.id)) for r in rows], total, max(1, page), per_page)
 
@@ -255,8 +276,7 @@ def search_instances(session: Session, actor: Actor, now: datetime, *, process_k
     """Search instances (observers see all; others what they started)."""
     if status is not None and status not in INSTANCE_STATUSES:
         raise ValueError(f"status must be one of {', '.join(INSTANCE_STATUSES)}")
-    # A list shows no state or data: leave the blobs in the table.
-    query = select(ProcessInstance).options(defer(ProcessInstance.state), defer(ProcessInstance.data))
+    query = select(ProcessInstance)
     if not may_observe(actor):
         query = query.where(ProcessInstance.started_by == actor.username)
     if process_key:
@@ -281,7 +301,9 @@ def search_instances(session: Session, actor: Actor, now: datetime, *, process_k
     elif overdue is False:
         query = query.where(or_(ProcessInstance.due_at.is_(None), ProcessInstance.due_at > now))
     query = query.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc())
-    rows, total = _paged(session, query, page, per_page)
+    # A list shows no state or data: leave the blobs in the table.
+    rows, total = _paged_ids_first(session, query, ProcessInstance, page, per_page,
+                                   (defer(ProcessInstance.state), defer(ProcessInstance.data)))
     return Page([instance_view(session, r, now) for r in rows], total, max(1, page), per_page)
 
 

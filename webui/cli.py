@@ -3,7 +3,7 @@
 Other modules add commands to the same group: they `from webui.cli import cli` and decorate
 with `@cli.command()` (the command then runs inside an app context, so `db.session` works),
 or define `register(cli)`. List such modules in EXTENSION_MODULES; they are imported when the
-command line starts and a missing one is skipped.
+command line starts.
 """
 
 from __future__ import annotations
@@ -164,14 +164,9 @@ def demo() -> None:
 
 
 def load_extensions(group: click.Group = cli) -> None:
-    """Import the modules that add commands to the group; skip those not present."""
+    """Import the modules that add commands to the group."""
     for name in EXTENSION_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+        module = importlib.import_module(name)
         register = getattr(module, "register", None)
         if callable(register):
             register(group)

@@ -52,6 +52,8 @@ def local_time(value: datetime | str | None, fmt: str = "yyyy-MM-dd HH:mm") -> s
             return value
     else:
         moment = value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LOCAL_TZ)  # typed wall-clock times are the tower's
     return str(format_datetime(moment, fmt))
 
 

@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -23,11 +22,10 @@ from engine.roles import ADMIN
 from .auth import roles_required
 from .engine_ext import actor, get_engine, now
 from .extensions import db
+from .forms_render import LOCAL_TZ, local_time
 from .i18n import current_locale
 
 bp = Blueprint("instances", __name__)
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # the tower's clock: dates typed by staff are local dates
 PER_PAGE = 25
 REASON_MAX = 500
 STATUS_LABELS = {"running": _l("Running"), "suspended": _l("Suspended"), "error": _l("Error"),
@@ -183,16 +181,21 @@ def index() -> tuple[str, int] | str:
     return render_template("instances/index.html", page=page, **context)
 
 
-def _load_detail(instance_id: int) -> dict[str, Any]:
-    """Gather everything the detail page shows; 404/403 when missing or not visible."""
+def _instance_and_history(instance_id: int) -> tuple[queries.InstanceView, list[dict[str, Any]]]:
+    """Return an instance the user may see and its history; 404/403 otherwise."""
     who, moment = actor(), now()
     try:
-        inst = queries.get_instance(db.session, instance_id, who, moment)
-        history = queries.instance_history(db.session, instance_id, who, moment)
+        return (queries.get_instance(db.session, instance_id, who, moment),
+                queries.instance_history(db.session, instance_id, who, moment))
     except NotFound:
         abort(404)
     except Forbidden:
         abort(403)
+
+
+def _load_detail(instance_id: int) -> dict[str, Any]:
+    """Gather everything the detail page shows; 404/403 when missing or not visible."""
+    inst, history = _instance_and_history(instance_id)
     version = db.session.get(ProcessVersion, inst.version_id)
     model = dict(version.model) if version else {}
     catalog = field_catalog(model)
@@ -242,14 +245,7 @@ def transitions(history: list[dict[str, Any]]) -> list[tuple[str, str]]:
 @roles_required()
 def diagram(instance_id: int) -> Response:
     """Return the instance's BPMN XML and per-element visit counts for the diagram viewer."""
-    who, moment = actor(), now()
-    try:
-        inst = queries.get_instance(db.session, instance_id, who, moment)
-        history = queries.instance_history(db.session, instance_id, who, moment)
-    except NotFound:
-        abort(404)
-    except Forbidden:
-        abort(403)
+    inst, history = _instance_and_history(instance_id)
     version = db.session.get(ProcessVersion, inst.version_id)
     if version is None:
         abort(404)
@@ -320,20 +316,7 @@ def administer(instance_id: int, action: str) -> Response | tuple[str, int]:
 @bp.app_template_filter("local_dt")
 def local_dt(value: datetime | str | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
     """Format a moment in the tower's timezone (— when empty)."""
-    from flask_babel import format_datetime
-
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    else:
-        moment = value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LOCAL_TZ)  # typed wall-clock times are the tower's
-    return str(format_datetime(moment, fmt))
+    return local_time(value, fmt)
 
 
 def template_helpers() -> dict[str, Any]:

@@ -250,10 +250,8 @@ def wait_fired(session: Session, instance_id: int, seconds: float = 5.0) -> floa
     return time.monotonic() - started
 
 
-def test_the_worker_sleeps_until_due_and_wakes_for_a_new_earlier_timer(
-        session_factory: Factory, people: dict[str, Actor], session: Session) -> None:
-    engine = deploy_soon(session_factory)
-    worker = Worker(session_factory, engine, max_sleep=30.0)
+def count_passes(worker: Worker) -> list[float]:
+    """Record the moment of each pass the worker makes (how often it woke)."""
     passes: list[float] = []
     real_once = worker.run_once
 
@@ -262,6 +260,14 @@ def test_the_worker_sleeps_until_due_and_wakes_for_a_new_earlier_timer(
         return real_once(stop)
 
     worker.run_once = counted  # type: ignore[method-assign]
+    return passes
+
+
+def test_the_worker_sleeps_until_due_and_wakes_for_a_new_earlier_timer(
+        session_factory: Factory, people: dict[str, Actor], session: Session) -> None:
+    engine = deploy_soon(session_factory)
+    worker = Worker(session_factory, engine, max_sleep=30.0)
+    passes = count_passes(worker)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
     thread.start()

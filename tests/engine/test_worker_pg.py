@@ -21,9 +21,12 @@ from engine.calendar import BusinessCalendar
 from engine.db import create_schema, make_engine, make_session_factory
 from engine.models import HistoryEvent, ProcessInstance
 from engine.runtime import Actor, Engine
-from engine.worker import PassResult, Worker, fire_due
+from engine.worker import Worker, fire_due
 from tests.bpmn_builder import Process
 from tests.conftest import PG_URL, T0, add_user
+from tests.pg import pg_unreachable, schema_bind
+
+from .test_worker import count_passes
 
 pytestmark = pytest.mark.postgres
 
@@ -31,23 +34,12 @@ INSTANCES = 200
 FIRE_AT = T0 + timedelta(minutes=16)
 
 
-def _unreachable() -> str | None:
-    """Return why the PostgreSQL server cannot be used, or None when it can."""
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):
-            return None
-    except Exception as exc:
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 _BINDS: list[SqlEngine] = []
 
 
 def pg_bind(schema: str, **kw: Any) -> SqlEngine:
     """Return an engine whose connections use their own schema (a fresh database per test)."""
-    bind = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"}, **kw)
+    bind = schema_bind(schema, **kw)
     _BINDS.append(bind)
     return bind
 
@@ -55,7 +47,7 @@ def pg_bind(schema: str, **kw: Any) -> SqlEngine:
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     """Create a unique schema with the tables, drop it afterwards (and close every pool opened)."""
-    reason = _unreachable()
+    reason = pg_unreachable()
     if reason:
         pytest.skip(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): the multi-worker exactly-once "
                     "guarantees were NOT tested; start it with pg_ctlcluster … main start")
@@ -187,14 +179,7 @@ def test_a_pg_worker_is_woken_by_a_notification_from_another_connection(pg_schem
 
     factory = populate(pg_schema, count=1)
     worker = Worker(factory, _engine(), max_sleep=30.0)
-    passes: list[float] = []
-    real_once = worker.run_once
-
-    def counted(stop: threading.Event | None = None) -> PassResult:
-        passes.append(time.monotonic())
-        return real_once(stop)
-
-    worker.run_once = counted  # type: ignore[method-assign]
+    passes = count_passes(worker)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
     thread.start()

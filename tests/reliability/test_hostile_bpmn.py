@@ -20,7 +20,7 @@ from .scenario import audit_process
 
 HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile"
 MIWG = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "miwg"
-RUN_SECONDS = 15.0  # the engine stops runaway automatic steps after 10 s
+RUN_SECONDS = 15.0  # the engine stops runaway automatic steps after 5 s (plus slack for a loaded machine)
 RUN_PEAK_BYTES = 200_000_000
 
 # file: (words in one of the reasons, the element that reason must name; None for whole-file problems)
