@@ -10,6 +10,7 @@ from lxml import etree
 
 from .errors import Problem
 from .forms import PF_NS, parse_form
+from .messages import msg
 from .parser import normalise_timer_expression
 from .roles import ROLES
 
@@ -68,11 +69,11 @@ class ModelReader:
     def expression(self, element_id: str | None, where: str, source: str, *, script: bool = False) -> None:
         """Check one expression or script in the sandbox compiler."""
         if not source.strip():
-            self.problem(element_id, f"{where} is empty")
+            self.problem(element_id, msg("{where} is empty", where=where))
             return
         checker = self.check_script if script else self.check_expression
         for reason in checker(source):
-            self.problem(element_id, f"{where}: {reason}")
+            self.problem(element_id, msg("{where}: {reason}", where=where, reason=reason))
 
     def read(self) -> dict[str, Any]:
         """Return the model dict stored with the version."""
@@ -83,7 +84,7 @@ class ModelReader:
         starters = (starters_node.get("roles") or "").split() if starters_node is not None else []
         for role in starters:
             if role not in ROLES:
-                self.problem(key, f"pf:starters names unknown role '{role}'")
+                self.problem(key, msg("pf:starters names unknown role '{role}'", role=role))
         self._read_lanes()
         model: dict[str, Any] = {
             "process_key": key,
@@ -105,7 +106,7 @@ class ModelReader:
         if not model["elements"] or not any(
             e["type"] == "startEvent" for e in model["elements"].values()
         ):
-            self.problem(key, "the process has no start event")
+            self.problem(key, msg("the process has no start event"))
         return model
 
     def _read_lanes(self) -> None:
@@ -113,8 +114,8 @@ class ModelReader:
         for lane in self.process.iter(f"{{{BPMN_NS}}}lane"):
             role = role_of_lane(lane.get("name"))
             if role is None and lane.find(f"{{{BPMN_NS}}}childLaneSet") is None:
-                self.problem(lane.get("id"), f"lane name '{lane.get('name') or ''}' does not end with a "
-                             f"role id ({', '.join(ROLES)})")
+                self.problem(lane.get("id"), msg("lane name '{name}' does not end with a role id ({roles})",
+                                                 name=lane.get("name") or "", roles=", ".join(ROLES)))
             for ref in lane.findall(f"{{{BPMN_NS}}}flowNodeRef"):
                 self.lanes[_text(ref)] = role
 
@@ -128,10 +129,11 @@ class ModelReader:
         if tag == "sequenceFlow":
             for end in ("sourceRef", "targetRef"):
                 if not self._exists(node.get(end)):
-                    self.problem(eid, f"{end} '{node.get(end) or ''}' names no element of this process")
+                    self.problem(eid, msg("{end} '{ref}' names no element of this process", end=end,
+                                          ref=node.get(end) or ""))
             cond = node.find(f"{{{BPMN_NS}}}conditionExpression")
             if cond is not None:
-                self.expression(eid, "condition", _text(cond))
+                self.expression(eid, msg("condition"), _text(cond))
             return
         model["elements"][eid] = {"type": tag, "name": node.get("name") or ""}
         label = _pf(node, "label")
@@ -152,11 +154,12 @@ class ModelReader:
             outcome = _text(_pf(node, "outcome"))
             if outcome:
                 if outcome not in OUTCOMES:
-                    self.problem(eid, f"pf:outcome '{outcome}' is not one of {', '.join(OUTCOMES)}")
+                    self.problem(eid, msg("pf:outcome '{outcome}' is not one of {choices}", outcome=outcome,
+                                          choices=", ".join(OUTCOMES)))
                 model["outcomes"][eid] = outcome
         elif tag == "scriptTask":
             script = node.find(f"{{{BPMN_NS}}}script")
-            self.expression(eid, "script", _text(script), script=True)
+            self.expression(eid, msg("script"), _text(script), script=True)
         elif tag == "boundaryEvent":
             self._read_boundary(node, eid, model)
         if tag in ("intermediateCatchEvent", "startEvent", "boundaryEvent"):
@@ -169,16 +172,16 @@ class ModelReader:
         ext = node.find(f"{{{BPMN_NS}}}extensionElements")
         for child in ext if ext is not None else ():
             if etree.QName(child).namespace == PF_NS and local(child.tag) not in PF_TASK_CHILDREN:
-                self.problem(eid, f"unknown element pf:{local(child.tag)}")
+                self.problem(eid, msg("unknown element pf:{name}", name=local(child.tag)))
         label = _text(_pf(node, "label"))
         if not node.get("name"):
-            self.problem(eid, "user task has no name (the Chinese title)")
+            self.problem(eid, msg("user task has no name (the Chinese title)"))
         if not label:
-            self.problem(eid, "user task has no <pf:label lang=\"en\"> (the English title)")
+            self.problem(eid, msg("user task has no <pf:label lang=\"en\"> (the English title)"))
         role = self.lanes.get(eid)
         role_expr = _text(_pf(node, "role")) or None
         if role is None and role_expr is None:
-            self.problem(eid, "user task lies in no lane naming a role")
+            self.problem(eid, msg("user task lies in no lane naming a role"))
         if role_expr:
             self.expression(eid, "pf:role", role_expr)
         assignee = _text(_pf(node, "assignee")) or None
@@ -194,12 +197,12 @@ class ModelReader:
                 elif name == "notPerformerOf" and rule.get("task"):
                     not_performer_of.append(rule.get("task"))
                 elif isinstance(rule.tag, str):
-                    self.problem(eid, f"unknown separation rule pf:{name} (use pf:notStarter, "
-                                 "pf:notPerformerOf task=…)")
+                    self.problem(eid, msg("unknown separation rule pf:{name} (use pf:notStarter, "
+                                          "pf:notPerformerOf task=…)", name=name))
         form_node = _pf(node, "form")
         form_dict = None
         if form_node is None:
-            self.problem(eid, "user task has no <pf:form> (use <pf:form/> for a form with no fields)")
+            self.problem(eid, msg("user task has no <pf:form> (use <pf:form/> for a form with no fields)"))
         else:
             form, problems = parse_form(form_node, eid)
             for p in problems:
@@ -210,7 +213,8 @@ class ModelReader:
                     self.expression(eid, where, source)
                 for fdef in form.fields:
                     if fdef.role is not None and fdef.role not in ROLES:
-                        self.problem(eid, f"pf:field '{fdef.name}' names unknown role '{fdef.role}'")
+                        self.problem(eid, msg("pf:field '{field}' names unknown role '{role}'",
+                                              field=fdef.name, role=fdef.role))
         return {
             "title_zh": node.get("name") or eid,
             "title_en": label or node.get("name") or eid,
@@ -226,7 +230,8 @@ class ModelReader:
         """Read a plain or manual task: SpiffWorkflow waits for a person, so it needs a role too."""
         role = self.lanes.get(eid)
         if role is None:
-            self.problem(eid, f"{local(node.tag)} waits for a person but lies in no lane naming a role")
+            self.problem(eid, msg("{tag} waits for a person but lies in no lane naming a role",
+                                  tag=local(node.tag)))
         label = _text(_pf(node, "label"))
         form_node = _pf(node, "form")
         form_dict = None
@@ -242,8 +247,8 @@ class ModelReader:
     def _read_boundary(self, node: Any, eid: str, model: dict[str, Any]) -> None:
         """Remember timer boundary events: they mark deadlines of the task they are attached to."""
         if not self._exists(node.get("attachedToRef")):
-            self.problem(eid, f"attached to '{node.get('attachedToRef') or ''}', which is no element of "
-                         "this process")
+            self.problem(eid, msg("attached to '{ref}', which is no element of this process",
+                                  ref=node.get("attachedToRef") or ""))
         if node.find(f"{{{BPMN_NS}}}timerEventDefinition") is not None:
             model["timers"][eid] = {
                 "attached_to": node.get("attachedToRef"),
@@ -257,21 +262,22 @@ class ModelReader:
             return
         parts = [c for c in timer if local(c.tag) in ("timeDate", "timeDuration", "timeCycle")]
         if not parts:
-            self.problem(eid, "timer has no timeDate, timeDuration or timeCycle")
+            self.problem(eid, msg("timer has no timeDate, timeDuration or timeCycle"))
             return
         source = normalise_timer_expression(parts[0].text)
         if re.fullmatch(r"P[0-9A-Z.,]*", source.strip().upper()) and not source.startswith("'"):
-            self.problem(eid, f"timer {local(parts[0].tag)} '{source.strip()}' is not an ISO-8601 "
-                         "duration or datetime (e.g. PT15M) nor an expression")
+            self.problem(eid, msg("timer {kind} '{value}' is not an ISO-8601 duration or datetime "
+                                  "(e.g. PT15M) nor an expression", kind=local(parts[0].tag),
+                                  value=source.strip()))
             return
-        self.expression(eid, f"timer {local(parts[0].tag)}", source)
+        self.expression(eid, msg("timer {kind}", kind=local(parts[0].tag)), source)
         if local(parts[0].tag) == "timeDuration" and source.startswith("'"):
             from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
             try:
                 TimerEventDefinition.parse_iso_duration(source.strip("'"))
             except Exception:
-                self.problem(eid, f"timer duration {source} is not an ISO-8601 duration")
+                self.problem(eid, msg("timer duration {value} is not an ISO-8601 duration", value=source))
 
     def _check_gateway(self, node: Any, eid: str) -> None:
         """A diverging gateway needs a way out: a default flow or conditions on all flows."""
@@ -290,8 +296,8 @@ class ModelReader:
             if f.find(f"{{{BPMN_NS}}}conditionExpression") is None and f.get("id") != default
         ]
         if unconditioned:
-            self.problem(eid, "outgoing flows without a condition and not the default: "
-                         + ", ".join(unconditioned))
+            self.problem(eid, msg("outgoing flows without a condition and not the default: {flows}",
+                                  flows=", ".join(unconditioned)))
 
 
 def read_model(process: Any, check_expression: Checker, check_script: Checker) -> tuple[

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from .bpmn_model import BPMN_NS, local, read_model
 from .errors import InvalidBpmn, NotFound, Problem
+from .messages import msg
 from .models import ProcessVersion
 from .parser import ProductParser
 from .scripting import check_expression, check_script
@@ -64,24 +65,28 @@ def parse_document(xml: bytes | str, filename: str = "") -> Any:
     """Parse untrusted BPMN XML safely and validate it against the BPMN 2.0 schema."""
     data = xml.encode("utf-8") if isinstance(xml, str) else xml
     if len(data) > MAX_BPMN_BYTES:
-        raise InvalidBpmn([Problem(None, f"file is {len(data)} bytes; the limit is {MAX_BPMN_BYTES}")],
-                          filename)
+        raise InvalidBpmn([Problem(None, msg("file is {size} bytes; the limit is {limit}", size=len(data),
+                                             limit=MAX_BPMN_BYTES))], filename)
     head = data[:4096].upper()
     if b"<!DOCTYPE" in head or b"<!ENTITY" in data.upper():
-        raise InvalidBpmn([Problem(None, "DOCTYPE and entity declarations are not allowed")], filename)
+        raise InvalidBpmn([Problem(None, msg("DOCTYPE and entity declarations are not allowed"))], filename)
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
                              remove_pis=True)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise InvalidBpmn([Problem(None, f"not well-formed XML: {exc}")], filename) from exc
+        # libxml2's own words stay a parameter: only our frame around them is translated.
+        raise InvalidBpmn([Problem(None, msg("not well-formed XML: {detail}", detail=str(exc)))],
+                          filename) from exc
     if root.getroottree().docinfo.doctype:
-        raise InvalidBpmn([Problem(None, "DOCTYPE declarations are not allowed")], filename)
+        raise InvalidBpmn([Problem(None, msg("DOCTYPE declarations are not allowed"))], filename)
     if root.tag != f"{{{BPMN_NS}}}definitions":
-        raise InvalidBpmn([Problem(None, f"root element is {root.tag}, not bpmn:definitions")], filename)
+        raise InvalidBpmn([Problem(None, msg("root element is {tag}, not bpmn:definitions", tag=root.tag))],
+                          filename)
     schema = _schema()
     if not schema.validate(root):
-        problems = [Problem(_element_at(root, e.line), f"schema (line {e.line}): {e.message}")
+        problems = [Problem(_element_at(root, e.line),
+                            msg("schema (line {line}): {detail}", line=e.line, detail=e.message))
                     for e in schema.error_log]
         raise InvalidBpmn(problems, filename)
     return root
@@ -94,9 +99,9 @@ def _executable_process(root: Any, filename: str) -> Any:
     if not executable and len(processes) == 1:
         executable = processes
     if len(executable) != 1:
-        ids = ", ".join(p.get("id") or "?" for p in executable) or "none"
-        raise InvalidBpmn([Problem(None, f"a file must hold exactly one executable process "
-                                   f"(isExecutable=\"true\"); found {ids}")], filename)
+        ids = ", ".join(p.get("id") or "?" for p in executable) or msg("none")
+        raise InvalidBpmn([Problem(None, msg("a file must hold exactly one executable process "
+                                             "(isExecutable=\"true\"); found {ids}", ids=ids))], filename)
     return executable[0]
 
 
@@ -107,11 +112,11 @@ def compile_process(xml: bytes | str, filename: str = "") -> CompiledProcess:
     key = process.get("id")
     problems: list[Problem] = []
     if not key or not key.replace("_", "").isalnum() or not key.isascii():
-        problems.append(Problem(key, "the process id must be letters, digits and '_' (it is the key)"))
+        problems.append(Problem(key, msg("the process id must be letters, digits and '_' (it is the key)")))
     for node in process.iter():
         tag = local(node.tag)
         if tag in ("dataStoreReference",) or (tag == "serviceTask" and node.get("operationRef")):
-            problems.append(Problem(node.get("id"), f"{tag} is not supported by this engine"))
+            problems.append(Problem(node.get("id"), msg("{tag} is not supported by this engine", tag=tag)))
     model, model_problems = read_model(process, check_expression, check_script)
     problems.extend(model_problems)
     spec, subprocess_specs = None, {}
@@ -122,7 +127,7 @@ def compile_process(xml: bytes | str, filename: str = "") -> CompiledProcess:
         subprocess_specs = parser.get_subprocess_specs(key)
     except Exception as exc:  # Spiff raises many types for bad models; each becomes a problem.
         element = getattr(exc, "id", None) or None
-        problems.append(Problem(element, f"cannot be run: {exc}"))
+        problems.append(Problem(element, msg("cannot be run: {detail}", detail=str(exc))))
     if problems or spec is None:
         raise InvalidBpmn(problems, filename)
     return CompiledProcess(key, spec, subprocess_specs, model)

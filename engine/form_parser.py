@@ -20,6 +20,7 @@ from .form_model import (
     Option,
     RuleDef,
 )
+from .messages import msg
 
 PF_NS = "https://propertyflow.dev/schema/bpmn/1"
 # Variables and sandbox functions the engine provides: a field of that name would overwrite them.
@@ -75,16 +76,16 @@ class _FormReader:
         """Report unknown attributes and stray text on node."""
         for key in node.attrib:
             if key not in allowed:
-                self.problem(f"{where} has unknown attribute '{key}'")
+                self.problem(msg("{where} has unknown attribute '{key}'", where=where, key=key))
         texts = [node.text] + [child.tail for child in node]
         if any(t and t.strip() for t in texts):
-            self.problem(f"{where} contains text; only elements are allowed there")
+            self.problem(msg("{where} contains text; only elements are allowed there", where=where))
 
     def check_leaf(self, node: Any, where: str, allowed: frozenset[str]) -> None:
         """Check node like check_node and report any child element: it may hold none."""
         self.check_node(node, where, allowed)
         for bad in _elements(node):
-            self.problem(f"unknown element {_tag_name(bad)} in {where}")
+            self.problem(msg("unknown element {tag} in {where}", tag=_tag_name(bad), where=where))
 
     def read(self, node: Any) -> FormDef:
         """Return the form built from every well-formed part of node."""
@@ -102,8 +103,8 @@ class _FormReader:
             elif kind == "distinct":
                 distinct_nodes.append(child)
             else:
-                self.problem(f"unknown element {_tag_name(child)} in pf:form "
-                             "(expected pf:field, pf:rule or pf:distinct)")
+                self.problem(msg("unknown element {tag} in pf:form "
+                                 "(expected pf:field, pf:rule or pf:distinct)", tag=_tag_name(child)))
         # Rules may precede the fields they name, so they are read once every field is known.
         rules = [r for i, n in enumerate(rule_nodes, start=1) if (r := self.read_rule(n, i))]
         groups = [d for i, n in enumerate(distinct_nodes, start=1) if (d := self.read_distinct(n, i))]
@@ -113,17 +114,18 @@ class _FormReader:
         """Return the field's name if it is usable, recording why not otherwise."""
         name = node.get("name")
         if name is None or not name.strip():
-            self.problem(f"pf:field #{index} has no name")
+            self.problem(msg("pf:field #{index} has no name", index=index))
             return None
         if name.startswith("_"):
-            self.problem(f"pf:field name '{name}' must not start with '_'")
+            self.problem(msg("pf:field name '{name}' must not start with '_'", name=name))
         elif not NAME_RE.fullmatch(name) or keyword.iskeyword(name):
-            self.problem(f"pf:field name '{name}' is not a valid identifier "
-                         "(ASCII letters, digits and '_', starting with a letter)")
+            self.problem(msg("pf:field name '{name}' is not a valid identifier "
+                             "(ASCII letters, digits and '_', starting with a letter)", name=name))
         elif name in RESERVED_NAMES:
-            self.problem(f"pf:field name '{name}' is reserved for a variable or function the engine provides")
+            self.problem(msg("pf:field name '{name}' is reserved for a variable or function the engine "
+                             "provides", name=name))
         elif name in self.types:
-            self.problem(f"duplicate pf:field name '{name}'")
+            self.problem(msg("duplicate pf:field name '{name}'", name=name))
         else:
             return name
         return None
@@ -132,13 +134,15 @@ class _FormReader:
         """Return one field, or None when it is too broken to use (its problems are recorded)."""
         raw_name = _attr(node, "name")
         name = self.read_name(node, index)
+        # Only element names and values: nothing to translate, so a plain string (msg() elsewhere).
         where = f"pf:field '{raw_name}'" if raw_name else f"pf:field #{index}"
         self.check_node(node, where, _FIELD_ATTRS)
         kind = node.get("type")
         if kind is None:
-            self.problem(f"{where} has no type")
+            self.problem(msg("{where} has no type", where=where))
         elif kind not in FIELD_TYPES:
-            self.problem(f"{where} has unknown type '{kind}' (expected one of {', '.join(FIELD_TYPES)})")
+            self.problem(msg("{where} has unknown type '{kind}' (expected one of {choices})",
+                             where=where, kind=kind, choices=", ".join(FIELD_TYPES)))
             kind = None
         # Bad names are remembered too, so a rule naming one is not reported a second time.
         if raw_name:
@@ -146,13 +150,13 @@ class _FormReader:
         labels = {attr: _attr(node, attr) for attr in ("label-zh", "label-en")}
         for attr, label in labels.items():
             if not label:
-                self.problem(f"{where} has no {attr}")
+                self.problem(msg("{where} has no {attr}", where=where, attr=attr))
         required = self.read_bool(node, "required", where)
         required_when = node.get("required-when")
         if required_when is not None and not required_when.strip():
-            self.problem(f"{where} has an empty required-when")
+            self.problem(msg("{where} has an empty required-when", where=where))
         if required and required_when:
-            self.problem(f"{where} has both required=\"true\" and required-when; keep one")
+            self.problem(msg("{where} has both required=\"true\" and required-when; keep one", where=where))
         options = self.read_options(node, where, kind)
         if kind is None:
             return None  # min, max, default… cannot be judged without the type
@@ -165,7 +169,8 @@ class _FormReader:
         }
         low, high = parts["min"], parts["max"]
         if isinstance(low, float) and isinstance(high, float) and low > high:
-            self.problem(f"{where}: min {low:g} is greater than max {high:g}")
+            self.problem(msg("{where}: min {low:g} is greater than max {high:g}",
+                             where=where, low=low, high=high))
         if name is None:
             return None
         return FieldDef(
@@ -178,7 +183,8 @@ class _FormReader:
         """Return a true/false attribute (absent = false)."""
         raw = node.get(attr)
         if raw not in (None, "true", "false"):
-            self.problem(f"{where}: {attr} must be 'true' or 'false', not '{raw}'")
+            self.problem(msg("{where}: {attr} must be 'true' or 'false', not '{raw}'",
+                             where=where, attr=attr, raw=raw))
         return raw == "true"
 
     def read_options(self, node: Any, where: str, kind: str | None) -> tuple[Option, ...]:
@@ -186,26 +192,28 @@ class _FormReader:
         options: list[Option] = []
         for child in _elements(node):
             if _pf_local(child) != "option":
-                self.problem(f"unknown element {_tag_name(child)} in {where} (only pf:option is allowed)")
+                self.problem(msg("unknown element {tag} in {where} (only pf:option is allowed)",
+                                 tag=_tag_name(child), where=where))
                 continue
             if kind != "choice":
                 if kind is not None:  # an unknown type is reported already
-                    self.problem(f"{where}: pf:option is only allowed in choice fields")
+                    self.problem(msg("{where}: pf:option is only allowed in choice fields", where=where))
                 continue
             value = _attr(child, "value")
-            option_where = f"{where} option '{value}'" if value else f"{where} option #{len(options) + 1}"
+            option_where = (msg("{where} option '{value}'", where=where, value=value) if value
+                            else msg("{where} option #{number}", where=where, number=len(options) + 1))
             self.check_leaf(child, option_where, _OPTION_ATTRS)
             zh, en = _attr(child, "label-zh"), _attr(child, "label-en")
             if not value:
-                self.problem(f"{option_where} has no value")
+                self.problem(msg("{where} has no value", where=option_where))
             elif any(o.value == value for o in options):
-                self.problem(f"{where} has duplicate option value '{value}'")
+                self.problem(msg("{where} has duplicate option value '{value}'", where=where, value=value))
             if not zh or not en:
-                self.problem(f"{option_where} needs both label-zh and label-en")
+                self.problem(msg("{where} needs both label-zh and label-en", where=option_where))
             if value and not any(o.value == value for o in options):
                 options.append(Option(value, zh, en))
         if kind == "choice" and not options:
-            self.problem(f"{where} is a choice field without pf:option children")
+            self.problem(msg("{where} is a choice field without pf:option children", where=where))
         return tuple(options)
 
     def read_limit(self, node: Any, attr: str, name: str, kind: str, where: str) -> float | str | None:
@@ -215,11 +223,12 @@ class _FormReader:
             return None
         text = raw.strip()
         if kind not in ORDERED_TYPES:
-            self.problem(f"{where}: {attr} applies only to integer, number, date and datetime fields")
+            self.problem(msg("{where}: {attr} applies only to integer, number, date and datetime fields",
+                             where=where, attr=attr))
             return None
         if NAME_RE.fullmatch(text) and not keyword.iskeyword(text):
             if text == name:
-                self.problem(f"{where}: {attr} refers to the field itself")
+                self.problem(msg("{where}: {attr} refers to the field itself", where=where, attr=attr))
             return text
         if kind in ("integer", "number") and NUMBER_RE.fullmatch(text) and math.isfinite(float(text)):
             return float(text)
@@ -228,8 +237,9 @@ class _FormReader:
                 return str(coerce(kind, text))
             except Invalid:
                 pass
-        scale = "a number" if kind in ("integer", "number") else f"an ISO {kind}"
-        self.problem(f"{where}: {attr} '{raw}' is neither {scale} nor a field or variable name")
+        scale = msg("a number") if kind in ("integer", "number") else msg("an ISO {kind}", kind=kind)
+        self.problem(msg("{where}: {attr} '{raw}' is neither {scale} nor a field or variable name",
+                         where=where, attr=attr, raw=raw, scale=scale))
         return None
 
     def read_max_length(self, node: Any, kind: str, where: str) -> int | None:
@@ -238,9 +248,10 @@ class _FormReader:
         if raw is None:
             return None
         if kind not in TEXT_TYPES:
-            self.problem(f"{where}: max-length applies only to text and textarea fields")
+            self.problem(msg("{where}: max-length applies only to text and textarea fields", where=where))
         elif not raw.strip().isdigit() or int(raw) < 1:
-            self.problem(f"{where}: max-length must be a positive whole number, not '{raw}'")
+            self.problem(msg("{where}: max-length must be a positive whole number, not '{raw}'",
+                             where=where, raw=raw))
         else:
             return int(raw)
         return None
@@ -251,9 +262,9 @@ class _FormReader:
         if role is None:
             return None
         if kind != "user":
-            self.problem(f"{where}: role applies only to user fields")
+            self.problem(msg("{where}: role applies only to user fields", where=where))
         elif not NAME_RE.fullmatch(role.strip()):
-            self.problem(f"{where}: role '{role}' is not a role id")
+            self.problem(msg("{where}: role '{role}' is not a role id", where=where, role=role))
         else:
             return role.strip()
         return None
@@ -264,25 +275,27 @@ class _FormReader:
         if raw is None:
             return None
         if is_blank(raw):
-            self.problem(f"{where} has an empty default")
+            self.problem(msg("{where} has an empty default", where=where))
             return None
         try:
             return coerce(kind, raw, [o.value for o in options])
         except Invalid:
-            self.problem(f"{where}: default '{raw}' is not a valid {kind} value")
+            self.problem(msg("{where}: default '{raw}' is not a valid {kind} value",
+                             where=where, raw=raw, kind=kind))
             return None
 
     def read_rule(self, node: Any, index: int) -> RuleDef | None:
         """Return one pf:rule, or None when it is incomplete."""
         field = _attr(node, "field")
-        where = f"pf:rule on '{field}'" if field else f"pf:rule #{index}"
+        where = msg("pf:rule on '{field}'", field=field) if field else f"pf:rule #{index}"
         self.check_leaf(node, where, _RULE_ATTRS)
         values = {attr: _attr(node, attr) for attr in sorted(_RULE_ATTRS)}
         for attr, value in values.items():
             if not value:
-                self.problem(f"{where} has no {attr}")
+                self.problem(msg("{where} has no {attr}", where=where, attr=attr))
         if field and field not in self.types:
-            self.problem(f"{where} names field '{field}', which the form does not declare")
+            self.problem(msg("{where} names field '{field}', which the form does not declare",
+                             where=where, field=field))
         if not all(values.values()) or field not in self.types:
             return None
         return RuleDef(field, values["expr"], values["message-zh"], values["message-en"])
@@ -294,21 +307,23 @@ class _FormReader:
         names = (node.get("fields") or "").split()
         ok = True
         if len(names) < 2:
-            self.problem(f"{where} must name at least two fields")
+            self.problem(msg("{where} must name at least two fields", where=where))
             ok = False
         if len(set(names)) != len(names):
-            self.problem(f"{where} names a field twice")
+            self.problem(msg("{where} names a field twice", where=where))
             ok = False
         for name in dict.fromkeys(names):
             if name not in self.types:
-                self.problem(f"{where} names field '{name}', which the form does not declare")
+                self.problem(msg("{where} names field '{field}', which the form does not declare",
+                                 where=where, field=name))
                 ok = False
             elif self.types[name] not in ("user", None):
-                self.problem(f"{where} names field '{name}', which is not a user field")
+                self.problem(msg("{where} names field '{field}', which is not a user field",
+                                 where=where, field=name))
                 ok = False
         zh, en = _attr(node, "message-zh"), _attr(node, "message-en")
         if bool(zh) != bool(en):
-            self.problem(f"{where} needs both message-zh and message-en, or neither")
+            self.problem(msg("{where} needs both message-zh and message-en, or neither", where=where))
         return DistinctDef(tuple(names), zh or None, en or None) if ok else None
 
 

@@ -23,6 +23,7 @@ from .auth import roles_required
 from .engine_ext import actor, get_engine
 from .extensions import db
 from .instances import pick, template_helpers
+from .problem_text import problem_text
 
 bp = Blueprint("models", __name__)
 bp.context_processor(template_helpers)
@@ -151,7 +152,7 @@ def _render_editor(key: str, xml_text: str, *, base: ProcessVersion | None, stat
     """Render the modeler page holding the given XML and, when given, every problem found."""
     page = render_template(
         "models/edit.html", key=key, xml=xml_text, base=base, is_new=base is None, checked=checked,
-        problems=[{"element_id": p.element_id, "message": p.message} for p in problems or []],
+        problems=[{"element_id": p.element_id, "message": problem_text(p.message)} for p in problems or []],
         message=message, latest=latest, roles=_role_choices())
     return page, status
 

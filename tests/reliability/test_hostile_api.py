@@ -17,7 +17,8 @@ from webui.extensions import db
 
 from .test_hostile_bpmn import ACCEPTED, FAILS_AT_RUN, HOSTILE, MIWG, REFUSED
 
-XML = {"Content-Type": "application/xml"}
+# Problems follow Accept-Language (default zh); the reasons below are matched in English.
+XML = {"Content-Type": "application/xml", "Accept-Language": "en"}
 # The API checks the encoding before the engine sees the file.
 API_REASONS = {"binary_garbage.bpmn": ("must be UTF-8 encoded", None),
                "wrong_encoding.bpmn": ("must be UTF-8 encoded", None)}

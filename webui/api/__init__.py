@@ -37,7 +37,8 @@ the request still succeeds (200/201): the change is kept, the instance is in sta
 `error` holds the message and element id; an admin fixes the cause and calls `retry`.
 
 **Lists** answer `{"items": [...], "total", "page", "per_page"}`; moments are ISO-8601 in UTC.
-Task forms and titles follow `Accept-Language` (zh or en; default zh).
+Task forms and titles, and the problems of a refused BPMN upload, follow `Accept-Language` (zh or en;
+default zh).
 """
 
 

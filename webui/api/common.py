@@ -26,6 +26,7 @@ from engine.roles import effective_roles
 from engine.runtime import Actor, run_unit
 
 from ..extensions import db
+from ..problem_text import problem_text
 
 T = TypeVar("T")
 LOCALES = ("zh", "en")
@@ -61,11 +62,11 @@ def _field_reasons(exc: InvalidData, locale: str) -> dict[str, list[str]]:
     return {name: [str(getattr(m, locale, m)) for m in msgs] for name, msgs in exc.fields.items()}
 
 
-def _bpmn_reasons(exc: InvalidBpmn) -> dict[str, list[str]]:
-    """Group a BPMN file's problems by the element they concern ('bpmn' for the whole file)."""
+def _bpmn_reasons(exc: InvalidBpmn, locale: str) -> dict[str, list[str]]:
+    """Group a BPMN file's problems by the element they concern ('bpmn' for the whole file), translated."""
     out: dict[str, list[str]] = {}
     for problem in exc.problems:
-        out.setdefault(problem.element_id or "bpmn", []).append(problem.message)
+        out.setdefault(problem.element_id or "bpmn", []).append(problem_text(problem.message, locale))
     return out
 
 
@@ -80,7 +81,7 @@ def http_error(exc: EngineError) -> ApiError:
     if isinstance(exc, InvalidData):
         return ApiError(422, exc.code, exc.message, _field_reasons(exc, request_locale()))
     if isinstance(exc, InvalidBpmn):
-        return ApiError(422, exc.code, exc.message, _bpmn_reasons(exc))
+        return ApiError(422, exc.code, exc.message, _bpmn_reasons(exc, request_locale()))
     return ApiError(422, exc.code, exc.message)
 
 

@@ -10,11 +10,13 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from engine import definitions, queries
+from engine.messages import msg
 from engine.models import ProcessVersion
 from engine.roles import ADMIN, PROCESS_OWNER
 
 from ..engine_ext import actor, get_engine
 from ..extensions import db
+from ..problem_text import problem_text
 from .common import ApiBlueprint, fail, page_of, read, request_locale, require_roles, run_command
 from .responses import DeployOut, ErrorOut, ProcessDetailOut, ProcessPageOut
 from .schemas import KEY_RE, DeployArgs, PageArgs, XmlArgs
@@ -71,7 +73,7 @@ def deploy(args: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Check a BPMN file like `bpm deploy` and store it as a new version when valid and changed.
 
     Process owners and admins only. An invalid file gets 422 with every problem; `fields` maps
-    each BPMN element id (or `bpmn` for the whole file) to its reasons.
+    each BPMN element id (or `bpmn` for the whole file) to its reasons, in the Accept-Language language.
     """
     who = actor()
     require_roles(who, (PROCESS_OWNER, ADMIN), "deploying a process")
@@ -79,7 +81,8 @@ def deploy(args: dict[str, Any]) -> tuple[dict[str, Any], int]:
     try:
         xml.decode("utf-8")
     except UnicodeDecodeError:
-        fail(422, "invalid_bpmn", "the file is not UTF-8 text", {"bpmn": ["the file must be UTF-8 encoded"]})
+        reason = problem_text(msg("the file must be UTF-8 encoded"), request_locale())
+        fail(422, "invalid_bpmn", "the file is not UTF-8 text", {"bpmn": [reason]})
     engine = get_engine()
     result, _failure = run_command(lambda: engine.deploy(db.session, xml, filename=filename, actor=who))
     assert result is not None  # deploying never runs a process, so it cannot fail as one
