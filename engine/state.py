@@ -7,6 +7,7 @@ import zlib
 from typing import Any
 from uuid import UUID
 
+from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
@@ -36,13 +37,17 @@ def _json_default(value: Any) -> Any:
 def dump_state(workflow: BpmnWorkflow) -> bytes:
     """Serialise a workflow without its spec."""
     registry = _SERIALIZER.registry
+    converter = _workflow_converter()
     registry._encoder_mode = True
     try:
-        dct = registry.convert(workflow)
+        # The top-level converter's own to_dict would also convert the spec, only for us to drop it:
+        # call its base for the shared fields and add the rest, in Spiff's key order.
+        dct = WorkflowConverter.to_dict(converter, workflow)
+        dct["subprocesses"] = converter.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = registry.convert(workflow.bpmn_events)
+        dct["typename"] = registry.typenames[BpmnWorkflow]
     finally:
         registry._encoder_mode = False
-    dct.pop("spec", None)
-    dct.pop("subprocess_specs", None)
     dct["format"] = STATE_FORMAT
     dct["spiff"] = _SERIALIZER.VERSION
     raw = json.dumps(dct, separators=(",", ":"), default=_json_default, ensure_ascii=False)
