@@ -155,3 +155,23 @@ def open_task(app: Flask, instance_id: int, name: str) -> str:
             TaskRow.instance_id == instance_id, TaskRow.element_id == name, TaskRow.status == "open"))
         assert task_id is not None, f"no open task {name} in instance {instance_id}"
         return task_id
+
+
+def build_csrf_app(db_url: str, translations: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Flask:
+    """Return an app as in production (CSRF on) with demo users and the shipped processes."""
+    app = make_app(db_url, translations, tmp_path, monkeypatch, WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        create_schema(db.engine)
+        ensure_demo_users(db.session)
+        db.session.commit()
+    deploy_processes(app)
+    return app
+
+
+@pytest.fixture
+def web(db_url: str, compiled_translations: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    """Yield the CSRF-protected app with processes deployed."""
+    app = build_csrf_app(db_url, compiled_translations, tmp_path, monkeypatch)
+    yield app
+    db.dispose(app)

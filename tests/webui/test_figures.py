@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
 
 from engine.runtime import Actor
@@ -19,16 +16,7 @@ from webui.engine_ext import get_engine
 from webui.extensions import db
 
 from .conftest import open_task, start_case
-from .test_instances import DISPATCH, build_csrf_app, repair, signed_in
-
-
-@pytest.fixture
-def web(db_url: str, compiled_translations: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    """Yield the CSRF-protected app with processes deployed."""
-    app = build_csrf_app(db_url, compiled_translations, tmp_path, monkeypatch)
-    yield app
-    db.dispose(app)
+from .test_instances import DISPATCH, repair, signed_in
 
 
 def step(app: Flask, case: int, name: str, data: dict[str, object], username: str, minutes: int) -> None:

@@ -3,44 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from engine.db import create_schema
 from engine.errors import ProcessFailure
 from engine.models import HistoryEvent, ProcessInstance
 from engine.runtime import Actor
-from engine.users import ensure_demo_users
 from tests.bpmn_builder import Process, field_xml
 from webui.engine_ext import get_engine
 from webui.extensions import db
 
-from .conftest import PASSWORDS, REPAIR, csrf_token, deploy_processes, make_app, open_task, start_case
-
-
-def build_csrf_app(db_url: str, translations: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Flask:
-    """Return an app as in production (CSRF on) with demo users and the shipped processes."""
-    app = make_app(db_url, translations, tmp_path, monkeypatch, WTF_CSRF_ENABLED=True)
-    with app.app_context():
-        create_schema(db.engine)
-        ensure_demo_users(db.session)
-        db.session.commit()
-    deploy_processes(app)
-    return app
-
-
-@pytest.fixture
-def web(db_url: str, compiled_translations: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    """Yield the CSRF-protected app with processes deployed."""
-    app = build_csrf_app(db_url, compiled_translations, tmp_path, monkeypatch)
-    yield app
-    db.dispose(app)
+from .conftest import PASSWORDS, REPAIR, csrf_token, open_task, start_case
 
 
 def signed_in(app: Flask, username: str, lang: str | None = None) -> tuple[FlaskClient, str]:

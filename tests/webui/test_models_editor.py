@@ -5,10 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -16,18 +13,9 @@ from engine.models import ProcessInstance, ProcessVersion
 from webui.extensions import db
 
 from .conftest import PROCESSES, start_case
-from .test_instances import build_csrf_app, complete, repair, signed_in, status_of
+from .test_instances import complete, repair, signed_in, status_of
 
 REPAIR_XML = (PROCESSES / "repair_dispatch.bpmn").read_text(encoding="utf-8")
-
-
-@pytest.fixture
-def web(db_url: str, compiled_translations: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    """Yield the CSRF-protected app with processes deployed."""
-    app = build_csrf_app(db_url, compiled_translations, tmp_path, monkeypatch)
-    yield app
-    db.dispose(app)
 
 
 def versions(app: Flask, key: str = "repair_dispatch") -> list[int]:

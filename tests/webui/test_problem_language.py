@@ -10,7 +10,6 @@ import string
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 from flask import Flask
@@ -24,22 +23,13 @@ from webui.extensions import db
 from webui.problem_text import problem_text
 
 from .conftest import PROCESSES, SOURCE_TRANSLATIONS
-from .test_instances import build_csrf_app, signed_in
+from .test_instances import signed_in
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = ROOT / "tests" / "data" / "hostile"
 REPAIR_XML = (PROCESSES / "repair_dispatch.bpmn").read_text(encoding="utf-8")
 # The customer-service lane loses its role id: one problem at Lane_cs_assistant.
 NO_ROLE_LANE = REPAIR_XML.replace('name="客服助理 cs_assistant"', 'name="前台"')
-
-
-@pytest.fixture
-def web(db_url: str, compiled_translations: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    """Yield the CSRF-protected app with processes deployed."""
-    app = build_csrf_app(db_url, compiled_translations, tmp_path, monkeypatch)
-    yield app
-    db.dispose(app)
 
 
 def catalog(locale: str) -> Catalog:

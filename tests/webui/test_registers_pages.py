@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from flask import Flask
 
 from engine import services
@@ -13,16 +9,7 @@ from tests.conftest import T0
 from webui.extensions import db
 
 from .conftest import start_case
-from .test_instances import build_csrf_app, signed_in
-
-
-@pytest.fixture
-def web(db_url: str, compiled_translations: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    """Yield the CSRF-protected app with processes deployed."""
-    app = build_csrf_app(db_url, compiled_translations, tmp_path, monkeypatch)
-    yield app
-    db.dispose(app)
+from .test_instances import signed_in
 
 
 def lines(app: Flask) -> list[tuple[str, str, float, float, str]]:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import pytest
 from flask import Flask, render_template_string
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from engine.db import create_schema
 from engine.models import ProcessInstance
-from engine.users import ensure_demo_users
 from webui.extensions import db
 from webui.forms_render import CaseModel, FormBuilder
 
-from .conftest import REPAIR, deploy_processes, login, make_app, open_task, start_case
+from .conftest import REPAIR, login, open_task, start_case
 from .test_inbox import client_for, dispatch
 
 EVERY_TYPE = {"fields": [
@@ -177,19 +173,6 @@ def test_task_page_shows_case_data_history_and_the_diagram(process_app: Flask) -
     assert diagram["visits"]["dispatch"]["active"] == 1
 
 
-@pytest.fixture
-def csrf_app(db_url: str, compiled_translations: Path, tmp_path: Path,
-             monkeypatch: pytest.MonkeyPatch) -> Flask:
-    """Return an app with CSRF protection on and the processes deployed."""
-    app = make_app(db_url, compiled_translations, tmp_path, monkeypatch, WTF_CSRF_ENABLED=True)
-    with app.app_context():
-        create_schema(db.engine)
-        ensure_demo_users(db.session)
-        db.session.commit()
-    deploy_processes(app)
-    return app
-
-
 def signed_in(app: Flask, username: str) -> FlaskClient:
     """Sign in through the form with its CSRF token."""
     client = app.test_client()
@@ -221,28 +204,28 @@ def my_task_link(client: FlaskClient, title: str, tab: str = "mine") -> str:
     return match.group(1)
 
 
-def test_full_repair_flow_through_the_pages(csrf_app: Flask) -> None:
-    assistant = signed_in(csrf_app, "cs_assistant")
+def test_full_repair_flow_through_the_pages(web: Flask) -> None:
+    assistant = signed_in(web, "cs_assistant")
     assert assistant.post("/start/repair_dispatch", data=REPAIR).status_code == 400  # no token
     where = submit(assistant, "/start/repair_dispatch", REPAIR)
     assert where.startswith("/start/started/")
     assert "案件编号" in assistant.get(where).get_data(as_text=True)
 
-    dispatcher = signed_in(csrf_app, "engineering_dispatcher")
+    dispatcher = signed_in(web, "engineering_dispatcher")
     task = my_task_link(dispatcher, "派工", tab="group")
     assert submit(dispatcher, task, {"trade": "plumbing", "technician": "technician"}) == "/inbox"
     assert "「派工」已完成" in dispatcher.get("/inbox").get_data(as_text=True)
 
-    technician = signed_in(csrf_app, "technician")
+    technician = signed_in(web, "technician")
     submit(technician, my_task_link(technician, "到达现场"), {})
     submit(technician, my_task_link(technician, "维修并返单"), {"result": "更换三角阀", "fixed": "true"})
 
-    foreman = signed_in(csrf_app, "area_foreman")
+    foreman = signed_in(web, "area_foreman")
     submit(foreman, my_task_link(foreman, "区域领班确认", tab="group"), {"confirmed": "true"})
 
     callback = my_task_link(assistant, "客户回访", tab="group")
     submit(assistant, callback, {"satisfied": "true", "callback_method": "phone"})
-    with csrf_app.app_context():
+    with web.app_context():
         instance = db.session.scalar(select(ProcessInstance))
         assert instance is not None and instance.status == "completed" and instance.outcome == "closed"
     history = assistant.get(callback).get_data(as_text=True)
