@@ -27,6 +27,7 @@ class StepContext:
     task: Any = None  # the Spiff task being run, for service operations that read its data
     service_calls: list[dict[str, Any]] = field(default_factory=list)
     savepoint: Any = None  # opened by the running task's first write (engine.stepping closes it)
+    roles_seen: dict[str, frozenset[str] | None] = field(default_factory=dict)  # see inbox.roles_in_unit
 
     def before_write(self) -> None:
         """Open the running task's savepoint before its first write, so a failing script undoes it."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from lxml import etree
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from .bpmn_model import BPMN_NS, local, read_model
 from .errors import InvalidBpmn, NotFound, Problem
@@ -187,6 +187,14 @@ class SpecCache:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
+    def lookup(self, digest: str) -> CompiledProcess | None:
+        """Return the compiled version with this content hash, if it is cached."""
+        with self._lock:
+            hit = self._items.get(digest)
+            if hit is not None:
+                self._items.move_to_end(digest)
+            return hit
+
     def get(self, version: ProcessVersion) -> CompiledProcess:
         """Return the compiled version, parsing its stored XML on a miss."""
         with self._lock:
@@ -204,4 +212,17 @@ _CACHE = SpecCache()
 
 def compiled_version(version: ProcessVersion) -> CompiledProcess:
     """Return the cached compiled form of a stored version."""
+    return _CACHE.get(version)
+
+
+def compiled_by_id(session: Session, version_id: int, digest: str | None = None) -> CompiledProcess:
+    """Return a version's compiled form; with its content hash known, a cache hit reads nothing."""
+    hit = _CACHE.lookup(digest) if digest else None
+    if hit is not None:
+        return hit
+    # The XML and model columns load only when the cache misses (a new process or a new worker).
+    version = session.get(ProcessVersion, version_id,
+                          options=[defer(ProcessVersion.bpmn_xml), defer(ProcessVersion.model)])
+    if version is None:
+        raise NotFound(f"process version {version_id} does not exist")
     return _CACHE.get(version)

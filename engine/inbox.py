@@ -50,6 +50,13 @@ def user_roles(session: Session, username: str) -> frozenset[str] | None:
     return None if not rows else effective_roles(frozenset(role for _, role in rows if role))
 
 
+def roles_in_unit(ctx: StepContext, username: str) -> frozenset[str] | None:
+    """Return a user's roles, read once per unit of work (a picked user is checked, then assigned)."""
+    if username not in ctx.roles_seen:
+        ctx.roles_seen[username] = user_roles(ctx.session, username)
+    return ctx.roles_seen[username]
+
+
 def _resolve(ctx: StepContext, task: Any, spec: dict[str, Any]) -> tuple[str, str | None]:
     """Evaluate a task's role and assignee expressions, checking the user holds the role."""
     element = task.task_spec.bpmn_id
@@ -65,7 +72,7 @@ def _resolve(ctx: StepContext, task: Any, spec: dict[str, Any]) -> tuple[str, st
         raise ProcessFailure(f"{element}: role {role!r} is not a known role", instance_id=ctx.instance.id,
                              element_id=element)
     if assignee is not None:
-        roles = user_roles(ctx.session, str(assignee))
+        roles = roles_in_unit(ctx, str(assignee))
         if roles is None:
             raise ProcessFailure(f"{element}: assignee {assignee!r} is not an active user",
                                  instance_id=ctx.instance.id, element_id=element)

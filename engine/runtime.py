@@ -11,7 +11,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import definitions, history
@@ -20,7 +20,7 @@ from .calendar import BusinessCalendar, load_calendar
 from .context import StepContext
 from .errors import Conflict, Forbidden, InvalidData, NotFound, ProcessFailure
 from .forms import FormDef, validate_submission
-from .inbox import refresh_due, sync_inbox, task_spec_model, user_roles, wakeup_time
+from .inbox import refresh_due, roles_in_unit, sync_inbox, task_spec_model, user_roles, wakeup_time
 from .models import ProcessInstance, ProcessVersion, TaskRow
 from .roles import effective_roles
 from .state import STATE_FORMAT, dump_state, load_state
@@ -40,7 +40,6 @@ class Loaded:
     """An instance locked for this unit of work, with its workflow and context."""
 
     instance: ProcessInstance
-    version: ProcessVersion
     model: dict[str, Any]
     workflow: BpmnWorkflow
     ctx: StepContext
@@ -66,16 +65,14 @@ class Engine:
             raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
         return inst
 
-    def _load(self, session: Session, inst: ProcessInstance, actor: str, now: datetime) -> Loaded:
-        # The cached spec is keyed by content hash: the XML and model columns load only on a cache miss.
-        version = session.get(ProcessVersion, inst.version_id,
-                              options=[defer(ProcessVersion.bpmn_xml), defer(ProcessVersion.model)])
-        assert version is not None
-        compiled = definitions.compiled_version(version)
+    def _load(self, session: Session, inst: ProcessInstance, actor: str, now: datetime,
+              content_hash: str | None = None) -> Loaded:
+        # The cached spec is keyed by content hash: given the hash, a cache hit reads no version row.
+        compiled = definitions.compiled_by_id(session, inst.version_id, content_hash)
         ctx = StepContext(session, inst, actor, now, self.calendar)
         workflow = load_state(inst.state, inst.state_format, compiled.spec, compiled.subprocess_specs,
                               ctx.script_engine())
-        return Loaded(inst, version, compiled.model, workflow, ctx)
+        return Loaded(inst, compiled.model, workflow, ctx)
 
     def _advance(self, loaded: Loaded) -> None:
         """Run automatic steps, project the inbox, save state; failures put the instance in error."""
@@ -158,7 +155,7 @@ class Engine:
         inst.title = f"{model['name_zh']} {summary}".strip()[:300]
         history.record(session, inst.id, "started", now, actor=actor.username,
                        details={"data": clean, "version": version.version})
-        self._advance(Loaded(inst, version, model, workflow, ctx))
+        self._advance(Loaded(inst, model, workflow, ctx))
         self._flush(session)
         return inst
 
@@ -174,20 +171,25 @@ class Engine:
             return {}
         clean, errors = validate_submission(
             FormDef.from_dict(form), submitted, context, ctx.evaluate,
-            lambda name: user_roles(ctx.session, name))
+            lambda name: roles_in_unit(ctx, name))
         if errors:
             raise InvalidData(f"{element_id}: {len(errors)} field(s) refused", errors,
                               instance_id=ctx.instance.id, element_id=element_id, task_id=task_id)
         return clean
 
-    def _task_and_lock(self, session: Session, task_id: str) -> tuple[TaskRow, ProcessInstance]:
-        """Find a task row, lock its instance, then re-read the row under the lock."""
-        row = session.get(TaskRow, task_id)
-        if row is None:
+    def _task_and_lock(self, session: Session, task_id: str) -> tuple[TaskRow, ProcessInstance, str]:
+        """Lock the task's instance, read the row under the lock; also return the version's hash."""
+        # A task never moves to another instance, so the subquery is safe outside the lock.
+        owner = select(TaskRow.instance_id).where(TaskRow.id == task_id).scalar_subquery()
+        found = session.execute(
+            select(ProcessInstance, ProcessVersion.content_hash)
+            .join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id)
+            .where(ProcessInstance.id == owner)
+            .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)).first()
+        row = session.get(TaskRow, task_id, populate_existing=True) if found is not None else None
+        if found is None or row is None:
             raise NotFound(f"task {task_id} does not exist", task_id=task_id)
-        inst = self._lock(session, row.instance_id)
-        session.refresh(row)
-        return row, inst
+        return row, found[0], found[1]
 
     def _check_may_work(self, row: TaskRow, inst: ProcessInstance, actor: Actor, model: dict[str, Any],
                         performed_by: Mapping[str, str]) -> None:
@@ -216,11 +218,11 @@ class Engine:
                  now: datetime | None = None) -> ProcessInstance:
         """Complete a user task with the submitted form data."""
         now = self._now(now)
-        row, inst = self._task_and_lock(session, task_id)
+        row, inst, content_hash = self._task_and_lock(session, task_id)
         if row.status != "open":
             raise Conflict(f"task {row.element_id} is already {row.status}", task_id=task_id,
                            instance_id=inst.id, element_id=row.element_id)
-        loaded = self._load(session, inst, actor.username, now)
+        loaded = self._load(session, inst, actor.username, now, content_hash)
         task = find_task(loaded.workflow, task_id)
         performed_by = dict(task.data.get("performed_by") or {}) if task is not None else {}
         self._check_may_work(row, inst, actor, loaded.model, performed_by)
@@ -245,12 +247,12 @@ class Engine:
     def claim(self, session: Session, task_id: str, actor: Actor, now: datetime | None = None) -> TaskRow:
         """Take an open task of one's role into one's own inbox."""
         now = self._now(now)
-        row, inst = self._task_and_lock(session, task_id)
+        row, inst, content_hash = self._task_and_lock(session, task_id)
         if row.assignee == actor.username and row.status == "open":
             return row
         if row.assignee and row.status == "open":
             raise Conflict(f"task {row.element_id} is already claimed by {row.assignee}", task_id=task_id)
-        loaded = self._load(session, inst, actor.username, now)
+        loaded = self._load(session, inst, actor.username, now, content_hash)
         task = find_task(loaded.workflow, task_id)
         performed_by = dict(task.data.get("performed_by") or {}) if task is not None else {}
         self._check_may_work(row, inst, actor, loaded.model, performed_by)
@@ -264,7 +266,7 @@ class Engine:
     def release(self, session: Session, task_id: str, actor: Actor, now: datetime | None = None) -> TaskRow:
         """Give a claimed task back to its role."""
         now = self._now(now)
-        row, inst = self._task_and_lock(session, task_id)
+        row, inst, _hash = self._task_and_lock(session, task_id)
         if row.status != "open":
             raise Conflict(f"task {row.element_id} is already {row.status}", task_id=task_id)
         if row.assignee != actor.username and not actor.is_admin:
@@ -285,7 +287,7 @@ class Engine:
         now = self._now(now)
         if not actor.is_admin:
             raise Forbidden("only admins may reassign tasks")
-        row, inst = self._task_and_lock(session, task_id)
+        row, inst, _hash = self._task_and_lock(session, task_id)
         if row.status != "open":
             raise Conflict(f"task {row.element_id} is already {row.status}", task_id=task_id)
         roles = user_roles(session, assignee)

@@ -46,7 +46,9 @@ def announce_wakeup(session: Session) -> None:
     # engine.worker's after_commit hook reads the flag; NOTIFY is transactional, sent at commit.
     session.info["bpm_wakeup"] = True
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_notify('bpm_wakeup', '')"))
+        # No autoflush: NOTIFY needs none of the unit's pending rows, which go out in its final flush.
+        with session.no_autoflush:
+            session.execute(text("SELECT pg_notify('bpm_wakeup', '')"))
 
 
 def run_unit(session: Session, action: Callable[[], T]) -> T:
