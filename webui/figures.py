@@ -13,10 +13,11 @@ from engine.kpis import Figure, Kpi, compute_kpis
 from engine.queries import OBSERVERS
 
 from .auth import roles_required
+from .display import LOCAL_TZ, pick
 from .engine_ext import get_engine, now
 from .extensions import db
 from .i18n import localized_role
-from .instances import LOCAL_TZ, local_day_start, parse_day, pick, process_names, template_helpers
+from .instances import local_day_start, parse_day, process_names, template_helpers
 
 bp = Blueprint("figures", __name__)
 bp.context_processor(template_helpers)

@@ -20,9 +20,9 @@ from engine.roles import effective_roles
 from engine.runtime import Actor
 
 from .auth import roles_required
+from .display import case_number, display_names, local_time, person, pick
 from .engine_ext import actor, now
 from .extensions import db
-from .forms_render import case_number, display_names, local_time, person, pick
 from .i18n import localized_role
 
 bp = Blueprint("inbox", __name__)

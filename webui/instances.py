@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -20,10 +19,10 @@ from engine.models import ProcessVersion
 from engine.roles import ADMIN
 
 from .auth import roles_required
+from .case_view import INTERNAL_KEYS, CaseModel
+from .display import LOCAL_TZ, local_time, pick
 from .engine_ext import actor, get_engine, now
 from .extensions import db
-from .forms_render import LOCAL_TZ, local_time
-from .i18n import current_locale
 
 bp = Blueprint("instances", __name__)
 PER_PAGE = 25
@@ -40,16 +39,8 @@ KIND_LABELS = {
     "terminated": _l("Terminated"), "completed": _l("Finished"), "outcome": _l("Outcome"),
     "service": _l("Register entry"),
 }
-# Bookkeeping values the engine keeps in the case data; shown apart from what people entered.
-INTERNAL_KEYS = frozenset({"initiator", "initiator_roles", "started_at", "performed_by", "instance_id",
-                           "outcome"})
 ACTIONS = {"suspend": _l("Suspend"), "resume": _l("Resume"), "terminate": _l("Terminate"),
            "retry": _l("Retry")}
-
-
-def pick(zh: str | None, en: str | None) -> str:
-    """Return the text for the active language, falling back to the other one."""
-    return (zh or en or "") if current_locale() == "zh" else (en or zh or "")
 
 
 def status_label(status: str) -> str:
@@ -75,60 +66,11 @@ def process_names(session: Any) -> dict[str, tuple[str, str]]:
     return {key: (zh, en) for key, zh, en in rows}
 
 
-@dataclass(frozen=True)
-class FieldInfo:
-    """What the model says about a data field: its labels and its choices' labels."""
-
-    label_zh: str
-    label_en: str
-    type: str
-    options: dict[str, tuple[str, str]]
-
-
-def field_catalog(model: dict[str, Any]) -> dict[str, FieldInfo]:
-    """Collect every form field of a version (start form first) by name."""
-    forms = [model.get("start_form")] + [t.get("form") for t in (model.get("tasks") or {}).values()]
-    out: dict[str, FieldInfo] = {}
-    for form in forms:
-        for f in (form or {}).get("fields", []):
-            out.setdefault(f["name"], FieldInfo(
-                f.get("label_zh") or f["name"], f.get("label_en") or f["name"], f.get("type", "text"),
-                {o["value"]: (o.get("label_zh", o["value"]), o.get("label_en", o["value"]))
-                 for o in f.get("options", [])}))
-    return out
-
-
-def element_title(model: dict[str, Any], element_id: str | None) -> str:
-    """Return a BPMN element's title in the active language (its id when it has none)."""
-    if not element_id:
-        return ""
-    task = (model.get("tasks") or {}).get(element_id)
-    if task:
-        return pick(task.get("title_zh"), task.get("title_en"))
-    element = (model.get("elements") or {}).get(element_id) or {}
-    return pick(element.get("name"), element.get("name_en")) or element_id
-
-
-def field_label(catalog: dict[str, FieldInfo], name: str) -> str:
-    """Return a field's label in the active language, or its name."""
-    info = catalog.get(name)
-    return pick(info.label_zh, info.label_en) if info else name
-
-
-def format_value(catalog: dict[str, FieldInfo], name: str, value: Any) -> str:
-    """Render a data value for people: yes/no, choice labels, lists; — for nothing."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, bool):
-        return _("Yes") if value else _("No")
-    info = catalog.get(name)
-    if info and info.type == "datetime" and isinstance(value, str):
-        return local_dt(value)
-    if info and isinstance(value, str) and value in info.options:
-        return pick(*info.options[value])
+def format_value(case: CaseModel, name: str, value: Any) -> str:
+    """Render a value as people read it; lists and maps (mostly bookkeeping) as stored, in JSON."""
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
+    return case.format(name, value)
 
 
 def _filters() -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
@@ -197,14 +139,12 @@ def _load_detail(instance_id: int) -> dict[str, Any]:
     """Gather everything the detail page shows; 404/403 when missing or not visible."""
     inst, history = _instance_and_history(instance_id)
     version = db.session.get(ProcessVersion, inst.version_id)
-    model = dict(version.model) if version else {}
-    catalog = field_catalog(model)
-    entered = {k: v for k, v in inst.data.items() if k not in INTERNAL_KEYS}
-    ordered = [k for k in catalog if k in entered] + sorted(k for k in entered if k not in catalog)
+    case = CaseModel(version.model if version else {})
     return {
-        "inst": inst, "history": history, "model": model, "catalog": catalog,
+        "inst": inst, "history": history, "case": case,
         "process_name": pick(version.name_zh, version.name_en) if version else inst.process_key,
-        "data_rows": [(k, field_label(catalog, k), format_value(catalog, k, inst.data[k])) for k in ordered],
+        "data_rows": [(k, label, format_value(case, k, inst.data[k]))
+                      for k, label, _shown in case.rows(inst.data)],
         "internal": {k: inst.data[k] for k in sorted(INTERNAL_KEYS) if k in inst.data},
         "is_admin": ADMIN in current_user.roles,
     }
@@ -322,8 +262,7 @@ def local_dt(value: datetime | str | None, fmt: str = "yyyy-MM-dd HH:mm") -> str
 def template_helpers() -> dict[str, Any]:
     """Return the helpers the admin-area templates use (registered per blueprint)."""
     return {"pick": pick, "status_label": status_label, "kind_labels": KIND_LABELS,
-            "outcome_labels": OUTCOME_LABELS, "element_title": element_title, "field_label": field_label,
-            "format_value": format_value}
+            "outcome_labels": OUTCOME_LABELS, "format_value": format_value}
 
 
 bp.context_processor(template_helpers)

@@ -20,9 +20,10 @@ from engine.models import ProcessVersion
 from engine.roles import ADMIN, PROCESS_OWNER, ROLES, ROLES_ZH_HANS
 
 from .auth import roles_required
+from .display import pick
 from .engine_ext import actor, get_engine
 from .extensions import db
-from .instances import pick, template_helpers
+from .instances import template_helpers
 from .problem_text import problem_text
 
 bp = Blueprint("models", __name__)

@@ -15,9 +15,10 @@ from engine.models import ProcessVersion
 from engine.roles import ADMIN, FOREMAN_OR_ABOVE
 
 from .auth import roles_required
+from .case_view import CaseModel
+from .display import case_number, display_names, local_time, person, pick
 from .engine_ext import actor, now
 from .extensions import db
-from .forms_render import CaseModel, case_number, display_names, local_time, person, pick
 
 bp = Blueprint("records", __name__)
 

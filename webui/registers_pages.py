@@ -19,9 +19,10 @@ from engine.queries import Page
 from engine.roles import ADMIN, FOREMAN_OR_ABOVE, effective_roles
 
 from .auth import roles_required
+from .display import LOCAL_TZ, pick
 from .engine_ext import actor, now
 from .extensions import db
-from .instances import LOCAL_TZ, pick, template_helpers
+from .instances import template_helpers
 
 bp = Blueprint("registers", __name__)
 bp.context_processor(template_helpers)

@@ -17,20 +17,11 @@ from engine.roles import effective_roles
 from engine.runtime import Actor
 
 from .auth import roles_required
+from .case_view import CaseModel
+from .display import case_number, display_names, person, pick
 from .engine_ext import actor, get_engine, now
 from .extensions import db
-from .forms_render import (
-    CaseModel,
-    FormBuilder,
-    case_number,
-    display_names,
-    field_errors,
-    general_errors,
-    person,
-    pick,
-    read_answers,
-    submitted_values,
-)
+from .forms_render import FormBuilder, field_errors, general_errors, read_answers, submitted_values
 from .i18n import localized_role
 from .records import has_record
 

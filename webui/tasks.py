@@ -16,22 +16,11 @@ from engine.queries import TaskView
 from engine.roles import effective_roles
 
 from .auth import roles_required, safe_next
+from .case_view import CaseModel, value_sources
+from .display import case_number, display_names, local_time, person, pick
 from .engine_ext import actor, get_engine, now
 from .extensions import db
-from .forms_render import (
-    CaseModel,
-    FormBuilder,
-    case_number,
-    display_names,
-    field_errors,
-    general_errors,
-    local_time,
-    person,
-    pick,
-    read_answers,
-    submitted_values,
-    value_sources,
-)
+from .forms_render import FormBuilder, field_errors, general_errors, read_answers, submitted_values
 from .i18n import localized_role
 from .inbox import due_info, may_claim, may_release
 from .records import has_record

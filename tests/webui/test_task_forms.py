@@ -9,8 +9,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from engine.models import ProcessInstance
+from webui.case_view import CaseModel
 from webui.extensions import db
-from webui.forms_render import CaseModel, FormBuilder
+from webui.forms_render import FormBuilder
 
 from .conftest import REPAIR, login, open_task, start_case
 from .test_inbox import client_for, dispatch
