@@ -197,11 +197,9 @@ class SpecCache:
 
     def get(self, version: ProcessVersion) -> CompiledProcess:
         """Return the compiled version, parsing its stored XML on a miss."""
-        with self._lock:
-            hit = self._items.get(version.content_hash)
-            if hit is not None:
-                self._items.move_to_end(version.content_hash)
-                return hit
+        hit = self.lookup(version.content_hash)
+        if hit is not None:
+            return hit
         compiled = compile_process(version.bpmn_xml, version.filename)
         self.put(version.content_hash, compiled)
         return compiled
