@@ -41,7 +41,7 @@ browser-deps:
 	  else echo "chromium or CJK fonts missing: browser tests skip or show boxes (apt-get install chromium fonts-noto-cjk)"; fi; fi
 
 lint: $(VENV)/.stamp-install
-	$(VENV)/bin/ruff check engine webui tests bench
+	$(VENV)/bin/ruff check engine department webui tests bench
 	$(VENV)/bin/mypy
 
 test: install browser-deps lint

@@ -22,10 +22,10 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.calendar import BusinessCalendar
-from engine.db import create_schema, make_engine, make_session_factory
-from engine.models import TaskRow, User, UserRole
-from engine.parser import normalise_timer_expression
 from engine.runtime import Actor, Engine
+from engine.spiff.parser import normalise_timer_expression
+from engine.store.db import create_schema, make_engine, make_session_factory
+from engine.store.models import TaskRow, User, UserRole
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"

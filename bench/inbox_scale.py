@@ -20,9 +20,9 @@ from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from engine import queries
-from engine.models import ProcessInstance, ProcessVersion
 from engine.runtime import Actor
+from engine.store import queries
+from engine.store.models import ProcessInstance, ProcessVersion
 
 from .common import (
     ACTORS,

@@ -36,12 +36,12 @@ from urllib.parse import quote
 import requests
 from sqlalchemy import create_engine, select, text
 
-from engine import migrations
 from engine.calendar import BusinessCalendar
-from engine.db import make_engine, make_session_factory
 from engine.integrity import check_all
-from engine.models import HistoryEvent, User, UserRole
 from engine.runtime import Engine
+from engine.store import migrations
+from engine.store.db import make_engine, make_session_factory
+from engine.store.models import HistoryEvent, User, UserRole
 from engine.users import hash_password
 
 ROOT = Path(__file__).resolve().parent.parent

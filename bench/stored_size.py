@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Table, text
 from sqlalchemy.orm import Session
 
-from engine.models import HistoryEvent, ProcessInstance, TaskRow
+from engine.store.models import HistoryEvent, ProcessInstance, TaskRow
 
 from .common import (
     REPAIR_FILE,

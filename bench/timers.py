@@ -36,9 +36,9 @@ from sqlalchemy import create_engine, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from engine.calendar import BusinessCalendar
-from engine.db import create_schema, make_engine, make_session_factory
-from engine.models import HistoryEvent, ProcessInstance, TaskRow
 from engine.runtime import Actor, Engine
+from engine.store.db import create_schema, make_engine, make_session_factory
+from engine.store.models import HistoryEvent, ProcessInstance, TaskRow
 from engine.worker import Worker, wake_local
 
 from .common import PG_URL, pg_reachable

@@ -8,11 +8,11 @@ from typing import Any
 
 from lxml import etree
 
-from .errors import Problem
-from .forms import PF_NS, parse_form
-from .messages import msg
-from .parser import normalise_timer_expression
-from .roles import ROLES
+from department.roles import ROLES
+from engine.errors import Problem
+from engine.forms.parser import PF_NS, parse_form
+from engine.messages import msg
+from engine.spiff.parser import normalise_timer_expression
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 NS = {"bpmn": BPMN_NS, "pf": PF_NS}

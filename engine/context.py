@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from . import services
-from .calendar import BusinessCalendar
-from .models import ProcessInstance
-from .scripting import SandboxEnvironment, SandboxScriptEngine
+from department import services
+from engine.calendar import BusinessCalendar
+from engine.sandbox.scripting import SandboxEnvironment, SandboxScriptEngine
+from engine.store.models import ProcessInstance
 
 
 @dataclass

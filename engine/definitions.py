@@ -15,12 +15,12 @@ from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
-from .bpmn_model import BPMN_NS, local, read_model
-from .errors import InvalidBpmn, NotFound, Problem
-from .messages import msg
-from .models import ProcessVersion
-from .parser import ProductParser
-from .scripting import check_expression, check_script
+from engine.bpmn_model import BPMN_NS, local, read_model
+from engine.errors import InvalidBpmn, NotFound, Problem
+from engine.messages import msg
+from engine.sandbox.scripting import check_expression, check_script
+from engine.spiff.parser import ProductParser
+from engine.store.models import ProcessVersion
 
 MAX_BPMN_BYTES = 2_000_000
 _XSD = Path(str(__import__("SpiffWorkflow").__file__)).parent / "bpmn" / "parser" / "schema" / "BPMN20.xsd"

@@ -11,11 +11,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import definitions
-from .inbox import instance_due, ready_user_tasks, wakeup_time
-from .models import HazardLedgerLine, HazardStock, HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
-from .services import QUANTUM
-from .state import load_state
+from department.services import QUANTUM
+from engine import definitions
+from engine.spiff.state import load_state
+from engine.store.inbox import instance_due, ready_user_tasks, wakeup_time
+from engine.store.models import (
+    HazardLedgerLine,
+    HazardStock,
+    HistoryEvent,
+    ProcessInstance,
+    ProcessVersion,
+    TaskRow,
+)
 
 STATUSES = ("running", "suspended", "error", "completed", "terminated")
 FINAL = ("completed", "terminated")

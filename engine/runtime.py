@@ -14,18 +14,27 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import definitions, history
-from .actor import ADMIN, Actor
-from .calendar import BusinessCalendar, load_calendar
-from .context import StepContext
-from .errors import Conflict, Forbidden, InvalidData, NotFound, ProcessFailure
-from .forms import FormDef, validate_submission
-from .inbox import refresh_due, roles_in_unit, sync_inbox, task_spec_model, user_roles, wakeup_time
-from .models import ProcessInstance, ProcessVersion, TaskRow
-from .roles import effective_roles
-from .state import STATE_FORMAT, dump_state, load_state
-from .stepping import Stepper
-from .units import announce_wakeup, case_data, find_task, run_unit
+from department.roles import effective_roles
+from engine import definitions
+from engine.actor import ADMIN, Actor
+from engine.calendar import BusinessCalendar, load_calendar
+from engine.context import StepContext
+from engine.errors import Conflict, Forbidden, InvalidData, NotFound, ProcessFailure
+from engine.forms.model import FormDef
+from engine.forms.validation import validate_submission
+from engine.spiff.state import STATE_FORMAT, dump_state, load_state
+from engine.spiff.stepping import Stepper
+from engine.store import history
+from engine.store.inbox import (
+    refresh_due,
+    roles_in_unit,
+    sync_inbox,
+    task_spec_model,
+    user_roles,
+    wakeup_time,
+)
+from engine.store.models import ProcessInstance, ProcessVersion, TaskRow
+from engine.store.units import announce_wakeup, case_data, find_task, run_unit
 
 __all__ = ["ADMIN", "SYSTEM", "Actor", "Engine", "Loaded", "case_data", "find_task", "run_unit"]
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import User, UserRole
-from .roles import ROLES, ROLES_ZH_HANS, is_known_role
+from department.roles import ROLES, ROLES_ZH_HANS, is_known_role
+from engine.store.models import User, UserRole
 
 USERNAME_RE = re.compile(r"[a-z0-9_.-]{2,64}")
 MIN_PASSWORD_LENGTH = 8

@@ -27,9 +27,9 @@ from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from .errors import ProcessFailure
-from .models import ProcessInstance
-from .runtime import Engine
+from engine.errors import ProcessFailure
+from engine.runtime import Engine
+from engine.store.models import ProcessInstance
 
 log = logging.getLogger(__name__)
 

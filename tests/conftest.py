@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from engine.calendar import BusinessCalendar
-from engine.db import create_schema, make_engine, make_session_factory
-from engine.models import User, UserRole
 from engine.runtime import Actor, Engine
+from engine.store.db import create_schema, make_engine, make_session_factory
+from engine.store.models import User, UserRole
 
 # Monday 2026-11-23 10:00 Asia/Shanghai: inside working hours, no holiday nearby.
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -59,7 +59,7 @@ def add_user(session: Session, username: str, *roles: str) -> Actor:
 @pytest.fixture
 def people(session: Session) -> dict[str, Actor]:
     """Create one user per role plus a few second users, committed."""
-    from engine.roles import ROLES
+    from department.roles import ROLES
 
     actors = {role: add_user(session, role, role) for role in ROLES}
     for extra, role in (("cs_assistant2", "cs_assistant"), ("security_guard2", "security_guard"),

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import text
 
-from engine.db import create_schema, make_engine
+from engine.store.db import create_schema, make_engine
 from tests.conftest import PG_URL
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from flask import Flask
 
-from engine.db import DATABASE_URL_ENV, default_database_url
-from engine.roles import ROLES
+from department.roles import ROLES
+from engine.store.db import DATABASE_URL_ENV, default_database_url
 
 from .extensions import babel, csrf, db, login_manager
 

@@ -19,8 +19,8 @@ from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from engine.models import User
-from engine.roles import is_known_role
+from department.roles import is_known_role
+from engine.store.models import User
 from engine.users import authenticate, get_user, locked_until
 
 from .extensions import db, login_manager

@@ -17,9 +17,9 @@ from flask import Flask
 from flask.cli import AppGroup, ScriptInfo
 from sqlalchemy import select
 
-from engine.migrations import SchemaMismatch, init_database
-from engine.models import User
-from engine.roles import ROLES
+from department.roles import ROLES
+from engine.store.migrations import SchemaMismatch, init_database
+from engine.store.models import User
 from engine.users import (
     UserInputError,
     create_user,

@@ -13,9 +13,9 @@ from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
-from engine import migrations
 from engine.integrity import check_all, check_instance
-from engine.models import ProcessInstance
+from engine.store import migrations
+from engine.store.models import ProcessInstance
 
 from .cli import cli
 from .extensions import db

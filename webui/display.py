@@ -10,7 +10,7 @@ from flask_babel import format_datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.models import User
+from engine.store.models import User
 
 from .i18n import current_locale
 

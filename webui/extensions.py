@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db import make_engine, make_session_factory
+from engine.store.db import make_engine, make_session_factory
 
 _EXT_KEY = "bpm_db"
 _G_KEY = "_bpm_session"

@@ -9,8 +9,8 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from engine.kpis import Figure, Kpi, compute_kpis
-from engine.queries import OBSERVERS
+from department.kpis import Figure, Kpi, compute_kpis
+from engine.store.queries import OBSERVERS
 
 from .auth import roles_required
 from .display import LOCAL_TZ, pick

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidData
-from engine.form_fields import NAME_RE
-from engine.forms import FormDef, describe_form
-from engine.inbox import role_holders
-from engine.models import User
+from engine.forms.description import describe_form
+from engine.forms.model import NAME_RE, FormDef
+from engine.store.inbox import role_holders
+from engine.store.models import User
 
 from .case_view import CaseModel
 from .display import LOCAL_TZ, display_names, local_time, number_text, person, pick

@@ -6,7 +6,7 @@ from flask import session
 from flask_babel import get_locale
 from flask_login import current_user
 
-from engine.roles import role_title
+from department.roles import role_title
 
 # zh is Simplified Chinese, the department's working language; en for visitors and developers.
 SUPPORTED_LOCALES = ("zh", "en")

@@ -13,11 +13,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import queries
-from engine.models import ProcessVersion
-from engine.queries import TaskView
-from engine.roles import effective_roles
+from department.roles import effective_roles
 from engine.runtime import Actor
+from engine.store import queries
+from engine.store.models import ProcessVersion
+from engine.store.queries import TaskView
 
 from .auth import roles_required
 from .display import case_number, display_names, local_time, person, pick

@@ -13,10 +13,10 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from engine import queries
+from department.roles import ADMIN
 from engine.errors import Conflict, EngineError, Forbidden, NotFound, ProcessFailure
-from engine.models import ProcessVersion
-from engine.roles import ADMIN
+from engine.store import queries
+from engine.store.models import ProcessVersion
 
 from .auth import roles_required
 from .case_view import INTERNAL_KEYS, CaseModel

@@ -13,11 +13,11 @@ from lxml import etree
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from engine import queries
+from department.roles import ADMIN, PROCESS_OWNER, ROLES, ROLES_ZH_HANS
 from engine.definitions import compile_process
 from engine.errors import InvalidBpmn, Problem
-from engine.models import ProcessVersion
-from engine.roles import ADMIN, PROCESS_OWNER, ROLES, ROLES_ZH_HANS
+from engine.store import queries
+from engine.store.models import ProcessVersion
 
 from .auth import roles_required
 from .display import pick

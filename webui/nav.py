@@ -10,7 +10,7 @@ from flask_login import current_user
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
-from engine.roles import ADMIN, FOREMAN_OR_ABOVE, PROCESS_OWNER
+from department.roles import ADMIN, FOREMAN_OR_ABOVE, PROCESS_OWNER
 
 _MANAGEMENT = frozenset({"cs_supervisor", "cs_manager", "general_manager", "project_manager"})
 

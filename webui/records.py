@@ -9,10 +9,11 @@ from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from engine import queries, registers, services
+from department import registers, services
+from department.roles import ADMIN, FOREMAN_OR_ABOVE
 from engine.errors import Forbidden, NotFound
-from engine.models import ProcessVersion
-from engine.roles import ADMIN, FOREMAN_OR_ABOVE
+from engine.store import queries
+from engine.store.models import ProcessVersion
 
 from .auth import roles_required
 from .case_view import CaseModel

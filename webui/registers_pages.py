@@ -12,11 +12,11 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from engine import registers, services
+from department import registers, services
+from department.roles import ADMIN, FOREMAN_OR_ABOVE, effective_roles
 from engine.errors import InvalidData
-from engine.models import HazardLedgerLine
-from engine.queries import Page
-from engine.roles import ADMIN, FOREMAN_OR_ABOVE, effective_roles
+from engine.store.models import HazardLedgerLine
+from engine.store.queries import Page
 
 from .auth import roles_required
 from .display import LOCAL_TZ, pick

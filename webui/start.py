@@ -9,12 +9,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from engine import queries
+from department.roles import effective_roles
 from engine.definitions import latest_version
 from engine.errors import EngineError, Forbidden, InvalidData, NotFound, ProcessFailure
-from engine.models import ProcessVersion
-from engine.roles import effective_roles
 from engine.runtime import Actor
+from engine.store import queries
+from engine.store.models import ProcessVersion
 
 from .auth import roles_required
 from .case_view import CaseModel

@@ -9,11 +9,11 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from engine import queries
+from department.roles import effective_roles
 from engine.errors import EngineError, Forbidden, InvalidData, NotFound, ProcessFailure
-from engine.models import ProcessInstance, ProcessVersion
-from engine.queries import TaskView
-from engine.roles import effective_roles
+from engine.store import queries
+from engine.store.models import ProcessInstance, ProcessVersion
+from engine.store.queries import TaskView
 
 from .auth import roles_required, safe_next
 from .case_view import CaseModel, value_sources

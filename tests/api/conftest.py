@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from engine.db import create_schema
+from engine.store.db import create_schema
 from engine.users import ensure_demo_users
 from tests.conftest import T0
 from tests.webui.conftest import PASSWORDS, compiled_translations, fast_hashing, make_app

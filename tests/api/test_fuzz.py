@@ -25,8 +25,8 @@ from schemathesis.specs.openapi.schemas import BaseOpenAPISchema
 from sqlalchemy import select
 
 import engine.users
-from engine.models import TaskRow
-from engine.roles import ROLES
+from department.roles import ROLES
+from engine.store.models import TaskRow
 from engine.users import ScryptParams, create_user
 from tests.api.conftest import REPAIR, basic, prepare
 from tests.webui.conftest import make_app

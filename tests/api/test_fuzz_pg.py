@@ -14,7 +14,7 @@ from schemathesis.specs.openapi.schemas import BaseOpenAPISchema
 from sqlalchemy import text
 
 import engine.users
-from engine.db import make_engine
+from engine.store.db import make_engine
 from engine.users import ScryptParams
 from tests.api.conftest import basic
 from tests.api.test_fuzz import FUZZ_SETTINGS, Targets, check_case, existing, load_schema, seed

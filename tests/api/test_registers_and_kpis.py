@@ -8,7 +8,7 @@ import io
 import pytest
 from flask import Flask
 
-from engine import services
+from department import services
 from tests.api.conftest import Api, error_of
 from tests.conftest import T0
 from webui.extensions import db

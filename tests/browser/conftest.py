@@ -15,7 +15,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 import engine.users
-from engine.db import create_schema
+from engine.store.db import create_schema
 from engine.users import ScryptParams, demo_accounts, ensure_demo_users
 from webui import create_app
 from webui.engine_ext import get_engine

@@ -10,8 +10,8 @@ from flask import Flask
 from playwright.sync_api import Page, ViewportSize, expect
 from sqlalchemy import select
 
-from engine.models import ProcessInstance, ProcessVersion
 from engine.runtime import Actor
+from engine.store.models import ProcessInstance, ProcessVersion
 from webui.engine_ext import get_engine
 from webui.extensions import db
 
@@ -145,7 +145,7 @@ def start_with_engine(app: Flask, unit: str) -> int:
 
 def finish_with_engine(app: Flask, case: int) -> None:
     """Complete the remaining repair steps through the engine as the right users."""
-    from engine.models import TaskRow
+    from engine.store.models import TaskRow
 
     Step = tuple[str, str, str, dict[str, object]]
     steps: tuple[Step, ...] = (
@@ -254,7 +254,7 @@ def test_the_modeler_marks_every_problem_on_its_element(people: People) -> None:
 def test_figures_and_registers_render_with_charts(people: People, live_app: Flask) -> None:
     case = start_with_engine(live_app, f"FIG-{uuid.uuid4().hex[:6]}")
     with live_app.app_context():
-        from engine.models import TaskRow
+        from engine.store.models import TaskRow
 
         # Dispatched and on site at once: one decided repair-timeliness case for the charts.
         dispatch = {"trade": "civil", "technician": "technician2"}

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import BusinessCalendar
-from engine.db import make_engine, make_session_factory
 from engine.errors import Conflict
-from engine.models import HistoryEvent, TaskRow
 from engine.runtime import Actor, Engine
+from engine.store.db import make_engine, make_session_factory
+from engine.store.models import HistoryEvent, TaskRow
 from tests.bpmn_builder import Process, field_xml
 from tests.conftest import T0, add_user
 from tests.pg import pg_schema, schema_bind
@@ -90,7 +90,7 @@ def test_concurrent_completion_on_postgres_has_one_winner(pg_schema: str) -> Non
 def test_sqlite_writers_queue_instead_of_failing(tmp_path: object) -> None:
     """BEGIN IMMEDIATE makes a second writer wait for the first rather than fail on upgrade."""
     bind = make_engine(f"sqlite:///{tmp_path}/q.sqlite")
-    from engine.db import create_schema
+    from engine.store.db import create_schema
 
     create_schema(bind)
     factory = make_session_factory(bind)

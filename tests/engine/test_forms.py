@@ -9,16 +9,12 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from engine.form_fields import schema_for
-from engine.forms import (
-    PF_NS,
-    FieldDef,
-    FormDef,
-    Message,
-    describe_form,
-    parse_form,
-    validate_submission,
-)
+from engine.forms.coercion import schema_for
+from engine.forms.description import describe_form
+from engine.forms.messages import Message
+from engine.forms.model import FieldDef, FormDef
+from engine.forms.parser import PF_NS, parse_form
+from engine.forms.validation import validate_submission
 
 USERS = {
     "tech1": frozenset({"technician"}),

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.orm import Session
 
+from department.kpis import compute_kpis, figure
 from engine.calendar import BusinessCalendar
-from engine.kpis import compute_kpis, figure
-from engine.models import HistoryEvent, ProcessInstance, ProcessVersion
+from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion
 from tests.conftest import T0
 
 SH = ZoneInfo("Asia/Shanghai")

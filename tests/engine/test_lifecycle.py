@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, Forbidden, InvalidBpmn, InvalidData, NotFound, ProcessFailure
-from engine.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
 from engine.runtime import Actor, Engine
+from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
 from tests.bpmn_builder import Process, field_xml
 from tests.conftest import T0
 
@@ -261,7 +261,7 @@ def test_not_performer_of_blocks_the_same_person(session: Session, engine: Engin
 
 def test_failing_script_puts_the_instance_in_error_and_retry_resumes(
         session: Session, engine: Engine, people: dict[str, Actor]) -> None:
-    from engine import services
+    from department import services
 
     p = Process("issue_it")
     p.start(fields=[field_xml("qty", "number", required=True)])

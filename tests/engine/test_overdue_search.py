@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from engine import queries
-from engine.models import ProcessInstance
 from engine.runtime import Actor, Engine
+from engine.store import queries
+from engine.store.models import ProcessInstance
 from tests.conftest import T0
 from tests.reliability.scenario import open_task, populate
 

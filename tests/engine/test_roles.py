@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.roles import FOREMAN_OR_ABOVE, ROLES, ROLES_ZH_HANS, is_known_role, role_title
+from department.roles import FOREMAN_OR_ABOVE, ROLES, ROLES_ZH_HANS, is_known_role, role_title
 
 
 def test_sixteen_roles_in_spec_order_with_both_chinese_forms() -> None:

@@ -16,9 +16,9 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from engine import scripting
 from engine.errors import Conflict
-from engine.scripting import (
+from engine.sandbox import scripting
+from engine.sandbox.scripting import (
     Limits,
     SandboxEnvironment,
     SandboxScriptEngine,

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import StateFormatError
-from engine.models import ProcessInstance, TaskRow
 from engine.runtime import Actor, Engine
-from engine.state import STATE_FORMAT, read_state_dict
+from engine.spiff.state import STATE_FORMAT, read_state_dict
+from engine.store.models import ProcessInstance, TaskRow
 from tests.bpmn_builder import Process, field_xml
 
 DATA = Path(__file__).parent.parent / "data"

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 import engine.users as users
-from engine.roles import ROLES
+from department.roles import ROLES
 from engine.users import (
     LOCK_DURATION,
     ScryptParams,

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from engine import worker as worker_mod
 from engine.calendar import BusinessCalendar
-from engine.models import HistoryEvent, ProcessInstance, TaskRow
 from engine.runtime import Actor, Engine
+from engine.store.models import HistoryEvent, ProcessInstance, TaskRow
 from engine.worker import PassResult, Worker, fire_due, fire_pass, next_due, wake_local
 from tests.bpmn_builder import Process
 from tests.conftest import T0

@@ -18,9 +18,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.calendar import BusinessCalendar
-from engine.db import create_schema, make_engine, make_session_factory
-from engine.models import HistoryEvent, ProcessInstance
 from engine.runtime import Actor, Engine
+from engine.store.db import create_schema, make_engine, make_session_factory
+from engine.store.models import HistoryEvent, ProcessInstance
 from engine.worker import Worker, fire_due
 from tests.bpmn_builder import Process
 from tests.conftest import PG_URL, T0, add_user

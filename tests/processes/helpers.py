@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import queries
-from engine.models import HistoryEvent, ProcessInstance, TaskRow
 from engine.runtime import SYSTEM, Actor, Engine, run_unit
+from engine.store import queries
+from engine.store.models import HistoryEvent, ProcessInstance, TaskRow
 
 PROCESSES = Path(__file__).resolve().parents[2] / "processes"
 KEYS = ("repair_dispatch", "complaint_handling", "sealed_key_usage", "hazardous_goods_issuance",

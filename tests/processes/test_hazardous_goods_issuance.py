@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import services
+from department import services
+from department.registers import HAZARD_COLUMNS, hazard_register_csv
 from engine.errors import EngineError, Forbidden, InvalidData
-from engine.models import HazardLedgerLine, HazardStock
-from engine.registers import HAZARD_COLUMNS, hazard_register_csv
 from engine.runtime import Engine
+from engine.store.models import HazardLedgerLine, HazardStock
 from tests.conftest import T0, add_user
 from tests.pg import schema_bind
 from tests.processes.helpers import Scenario, deploy_all
@@ -244,7 +244,7 @@ def test_two_concurrent_issues_of_the_last_units_on_postgresql(pg_schema: str) -
 def _race_for_the_last_units(bind: Any) -> None:
     """Two approvers issue the last 5 units at the same moment: one wins, the other is refused."""
     from engine.calendar import BusinessCalendar
-    from engine.db import make_session_factory
+    from engine.store.db import make_session_factory
 
     factory = make_session_factory(bind)
     engine = Engine(calendar=BusinessCalendar(country=None), clock=lambda: T0)

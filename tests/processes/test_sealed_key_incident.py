@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from department.registers import sealed_key_incidents
 from engine.errors import Forbidden, InvalidData
-from engine.registers import sealed_key_incidents
 from tests.processes.helpers import Scenario
 
 KEY = "sealed_key_incident"

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from department.registers import sealed_key_records
+from department.services import sealed_key_log
 from engine.errors import Forbidden, InvalidData
-from engine.registers import sealed_key_records
-from engine.services import sealed_key_log
 from tests.conftest import add_user
 from tests.processes.helpers import Scenario
 

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from department.roles import ROLES
 from engine.calendar import BusinessCalendar
-from engine.db import make_session_factory
-from engine.roles import ROLES
 from engine.runtime import Engine
+from engine.store.db import make_session_factory
 from tests.conftest import T0, add_user
 from tests.pg import schema_bind
 from tests.processes.helpers import Scenario, deploy_all

@@ -81,11 +81,11 @@ def load_fixture() -> dict[str, Any]:
 
 def regenerate() -> None:
     """Build the fixture: schema at the first revision, the reliability scenario, dumped."""
-    from engine import migrations
+    from department.roles import ROLES
     from engine.calendar import BusinessCalendar
-    from engine.db import make_engine, make_session_factory
-    from engine.roles import ROLES
     from engine.runtime import Engine
+    from engine.store import migrations
+    from engine.store.db import make_engine, make_session_factory
     from tests.conftest import T0, add_user
 
     from .scenario import populate

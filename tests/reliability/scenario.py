@@ -9,10 +9,10 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import services
+from department import services
 from engine.errors import ProcessFailure
-from engine.models import TaskRow
 from engine.runtime import Actor, Engine
+from engine.store.models import TaskRow
 from tests.bpmn_builder import Process, field_xml
 from tests.conftest import T0
 

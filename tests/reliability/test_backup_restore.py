@@ -14,10 +14,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, text
 
-from engine.db import make_engine, make_session_factory
 from engine.integrity import check_all
-from engine.models import User
 from engine.runtime import Actor, Engine
+from engine.store.db import make_engine, make_session_factory
+from engine.store.models import User
 from tests.conftest import PG_URL, T0
 from tests.pg import pg_unreachable
 from tests.webui.conftest import make_app

@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.load import PG_URL, Service, Staff, fresh_database, prepare
-from engine.db import make_engine, make_session_factory
 from engine.integrity import check_all
-from engine.models import HistoryEvent, ProcessInstance, TaskRow
+from engine.store.db import make_engine, make_session_factory
+from engine.store.models import HistoryEvent, ProcessInstance, TaskRow
 from tests.bpmn_builder import Process
 from tests.pg import pg_unreachable
 

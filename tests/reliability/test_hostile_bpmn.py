@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from engine.errors import InvalidBpmn, ProcessFailure
 from engine.integrity import check_all
-from engine.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
 from engine.runtime import Actor, Engine
+from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
 
 from .scenario import audit_process
 

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from engine.errors import StateFormatError
 from engine.integrity import Finding, check_all, check_instance
-from engine.models import (
+from engine.runtime import Actor, Engine
+from engine.store.models import (
     HazardLedgerLine,
     HazardStock,
     HistoryEvent,
@@ -24,7 +25,6 @@ from engine.models import (
     TaskRow,
     User,
 )
-from engine.runtime import Actor, Engine
 from tests.conftest import T0
 from webui.cli import cli, load_extensions
 from webui.extensions import db

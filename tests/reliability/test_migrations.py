@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import inspect, select, text
 
-from engine import migrations
 from engine.calendar import BusinessCalendar
-from engine.db import create_schema, make_engine, make_session_factory
 from engine.integrity import check_all
-from engine.models import ProcessInstance, TaskRow
 from engine.runtime import Actor, Engine
+from engine.store import migrations
+from engine.store.db import create_schema, make_engine, make_session_factory
+from engine.store.models import ProcessInstance, TaskRow
 from tests.conftest import PG_URL, T0
 from tests.pg import pg_unreachable, schema_bind
 

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.load import PG_URL, Service, Staff, fresh_database, prepare
-from engine import services
-from engine.db import make_engine, make_session_factory
+from department import services
 from engine.integrity import check_all
-from engine.models import HistoryEvent, TaskRow
+from engine.store.db import make_engine, make_session_factory
+from engine.store.models import HistoryEvent, TaskRow
 from tests.bpmn_builder import Process
 from tests.pg import pg_unreachable
 

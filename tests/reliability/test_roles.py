@@ -17,8 +17,8 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 import engine.users
-from engine.queries import OBSERVERS
-from engine.roles import ADMIN, FOREMAN_OR_ABOVE, PROCESS_OWNER, ROLES
+from department.roles import ADMIN, FOREMAN_OR_ABOVE, PROCESS_OWNER, ROLES
+from engine.store.queries import OBSERVERS
 from engine.users import ScryptParams
 from tests.api.conftest import REPAIR, prepare
 from tests.conftest import T0

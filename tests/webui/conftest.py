@@ -14,7 +14,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.test import TestResponse
 
 import engine.users
-from engine.db import create_schema
+from engine.store.db import create_schema
 from engine.users import ScryptParams, demo_accounts, ensure_demo_users
 from webui import create_app
 from webui.extensions import db
@@ -148,7 +148,7 @@ def open_task(app: Flask, instance_id: int, name: str) -> str:
     """Return the id of the open task called name (the BPMN element id) of an instance."""
     from sqlalchemy import select
 
-    from engine.models import TaskRow
+    from engine.store.models import TaskRow
 
     with app.app_context():
         task_id = db.session.scalar(select(TaskRow.id).where(

@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, inspect, select
 
-from engine.models import User
-from engine.roles import ROLES
+from department.roles import ROLES
+from engine.store.models import User
 from engine.users import authenticate, demo_accounts, get_user
 from webui.cli import cli
 from webui.extensions import db

@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from engine.errors import ProcessFailure
-from engine.models import HistoryEvent, ProcessInstance
 from engine.runtime import Actor
+from engine.store.models import HistoryEvent, ProcessInstance
 from tests.bpmn_builder import Process, field_xml
 from webui.engine_ext import get_engine
 from webui.extensions import db
@@ -265,7 +265,7 @@ def failing_process() -> str:
 
 
 def test_errors_show_with_a_retry_that_runs_the_step_again(web: Flask) -> None:
-    from engine import services
+    from department import services
     from tests.conftest import T0
 
     with web.app_context():

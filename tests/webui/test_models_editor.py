@@ -9,7 +9,7 @@ import re
 from flask import Flask
 from sqlalchemy import func, select
 
-from engine.models import ProcessInstance, ProcessVersion
+from engine.store.models import ProcessInstance, ProcessVersion
 from webui.extensions import db
 
 from .conftest import PROCESSES, start_case

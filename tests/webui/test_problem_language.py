@@ -18,7 +18,7 @@ from sqlalchemy import select
 from engine.definitions import compile_process
 from engine.errors import InvalidBpmn
 from engine.messages import Message, msg
-from engine.models import ProcessVersion
+from engine.store.models import ProcessVersion
 from webui.extensions import db
 from webui.problem_text import problem_text
 

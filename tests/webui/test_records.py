@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from engine import services
+from department import services
 from engine.runtime import Actor
 from engine.users import get_user
 from tests.conftest import T0

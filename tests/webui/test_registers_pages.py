@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from engine import services
+from department import services
 from tests.conftest import T0
 from webui.extensions import db
 

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask, Response, jsonify
 from flask.testing import FlaskClient
 
-from engine.db import create_schema
+from engine.store.db import create_schema
 from engine.users import ensure_demo_users
 from webui.extensions import db
 

@@ -8,7 +8,7 @@ from flask import Flask, render_template_string
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from engine.models import ProcessInstance
+from engine.store.models import ProcessInstance
 from webui.case_view import CaseModel
 from webui.extensions import db
 from webui.forms_render import FormBuilder

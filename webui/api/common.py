@@ -13,6 +13,7 @@ from marshmallow import RAISE, missing
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
+from department.roles import effective_roles
 from engine.errors import (
     Conflict,
     EngineError,
@@ -22,7 +23,6 @@ from engine.errors import (
     NotFound,
     ProcessFailure,
 )
-from engine.roles import effective_roles
 from engine.runtime import Actor, run_unit
 
 from ..extensions import db

@@ -9,10 +9,11 @@ from flask import request
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from engine import definitions, queries
+from department.roles import ADMIN, PROCESS_OWNER
+from engine import definitions
 from engine.messages import msg
-from engine.models import ProcessVersion
-from engine.roles import ADMIN, PROCESS_OWNER
+from engine.store import queries
+from engine.store.models import ProcessVersion
 
 from ..engine_ext import actor, get_engine
 from ..extensions import db

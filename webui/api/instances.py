@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine import queries
 from engine.errors import ProcessFailure
-from engine.models import ProcessInstance
+from engine.store import queries
+from engine.store.models import ProcessInstance
 
 from ..engine_ext import actor, get_engine, now
 from ..extensions import db

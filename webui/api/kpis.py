@@ -6,8 +6,8 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.kpis import compute_kpis
-from engine.queries import may_observe
+from department.kpis import compute_kpis
+from engine.store.queries import may_observe
 
 from ..engine_ext import actor, get_engine, now
 from ..extensions import db

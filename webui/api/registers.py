@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Response
 
-from engine import registers, services
+from department import registers, services
+from department.roles import ADMIN, FOREMAN_OR_ABOVE
 from engine.errors import InvalidData
-from engine.roles import ADMIN, FOREMAN_OR_ABOVE
 
 from ..engine_ext import actor, now
 from ..extensions import db

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from engine.queries import INSTANCE_STATUSES, TASK_STATUSES
+from engine.store.queries import INSTANCE_STATUSES, TASK_STATUSES
 
 from .schemas import UtcDateTime
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from engine.queries import INSTANCE_STATUSES, SCOPES, TASK_STATUSES
-from engine.services import HAZARD_ITEMS
+from department.services import HAZARD_ITEMS
+from engine.store.queries import INSTANCE_STATUSES, SCOPES, TASK_STATUSES
 
 KEY_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
 # Row ids: BIGINT on PostgreSQL; a larger number is simply a row that does not exist.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from engine import queries
 from engine.runtime import Actor
+from engine.store import queries
 
 from ..engine_ext import actor, get_engine, now
 from ..extensions import db

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from engine.forms import FormDef, describe_form
-from engine.queries import InstanceView, TaskView
+from engine.forms.description import describe_form
+from engine.forms.model import FormDef
+from engine.store.queries import InstanceView, TaskView
 
 
 def form_dict(form: dict[str, Any] | None, locale: str) -> dict[str, Any] | None:

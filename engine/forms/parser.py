@@ -8,8 +8,8 @@ from typing import Any
 
 from lxml import etree
 
-from .form_coercion import NUMBER_RE, Invalid, coerce, is_blank
-from .form_model import (
+from engine.forms.coercion import NUMBER_RE, Invalid, coerce, is_blank
+from engine.forms.model import (
     FIELD_TYPES,
     NAME_RE,
     ORDERED_TYPES,
@@ -20,7 +20,7 @@ from .form_model import (
     Option,
     RuleDef,
 )
-from .messages import msg
+from engine.messages import msg
 
 PF_NS = "https://propertyflow.dev/schema/bpmn/1"
 # Variables and sandbox functions the engine provides: a field of that name would overwrite them.

@@ -11,8 +11,8 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from . import history
-from .errors import EngineError, ProcessFailure
+from engine.errors import EngineError, ProcessFailure
+from engine.store import history
 
 T = TypeVar("T")
 

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from alembic import context
 
-from engine.db import default_database_url, make_engine
-from engine.models import Base, UTCDateTime
+from engine.store.db import default_database_url, make_engine
+from engine.store.models import Base, UTCDateTime
 
 config = context.config
 

@@ -51,8 +51,16 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine.python_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
-from .errors import EngineError
-from .sandbox_guards import GUARDS, SAFE_BUILTINS, ForbiddenOperation, LimitExceeded, Limits, Run, running
+from engine.errors import EngineError
+from engine.sandbox.guards import (
+    GUARDS,
+    SAFE_BUILTINS,
+    ForbiddenOperation,
+    LimitExceeded,
+    Limits,
+    Run,
+    running,
+)
 
 FILENAME = "<process code>"  # marks sandbox frames in tracebacks
 MAX_SOURCE, MAX_DEPTH = 100_000, 100  # characters of one expression or script; nesting of task data

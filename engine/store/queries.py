@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, defer
 
-from .errors import Forbidden, NotFound
-from .models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
-from .roles import ADMIN, effective_roles
-from .runtime import Actor
+from department.roles import ADMIN, effective_roles
+from engine.errors import Forbidden, NotFound
+from engine.runtime import Actor
+from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
 
 SCOPES = ("mine", "group", "all")
 TASK_STATUSES = ("open", "completed", "cancelled")

@@ -11,11 +11,11 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import history
-from .context import StepContext
-from .errors import ProcessFailure
-from .models import TaskRow, User, UserRole
-from .roles import FOREMAN_OR_ABOVE, ROLES, effective_roles
+from department.roles import FOREMAN_OR_ABOVE, ROLES, effective_roles
+from engine.context import StepContext
+from engine.errors import ProcessFailure
+from engine.store import history
+from engine.store.models import TaskRow, User, UserRole
 
 
 def ready_user_tasks(workflow: Any) -> list[Any]:

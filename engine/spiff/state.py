@@ -12,7 +12,7 @@ from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from .errors import StateFormatError
+from engine.errors import StateFormatError
 
 # Version 1: zlib-compressed JSON of SpiffWorkflow's workflow dict minus `spec`/`subprocess_specs`,
 # plus {"format": 1, "spiff": <serializer version>}. The spec is rebuilt from the process version.

@@ -36,8 +36,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .calendar import BusinessCalendar
-from .models import HistoryEvent, ProcessInstance
+from engine.calendar import BusinessCalendar
+from engine.store.models import HistoryEvent, ProcessInstance
 
 REPAIR, COMPLAINT = "repair_dispatch", "complaint_handling"
 ON_SITE_LIMIT = timedelta(minutes=15)

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import services
-from .errors import InvalidData
-from .models import HazardLedgerLine, HistoryEvent, ProcessInstance, SealedKeyUse
+from department import services
+from engine.errors import InvalidData
+from engine.store.models import HazardLedgerLine, HistoryEvent, ProcessInstance, SealedKeyUse
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # the register is kept in the building's local time
 

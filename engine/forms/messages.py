@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import FieldMessage
+from engine.errors import FieldMessage
 
 # One class for field reasons across the engine, so InvalidData renders them without conversion.
 Message = FieldMessage

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import Base
+from engine.store.models import Base
 
 DATABASE_URL_ENV = "BPM_DATABASE_URL"
 

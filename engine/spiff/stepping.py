@@ -11,10 +11,10 @@ from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from . import history
-from .context import StepContext
-from .errors import ProcessFailure
-from .state import prune
+from engine.context import StepContext
+from engine.errors import ProcessFailure
+from engine.spiff.state import prune
+from engine.store import history
 
 MAX_STEPS = 5_000  # automatic steps per unit of work before a runaway loop is stopped
 MAX_SECONDS = 5.0  # wall time per unit of work spent on automatic steps

@@ -8,7 +8,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from .form_coercion import (
+from engine.forms.coercion import (
     LOCAL_TZ,
     Invalid,
     invalid_code,
@@ -18,8 +18,8 @@ from .form_coercion import (
     schema_for,
     to_number,
 )
-from .form_messages import Message, message
-from .form_model import NAME_RE, ORDERED_TYPES, FieldDef, FormDef
+from engine.forms.messages import Message, message
+from engine.forms.model import NAME_RE, ORDERED_TYPES, FieldDef, FormDef
 
 # dict, not Mapping: the engine's sandbox evaluator takes a dict, and we always pass a fresh one.
 Evaluate = Callable[[str, dict[str, Any]], Any]

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from marshmallow import Schema, ValidationError, validate
 from marshmallow import fields as mm
 
-from .form_model import TEXT_TYPES, FormDef
+from engine.forms.model import TEXT_TYPES, FormDef
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 # Browsers and JSON clients lose precision on integers beyond 2**53.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .form_model import TEXT_TYPES, FormDef
+from engine.forms.model import TEXT_TYPES, FormDef
 
 
 def describe_form(form: FormDef, locale: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import HistoryEvent
+from engine.store.models import HistoryEvent
 
 # Kinds of history event; the diagram view and the SLA figures read these names.
 KINDS = (

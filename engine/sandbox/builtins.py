@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
-from .sandbox_budget import current, to_text
+from engine.sandbox.budget import current, to_text
 
 
 def make_list(iterable: Iterable[Any] = ()) -> list[Any]:

@@ -7,7 +7,7 @@ import operator
 import re
 from typing import Any
 
-from .sandbox_budget import ForbiddenOperation, Run, current, measure, to_text
+from engine.sandbox.budget import ForbiddenOperation, Run, current, measure, to_text
 
 _NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "truediv", "//": "floordiv", "%": "mod", "**": "pow",
           "<<": "lshift", ">>": "rshift", "&": "and_", "|": "or_", "^": "xor", "@": "matmul"}

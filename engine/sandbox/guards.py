@@ -16,7 +16,7 @@ from typing import Any
 
 from RestrictedPython.Guards import full_write_guard, guarded_unpack_sequence, safer_getattr_raise
 
-from .sandbox_budget import (
+from engine.sandbox.budget import (
     ForbiddenOperation,
     LimitExceeded,
     Limits,
@@ -26,7 +26,7 @@ from .sandbox_budget import (
     running,
     to_text,
 )
-from .sandbox_builtins import (
+from engine.sandbox.builtins import (
     SAFE_BUILTINS,
     STAND_INS,
     fill_collection,
@@ -38,7 +38,7 @@ from .sandbox_builtins import (
     make_list,
     make_str,
 )
-from .sandbox_operators import PrintCollector, binop, format_value, inplacevar, join_text
+from engine.sandbox.operators import PrintCollector, binop, format_value, inplacevar, join_text
 
 __all__ = [
     "GUARDS", "SAFE_BUILTINS", "STAND_INS", "ForbiddenOperation", "LimitExceeded", "Limits",

@@ -1,0 +1,1 @@
+"""The customer-service department of a property-management company: roles, registers, KPIs."""

@@ -1,0 +1,1 @@
+"""Task forms: the model, the strict pf:form parser, coercion, validation and descriptions."""

@@ -1,0 +1,1 @@
+"""The one adapter to SpiffWorkflow: parser set-up, state serializer, step loop and task helpers."""

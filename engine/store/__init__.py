@@ -1,0 +1,1 @@
+"""Persistence: tables, migrations, the unit of work, history, the inbox projection and read queries."""
