@@ -23,8 +23,9 @@ webui/static/vendor/.stamp: package.json package-lock.json scripts/copy_vendor.s
 	bash scripts/copy_vendor.sh
 	touch $@
 
+# Compiled catalogs are not committed (.gitignore): build them here, with any error visible.
 translations: $(VENV)/.stamp-install
-	$(VENV)/bin/pybabel compile -q -d webui/translations -f 2>/dev/null || true
+	$(VENV)/bin/pybabel compile -d webui/translations -f
 
 run: install
 	$(BPM) init-db

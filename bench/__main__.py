@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from contextlib import redirect_stdout
 from typing import Any
 
+from department.domain import register
+
 from .common import Results, heading, machine, pg_reachable, say
 
 FIGURES = {
@@ -112,6 +114,7 @@ def _pad(text: str, width: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected figures; exit non-zero when a figure crashed."""
+    register()  # the department the engine serves, as every entry point does
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test, ~60 s)")
     parser.add_argument("--only", default="", help="comma-separated figure numbers, e.g. 1,6")

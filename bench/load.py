@@ -36,6 +36,7 @@ from urllib.parse import quote
 import requests
 from sqlalchemy import create_engine, select, text
 
+from department.domain import register
 from engine.calendar import BusinessCalendar
 from engine.integrity import check_all
 from engine.runtime import Engine
@@ -433,6 +434,7 @@ def report(result: LoadResult) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the load from the command line; exit 1 when a promise was broken."""
+    register()  # the department the engine serves, as every entry point does
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20 staff for 10 s (what `make test` runs)")
     parser.add_argument("--staff", type=int, default=50)

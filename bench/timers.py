@@ -35,6 +35,7 @@ from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import create_engine, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from department.domain import register
 from engine.calendar import BusinessCalendar
 from engine.runtime import Actor, Engine
 from engine.store.db import create_schema, make_engine, make_session_factory
@@ -255,6 +256,7 @@ def raw_spiff_rate(rounds: int) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the bench and print a table."""
+    register()  # the department the engine serves, as every entry point does
     parser = argparse.ArgumentParser(prog="python -m bench.timers", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="300 instances (smoke test)")
     parser.add_argument("--instances", type=int, help="instances waiting on timers (default 10000)")

@@ -5,18 +5,17 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from department import services
+from department.models import HazardLedgerLine, SealedKeyUse
+from engine.calendar import DEFAULT_ZONE
 from engine.errors import InvalidData
-from engine.store.models import HazardLedgerLine, HistoryEvent, ProcessInstance, SealedKeyUse
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # the register is kept in the building's local time
+from engine.store.models import HistoryEvent, ProcessInstance
 
 # Columns of 危险品使用登记表 (seed 001 制度11 §2.0, §4.0): when, what, which movement, how much,
 # what is left, what for and where, who drew it, who approved and issued it, who holds the key.
@@ -28,9 +27,9 @@ KIND_LABELS = {"stock_in": "入库", "issue": "领用", "return": "退回"}
 APPROVAL_STEPS = ("manager_request", "gm_approval", "confirm_with_unit_head", "manager_approval")
 
 
-def _local(moment: datetime) -> datetime:
-    """Return a stored UTC moment in local time."""
-    return moment.astimezone(LOCAL_TZ)
+def _local(moment: datetime, zone: tzinfo) -> datetime:
+    """Return a stored UTC moment in local time (the register is kept in the building's time zone)."""
+    return moment.astimezone(zone)
 
 
 def _quantity(value: float) -> str:
@@ -47,18 +46,19 @@ def _instances(session: Session, ids: Iterable[int | None]) -> dict[int, Process
     return {i.id: i for i in session.scalars(select(ProcessInstance).where(ProcessInstance.id.in_(wanted)))}
 
 
-def hazard_register_rows(session: Session, item: str | None = None) -> list[list[str]]:
-    """Return the register's lines as rows of HAZARD_COLUMNS, oldest first."""
+def hazard_register_rows(session: Session, item: str | None = None,
+                         zone: tzinfo = DEFAULT_ZONE) -> list[list[str]]:
+    """Return the register's lines as rows of HAZARD_COLUMNS, oldest first, dated in zone (the calendar's)."""
     lines = services.ledger_lines(session, item)
     instances = _instances(session, (line.instance_id for line in lines))
-    return [_hazard_row(line, instances.get(line.instance_id or 0)) for line in lines]
+    return [_hazard_row(line, instances.get(line.instance_id or 0), zone) for line in lines]
 
 
-def _hazard_row(line: HazardLedgerLine, inst: ProcessInstance | None) -> list[str]:
+def _hazard_row(line: HazardLedgerLine, inst: ProcessInstance | None, zone: tzinfo) -> list[str]:
     """Return one register line in the paper form's columns."""
     data = dict(inst.data or {}) if inst is not None else {}
     performed = data.get("performed_by") or {}
-    at = _local(line.at)
+    at = _local(line.at, zone)
     requester = inst.started_by if inst is not None else ""
     approver = str(performed.get("approve") or "") if inst is not None else ""
     if line.kind == "stock_in":
@@ -72,7 +72,7 @@ def _hazard_row(line: HazardLedgerLine, inst: ProcessInstance | None) -> list[st
     ]
 
 
-def hazard_register_csv(session: Session, item: str | None = None) -> str:
+def hazard_register_csv(session: Session, item: str | None = None, zone: tzinfo = DEFAULT_ZONE) -> str:
     """Return the hazardous-goods register as CSV in the 危险品使用登记表 layout (UTF-8 BOM for Excel)."""
     if item is not None and item not in services.HAZARD_ITEMS:
         raise InvalidData("unknown hazardous item", {"item": [f"unknown item '{item}'; one of "
@@ -80,7 +80,7 @@ def hazard_register_csv(session: Session, item: str | None = None) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(HAZARD_COLUMNS)
-    writer.writerows(hazard_register_rows(session, item))
+    writer.writerows(hazard_register_rows(session, item, zone))
     return "\ufeff" + buffer.getvalue()
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
+from engine.domain import ADMIN, PROCESS_OWNER
+
 # id → (中文 as written in the rule books, Traditional; English). Order is the SPEC's: front desk
 # first, management, then the departments, then the two system roles.
 _ROLES: dict[str, tuple[str, str]] = {
@@ -52,11 +54,14 @@ ROLES: Final = MappingProxyType(_ROLES)
 ROLES_ZH_HANS: Final = MappingProxyType(_ROLES_ZH_HANS)
 """Role id → Simplified Chinese title, as shown in the zh UI."""
 
-ADMIN: Final = "admin"
-PROCESS_OWNER: Final = "process_owner"
+__all__ = ["ADMIN", "FOREMAN_OR_ABOVE", "OBSERVERS", "PROCESS_OWNER", "ROLES", "ROLES_ZH_HANS",
+           "effective_roles", "is_known_role", "role_title"]
 
 # 領班級以上: the lowest rank that may draw or approve hazardous goods (SPEC §1).
 FOREMAN_OR_ABOVE: Final = frozenset({"cs_foreman", "cs_supervisor", "cs_manager"})
+
+# Who may read every instance and its history (SPEC: admins inspect; managers read figures).
+OBSERVERS: Final = frozenset({ADMIN, "cs_manager", "cs_supervisor", "general_manager", "project_manager"})
 
 
 def is_known_role(role_id: str) -> bool:

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from department.models import HazardLedgerLine, HazardStock, SealedKeyUse
 from engine.errors import Conflict, InvalidData
-from engine.store.models import HazardLedgerLine, HazardStock, SealedKeyUse
 
 # Items of 危險品使用登記表 (seed 001 制度11): id → (中文, English).
 HAZARD_ITEMS: dict[str, tuple[str, str]] = {

@@ -8,11 +8,11 @@ from typing import Any
 
 from lxml import etree
 
-from department.roles import ROLES
+from engine import domain
 from engine.errors import Problem
 from engine.forms.parser import PF_NS, parse_form
 from engine.messages import msg
-from engine.spiff.parser import normalise_timer_expression
+from engine.spiff.parser import is_iso_duration, normalise_timer_expression
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 NS = {"bpmn": BPMN_NS, "pf": PF_NS}
@@ -38,7 +38,7 @@ def local(tag: Any) -> str:
 def role_of_lane(name: str | None) -> str | None:
     """Return the role id a lane name ends with, or None."""
     words = (name or "").split()
-    return words[-1] if words and words[-1] in ROLES else None
+    return words[-1] if words and domain.current().is_known_role(words[-1]) else None
 
 
 def _pf(node: Any, name: str) -> Any:
@@ -83,7 +83,7 @@ class ModelReader:
         starters_node = _pf(proc, "starters")
         starters = (starters_node.get("roles") or "").split() if starters_node is not None else []
         for role in starters:
-            if role not in ROLES:
+            if not domain.current().is_known_role(role):
                 self.problem(key, msg("pf:starters names unknown role '{role}'", role=role))
         self._read_lanes()
         model: dict[str, Any] = {
@@ -114,8 +114,9 @@ class ModelReader:
         for lane in self.process.iter(f"{{{BPMN_NS}}}lane"):
             role = role_of_lane(lane.get("name"))
             if role is None and lane.find(f"{{{BPMN_NS}}}childLaneSet") is None:
+                known = ", ".join(domain.current().role_ids)
                 self.problem(lane.get("id"), msg("lane name '{name}' does not end with a role id ({roles})",
-                                                 name=lane.get("name") or "", roles=", ".join(ROLES)))
+                                                 name=lane.get("name") or "", roles=known))
             for ref in lane.findall(f"{{{BPMN_NS}}}flowNodeRef"):
                 self.lanes[_text(ref)] = role
 
@@ -212,7 +213,7 @@ class ModelReader:
                 for where, source in form.expressions():
                     self.expression(eid, where, source)
                 for fdef in form.fields:
-                    if fdef.role is not None and fdef.role not in ROLES:
+                    if fdef.role is not None and not domain.current().is_known_role(fdef.role):
                         self.problem(eid, msg("pf:field '{field}' names unknown role '{role}'",
                                               field=fdef.name, role=fdef.role))
         return {
@@ -227,7 +228,7 @@ class ModelReader:
         }
 
     def _read_manual_task(self, node: Any, eid: str) -> dict[str, Any]:
-        """Read a plain or manual task: SpiffWorkflow waits for a person, so it needs a role too."""
+        """Read a plain or manual task: Spiff waits for a person, so it needs a role too."""
         role = self.lanes.get(eid)
         if role is None:
             self.problem(eid, msg("{tag} waits for a person but lies in no lane naming a role",
@@ -271,13 +272,9 @@ class ModelReader:
                                   value=source.strip()))
             return
         self.expression(eid, msg("timer {kind}", kind=local(parts[0].tag)), source)
-        if local(parts[0].tag) == "timeDuration" and source.startswith("'"):
-            from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-
-            try:
-                TimerEventDefinition.parse_iso_duration(source.strip("'"))
-            except Exception:
-                self.problem(eid, msg("timer duration {value} is not an ISO-8601 duration", value=source))
+        if (local(parts[0].tag) == "timeDuration" and source.startswith("'")
+                and not is_iso_duration(source.strip("'"))):
+            self.problem(eid, msg("timer duration {value} is not an ISO-8601 duration", value=source))
 
     def _check_gateway(self, node: Any, eid: str) -> None:
         """A diverging gateway needs a way out: a default flow or conditions on all flows."""

@@ -27,6 +27,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays as holidays_lib
 
 CALENDAR_FILE_ENV = "BPM_CALENDAR_FILE"
+# The one time-zone setting: forms, registers, figures and pages read the calendar's zone; this is
+# only its default when no calendar file names another.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
 # Ten years without a single working day means the configuration is broken; stop instead of hanging.
 _MAX_IDLE_DAYS = 3660
@@ -82,7 +86,7 @@ def _date_set(key: str, values: Iterable[date]) -> frozenset[date]:
 class BusinessCalendar:
     """Working days and hours of the front desk, in one timezone."""
 
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     day_start: time = time(8, 0)
     day_end: time = time(19, 0)
     workdays: frozenset[int] = frozenset(range(5))  # date.weekday(): Monday=0 … Sunday=6
@@ -131,6 +135,11 @@ class BusinessCalendar:
             except NotImplementedError as exc:
                 raise _invalid("country", f"the holidays package does not know {self.country!r}") from exc
             object.__setattr__(self, "country", country)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """Return the calendar's time zone: the local time of forms, registers, figures and pages."""
+        return self._zone
 
     @classmethod
     def from_config(cls, mapping: Mapping[str, Any]) -> BusinessCalendar:

@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from department import services
+from engine import domain
 from engine.calendar import BusinessCalendar
-from engine.sandbox.scripting import SandboxEnvironment, SandboxScriptEngine
+from engine.sandbox.scripting import SandboxEnvironment
+from engine.spiff.script_engine import SandboxScriptEngine
 from engine.store.models import ProcessInstance
 
 
@@ -35,48 +36,36 @@ class StepContext:
         if self.task is not None and self.savepoint is None:
             self.savepoint = self.session.begin_nested()
 
-    def _task_data(self) -> dict[str, Any]:
-        """Return the running task's data."""
+    @property
+    def instance_id(self) -> int:
+        """Return the instance's id (service functions see ids, not rows)."""
+        return self.instance.id
+
+    def task_data(self) -> dict[str, Any]:
+        """Return a copy of the running task's data (the instance's when no task runs)."""
         return dict(self.task.data) if self.task is not None else dict(self.instance.data or {})
 
     def functions(self) -> dict[str, Callable[..., Any]]:
-        """Return the functions exposed to expressions and scripts."""
-        now, cal, session = self.now, self.calendar, self.session
+        """Return the functions exposed to expressions and scripts: the engine's and the domain's."""
+        now, cal = self.now, self.calendar
 
         def iso(moment: datetime) -> str:
             return moment.isoformat()
 
-        def ledger(kind: str) -> Callable[..., float]:
-            def write(item: str, quantity: float, counterpart: str | None = None) -> float:
-                self.before_write()
-                data = self._task_data()
-                line = services.ledger_write(
-                    session, item=item, kind=kind, quantity=quantity, actor=self.actor, now=now,
-                    instance_id=self.instance.id, counterpart=counterpart,
-                    purpose=str(data.get("purpose", "")), location=str(data.get("location", "")))
-                self.service_calls.append({"operation": f"ledger_{kind}", "item": item,
-                                           "quantity": line.quantity, "balance": line.balance_after})
-                return float(line.balance_after)
-            return write
+        def bound(service: domain.Service) -> Callable[..., Any]:
+            # The script calls name(args); the service receives this unit of work first.
+            return lambda *args, **kwargs: service(self, *args, **kwargs)
 
-        def archive() -> bool:
-            self.before_write()
-            services.sealed_key_archive(session, self.instance.id, self._task_data(), self.actor, now)
-            self.service_calls.append({"operation": "sealed_key_archive"})
-            return True
-
-        return {
+        engine_functions: dict[str, Callable[..., Any]] = {
             "now": lambda: iso(now),
             "minutes": lambda n: iso(now + timedelta(minutes=float(n))),
             "hours": lambda n: iso(now + timedelta(hours=float(n))),
             "working_hours": lambda n: iso(cal.add_working_hours(now, float(n))),
             "next_working_morning": lambda: iso(cal.next_working_start(now)),
             "in_working_hours": lambda: cal.is_working_time(now),
-            "stock_balance": lambda item: services.stock_balance(session, item, lock=True),
-            "ledger_issue": ledger("issue"),
-            "ledger_return": ledger("return"),
-            "sealed_key_archive": archive,
         }
+        services = {name: bound(fn) for name, fn in domain.current().services.items()}
+        return {**engine_functions, **services}
 
     def script_engine(self) -> SandboxScriptEngine:
         """Return a sandboxed script engine whose clock is this unit of work's."""

@@ -5,25 +5,27 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from engine.bpmn_model import BPMN_NS, local, read_model
-from engine.errors import InvalidBpmn, NotFound, Problem
+from engine.errors import Conflict, InvalidBpmn, NotFound, PreconditionFailed, Problem
 from engine.messages import msg
 from engine.sandbox.scripting import check_expression, check_script
-from engine.spiff.parser import ProductParser
+from engine.spiff.parser import BPMN_XSD, ProductParser
 from engine.store.models import ProcessVersion
 
 MAX_BPMN_BYTES = 2_000_000
-_XSD = Path(str(__import__("SpiffWorkflow").__file__)).parent / "bpmn" / "parser" / "schema" / "BPMN20.xsd"
+# First key of the PostgreSQL advisory lock a deploy holds; the second is the hash of the process key.
+_DEPLOY_LOCK = 0x42504D44  # "BPMD"
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,13 @@ class DeployResult:
     version: int
     version_id: int
     created: bool
+    content_hash: str  # the version's ETag
 
 
 @cache
 def _schema() -> etree.XMLSchema:
     """Load the BPMN 2.0 XSD once."""
-    return etree.XMLSchema(etree.parse(str(_XSD)))
+    return etree.XMLSchema(etree.parse(str(BPMN_XSD)))
 
 
 def _element_at(root: Any, line: int) -> str | None:
@@ -139,27 +142,88 @@ def content_hash(xml: bytes | str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def deploy(session: Session, xml: bytes | str, *, filename: str = "", actor: str = "",
-           now: datetime) -> DeployResult:
-    """Store a new version when the file is valid and changed; otherwise keep the live one."""
+def deploy(session: Session, xml: bytes | str, *, filename: str = "", actor: str = "", now: datetime,
+           base_hash: str | None = None, if_match: Collection[str] | None = None) -> DeployResult:
+    """Store a new version when the file is valid, changed and based on the newest version."""
+    # Deploys of one key run one at a time (_lock_key). `base_hash` is the content hash of the version
+    # the caller edited ("" for a new process), `if_match` the ETags of an HTTP If-Match ("*": any
+    # version); when another version is the newest, nothing is stored.
     compiled = compile_process(xml, filename)
-    text = xml.decode("utf-8") if isinstance(xml, bytes) else xml
-    digest = content_hash(xml)
+    key, digest = compiled.key, content_hash(xml)
+    if if_match is not None and not _matches(_newest(session, key), if_match):
+        raise PreconditionFailed(f"If-Match does not name the newest version of '{key}'; "
+                                 "fetch the newest version and apply your changes there")
+    newest = _lock_key(session, key)
+    _check_expectations(key, newest, base_hash, if_match)
     existing = session.scalar(select(ProcessVersion).where(
-        ProcessVersion.process_key == compiled.key, ProcessVersion.content_hash == digest))
+        ProcessVersion.process_key == key, ProcessVersion.content_hash == digest))
     if existing is not None:
-        return DeployResult(compiled.key, existing.version, existing.id, False)
-    latest = session.scalar(select(func.max(ProcessVersion.version)).where(
-        ProcessVersion.process_key == compiled.key)) or 0
+        return DeployResult(key, existing.version, existing.id, False, existing.content_hash)
     row = ProcessVersion(
-        process_key=compiled.key, version=latest + 1, content_hash=digest,
-        name_zh=compiled.model["name_zh"], name_en=compiled.model["name_en"], bpmn_xml=text,
+        process_key=key, version=(newest.version if newest else 0) + 1, content_hash=digest,
+        name_zh=compiled.model["name_zh"], name_en=compiled.model["name_en"],
+        bpmn_xml=xml.decode("utf-8") if isinstance(xml, bytes) else xml,
         model=compiled.model, filename=filename, deployed_at=now, deployed_by=actor,
     )
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError as exc:
+        # Only reachable when a session skipped the key lock (e.g. another database's isolation).
+        raise Conflict(f"another deploy of '{key}' stored a version meanwhile; try again") from exc
     _CACHE.put(digest, compiled)
-    return DeployResult(compiled.key, row.version, row.id, True)
+    return DeployResult(key, row.version, row.id, True, digest)
+
+
+@dataclass(frozen=True)
+class _Newest:
+    """The newest stored version of a key: its number and content hash."""
+
+    version: int
+    content_hash: str
+
+
+def _newest_query(key: str) -> Select[int, str]:
+    return (select(ProcessVersion.version, ProcessVersion.content_hash)
+            .where(ProcessVersion.process_key == key).order_by(ProcessVersion.version.desc()).limit(1))
+
+
+def _newest(session: Session, key: str) -> _Newest | None:
+    """Return the newest version of a key as it is now, without locking."""
+    row = session.execute(_newest_query(key)).first()
+    return _Newest(row.version, row.content_hash) if row else None
+
+
+def _lock_key(session: Session, key: str) -> _Newest | None:
+    """Hold the key's deploy lock until the transaction ends; return the newest version after it."""
+    if session.get_bind().dialect.name == "postgresql":
+        # A transaction-scoped advisory lock also serialises the first deploy of a key, which has no
+        # row to lock; the read after it sees whatever the previous holder committed.
+        session.execute(select(func.pg_advisory_xact_lock(_DEPLOY_LOCK, func.hashtext(key))))
+        return _newest(session, key)
+    # SQLite renders no FOR UPDATE: its BEGIN IMMEDIATE already holds the database's write lock.
+    row = session.execute(_newest_query(key).with_for_update()).first()
+    return _Newest(row.version, row.content_hash) if row else None
+
+
+def _matches(newest: _Newest | None, if_match: Collection[str]) -> bool:
+    """Tell whether an If-Match list names the newest version ("*" names any existing one)."""
+    if newest is None:
+        return False
+    return "*" in if_match or newest.content_hash in if_match
+
+
+def _check_expectations(key: str, newest: _Newest | None, base_hash: str | None,
+                        if_match: Collection[str] | None) -> None:
+    """Refuse the deploy when another one changed the newest version since the caller looked."""
+    current = newest.content_hash if newest else ""
+    if if_match is not None and not _matches(newest, if_match):
+        # It matched before the lock: a concurrent deploy won the race while this one waited.
+        raise Conflict(f"another deploy of '{key}' stored version {newest.version if newest else 0} "
+                       "meanwhile; fetch it and apply your changes there")
+    if base_hash is not None and base_hash != current:
+        what = f"version {newest.version} is the newest now" if newest else "it has no version any more"
+        raise Conflict(f"process '{key}' changed since it was opened: {what}")
 
 
 def latest_version(session: Session, process_key: str) -> ProcessVersion:

@@ -54,6 +54,12 @@ class Conflict(EngineError):
     code = "conflict"
 
 
+class PreconditionFailed(EngineError):
+    """The caller's expectation (an If-Match ETag) no longer names the current version."""
+
+    code = "precondition_failed"
+
+
 @dataclass(frozen=True)
 class FieldMessage:
     """One reason a form field was refused, in both UI languages."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,22 +11,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from department.services import QUANTUM
-from engine import definitions
+from engine import definitions, domain
 from engine.spiff.state import load_state
-from engine.store.inbox import instance_due, ready_user_tasks, wakeup_time
-from engine.store.models import (
-    HazardLedgerLine,
-    HazardStock,
-    HistoryEvent,
-    ProcessInstance,
-    ProcessVersion,
-    TaskRow,
-)
+from engine.spiff.tasks import ready_user_tasks, wakeup_time
+from engine.store.inbox import instance_due
+from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
 
 STATUSES = ("running", "suspended", "error", "completed", "terminated")
 FINAL = ("completed", "terminated")
-SIGN = {"stock_in": 1, "return": 1, "issue": -1}
 BATCH = 200
 
 
@@ -56,7 +48,7 @@ def instance_ids(session: Session) -> Iterator[int]:
 
 
 def check_all(session: Session) -> list[Finding]:
-    """Check every instance and the hazardous-goods register; return every finding."""
+    """Check every instance and the domain's registers; return every finding."""
     findings: list[Finding] = []
     for instance_id in instance_ids(session):
         findings.extend(check_instance(session, instance_id))
@@ -179,27 +171,9 @@ def _check_inbox(inst: ProcessInstance, rows: list[TaskRow], workflow: Any, foun
 
 
 def check_registers(session: Session) -> list[Finding]:
-    """Each item's balance must equal the sum of its ledger lines, line by line."""
-    out: list[Finding] = []
-    running: dict[str, float] = defaultdict(float)
-    for line in session.scalars(select(HazardLedgerLine).order_by(HazardLedgerLine.id)):
-        if line.kind not in SIGN:
-            out.append(Finding(None, "register", f"ledger line {line.id} has unknown kind {line.kind!r}"))
-            continue
-        running[line.item] = round(running[line.item] + SIGN[line.kind] * float(line.quantity), QUANTUM)
-        if abs(running[line.item] - float(line.balance_after)) > 10 ** -QUANTUM / 2:
-            out.append(Finding(None, "register", f"ledger line {line.id} ({line.item}) says balance "
-                               f"{line.balance_after}, the lines before it add up to {running[line.item]}"))
-            running[line.item] = float(line.balance_after)  # report each break once, not every line after
-    stock = {r.item: float(r.balance) for r in session.scalars(select(HazardStock))}
-    totals: dict[str, float] = defaultdict(float)
-    for line in session.scalars(select(HazardLedgerLine)):
-        totals[line.item] = round(totals[line.item] + SIGN.get(line.kind, 0) * float(line.quantity), QUANTUM)
-    for item in sorted(set(stock) | set(totals)):
-        if abs(stock.get(item, 0.0) - totals.get(item, 0.0)) > 10 ** -QUANTUM / 2:
-            out.append(Finding(None, "register", f"{item}: balance {stock.get(item, 0.0)} but the ledger "
-                               f"lines sum to {totals.get(item, 0.0)}"))
-    return out
+    """Run the register checks the installed domain registered; each message is one finding."""
+    return [Finding(None, "register", message)
+            for check in domain.current().register_checks for message in check(session)]
 
 
 def _iso(value: datetime | None) -> str:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from department.roles import effective_roles
-from engine import definitions
+from engine import definitions, domain
 from engine.actor import ADMIN, Actor
 from engine.calendar import BusinessCalendar, load_calendar
 from engine.context import StepContext
@@ -24,6 +21,7 @@ from engine.forms.model import FormDef
 from engine.forms.validation import validate_submission
 from engine.spiff.state import STATE_FORMAT, dump_state, load_state
 from engine.spiff.stepping import Stepper
+from engine.spiff.tasks import case_data, find_task, is_ready, new_workflow, restart_failed_tasks, wakeup_time
 from engine.store import history
 from engine.store.inbox import (
     refresh_due,
@@ -31,12 +29,11 @@ from engine.store.inbox import (
     sync_inbox,
     task_spec_model,
     user_roles,
-    wakeup_time,
 )
 from engine.store.models import ProcessInstance, ProcessVersion, TaskRow
-from engine.store.units import announce_wakeup, case_data, find_task, run_unit
+from engine.store.units import announce_wakeup
 
-__all__ = ["ADMIN", "SYSTEM", "Actor", "Engine", "Loaded", "case_data", "find_task", "run_unit"]
+__all__ = ["ADMIN", "SYSTEM", "Actor", "Engine", "Loaded"]
 
 FINAL = ("completed", "terminated")
 
@@ -50,7 +47,7 @@ class Loaded:
 
     instance: ProcessInstance
     model: dict[str, Any]
-    workflow: BpmnWorkflow
+    workflow: Any  # a Spiff BpmnWorkflow, handled only through engine.spiff
     ctx: StepContext
 
 
@@ -132,9 +129,11 @@ class Engine:
 
     # -- definitions ---------------------------------------------------------------------------
     def deploy(self, session: Session, xml: bytes | str, *, filename: str = "", actor: Actor = SYSTEM,
-               now: datetime | None = None) -> definitions.DeployResult:
-        """Check a BPMN file and store it as a new version when it changed."""
-        return definitions.deploy(session, xml, filename=filename, actor=actor.username, now=self._now(now))
+               now: datetime | None = None, base_hash: str | None = None,
+               if_match: Collection[str] | None = None) -> definitions.DeployResult:
+        """Check a BPMN file and store it as a new version when it changed and nobody deployed meanwhile."""
+        return definitions.deploy(session, xml, filename=filename, actor=actor.username, now=self._now(now),
+                                  base_hash=base_hash, if_match=if_match)
 
     # -- instances -----------------------------------------------------------------------------
     def start(self, session: Session, process_key: str, data: Mapping[str, Any], actor: Actor,
@@ -145,7 +144,7 @@ class Engine:
         compiled = definitions.compiled_version(version)
         model = compiled.model
         starters = set(model.get("starters") or [])
-        if starters and not starters & effective_roles(actor.roles):
+        if starters and not starters & domain.current().effective_roles(actor.roles):
             raise Forbidden(f"only {', '.join(sorted(starters))} may start {process_key}")
         inst = ProcessInstance(process_key=process_key, version_id=version.id, status="running",
                                title=model["name_zh"], started_by=actor.username, started_at=now,
@@ -156,9 +155,7 @@ class Engine:
         clean = self._validated(ctx, model.get("start_form"), data, {}, element_id="start")
         variables = {"initiator": actor.username, "initiator_roles": sorted(actor.roles),
                      "started_at": now.isoformat(), "performed_by": {}, "instance_id": inst.id, **clean}
-        workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs, script_engine=ctx.script_engine())
-        for task in workflow.get_tasks(state=TaskState.READY):
-            task.data.update(copy.deepcopy(variables))
+        workflow = new_workflow(compiled.spec, compiled.subprocess_specs, ctx.script_engine(), variables)
         inst.unit = str(clean.get("unit"))[:64] if clean.get("unit") else None
         summary = clean.get("unit") or clean.get("item") or clean.get("complainant") or ""
         inst.title = f"{model['name_zh']} {summary}".strip()[:300]
@@ -180,7 +177,7 @@ class Engine:
             return {}
         clean, errors = validate_submission(
             FormDef.from_dict(form), submitted, context, ctx.evaluate,
-            lambda name: roles_in_unit(ctx, name))
+            lambda name: roles_in_unit(ctx, name), ctx.calendar.zone)
         if errors:
             raise InvalidData(f"{element_id}: {len(errors)} field(s) refused", errors,
                               instance_id=ctx.instance.id, element_id=element_id, task_id=task_id)
@@ -208,7 +205,7 @@ class Engine:
                            instance_id=inst.id, element_id=row.element_id)
         if inst.status != "running":
             raise Conflict(f"instance {inst.id} is {inst.status}", instance_id=inst.id)
-        if row.role not in effective_roles(actor.roles):
+        if row.role not in domain.current().effective_roles(actor.roles):
             raise Forbidden(f"task {row.element_id} is for role {row.role}", task_id=row.id,
                             element_id=row.element_id)
         if row.assignee and row.assignee != actor.username:
@@ -235,7 +232,7 @@ class Engine:
         task = find_task(loaded.workflow, task_id)
         performed_by = dict(task.data.get("performed_by") or {}) if task is not None else {}
         self._check_may_work(row, inst, actor, loaded.model, performed_by)
-        if task is None or task.state != TaskState.READY:
+        if task is None or not is_ready(task):
             raise Conflict(f"task {row.element_id} is not ready any more", task_id=task_id)
         spec = task_spec_model(loaded.model, task)
         clean = self._validated(loaded.ctx, spec.get("form"), data, task.data, element_id=row.element_id,
@@ -375,13 +372,7 @@ class Engine:
         if inst.status != "error":
             raise Conflict(f"instance {instance_id} is {inst.status}, not in error", instance_id=instance_id)
         loaded = self._load(session, inst, actor.username, now)
-        for wf in [loaded.workflow, *loaded.workflow.subprocesses.values()]:
-            for task in list(wf.tasks.values()):
-                if task.state == TaskState.ERROR:
-                    # Start the failed step afresh from its parent's data: a half-run script leaves none.
-                    if task.parent is not None:
-                        task.data = copy.deepcopy(task.parent.data)
-                    task._set_state(TaskState.READY)
+        restart_failed_tasks(loaded.workflow)
         history.record(session, inst.id, "retried", now, actor=actor.username,
                        element_id=(inst.error or {}).get("element_id"))
         inst.status, inst.error = "running", None

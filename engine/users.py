@@ -14,16 +14,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from department.roles import ROLES, ROLES_ZH_HANS, is_known_role
+from engine import domain
+from engine.domain import DemoAccount
 from engine.store.models import User, UserRole
 
 USERNAME_RE = re.compile(r"[a-z0-9_.-]{2,64}")
 MIN_PASSWORD_LENGTH = 8
 MAX_FAILED_LOGINS = 5
 LOCK_DURATION = timedelta(minutes=15)
-
-DemoAccount = tuple[str, str, tuple[str, ...]]
-"""(username, password, roles) of a demo account."""
 
 
 @dataclass(frozen=True)
@@ -123,9 +121,11 @@ def _check_roles(roles: Iterable[str]) -> list[str]:
     wanted = list(dict.fromkeys(roles))  # keep order, drop repeats
     if not wanted:
         raise UserInputError("roles", "at least one role is required")
-    unknown = [r for r in wanted if not is_known_role(r)]
+    served = domain.current()
+    unknown = [r for r in wanted if not served.is_known_role(r)]
     if unknown:
-        raise UserInputError("roles", f"unknown role(s) {', '.join(unknown)}; known: {', '.join(ROLES)}")
+        known = ", ".join(served.role_ids)
+        raise UserInputError("roles", f"unknown role(s) {', '.join(unknown)}; known: {known}")
     return wanted
 
 
@@ -212,26 +212,111 @@ def users_with_role(session: Session, role: str) -> list[User]:
     return list(session.scalars(stmt))
 
 
+@dataclass(frozen=True)
+class StaffAccount:
+    """A member of staff as the web layer and the CLI see them: a snapshot, never the ORM row."""
+
+    id: int
+    username: str
+    display_name: str
+    roles: frozenset[str]
+    locale: str | None
+    active: bool
+    locked_until: datetime | None
+    credential_stamp: str  # changes with the password, so sessions signed in before a change end
+
+    def lock_ends(self, now: datetime) -> datetime | None:
+        """Return when the sign-in lock ends, or None when not locked at `now`."""
+        return self.locked_until if self.locked_until is not None and self.locked_until > now else None
+
+
+def credential_stamp(password_hash: str) -> str:
+    """Return a short fingerprint of the password hash (never the hash itself) for session cookies."""
+    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()[:16]
+
+
+def account_view(user: User) -> StaffAccount:
+    """Return the snapshot of a user row."""
+    return StaffAccount(user.id, user.username, user.display_name or "", user.role_ids, user.locale,
+                        bool(user.active), user.locked_until, credential_stamp(user.password_hash))
+
+
+def get_account(session: Session, user_id: int) -> StaffAccount | None:
+    """Return the account with this row id, or None."""
+    user = session.get(User, user_id)
+    return account_view(user) if user is not None else None
+
+
+def find_account(session: Session, username: str) -> StaffAccount | None:
+    """Return the account with this username, or None."""
+    user = get_user(session, username)
+    return account_view(user) if user is not None else None
+
+
+def list_accounts(session: Session) -> list[StaffAccount]:
+    """Return every account, by username."""
+    return [account_view(u) for u in session.scalars(select(User).order_by(User.username))]
+
+
+def sign_in(session: Session, username: str, password: str, now: datetime,
+            locale: str | None = None) -> StaffAccount | None:
+    """Authenticate (see authenticate); on success a given locale becomes the user's language."""
+    user = authenticate(session, username, password, now)
+    if user is None:
+        return None
+    if locale is not None and user.locale != locale:
+        user.locale = locale
+    return account_view(user)
+
+
+def set_locale(session: Session, user_id: int, locale: str) -> None:
+    """Store the user's language (no-op for an unknown id or an unchanged language)."""
+    user = session.get(User, user_id)
+    if user is not None and user.locale != locale:
+        user.locale = locale
+
+
+def unlock(session: Session, username: str) -> bool:
+    """Lift the lock set after too many failed sign-ins; False when there is no such user."""
+    user = get_user(session, username)
+    if user is None:
+        return False
+    user.failed_logins = 0
+    user.locked_until = None
+    return True
+
+
+def display_names(session: Session, usernames: Iterable[str | None]) -> dict[str, str]:
+    """Return username → display name for the given users (unknown users map to themselves)."""
+    wanted = sorted({u for u in usernames if u})
+    if not wanted:
+        return {}
+    found = dict(session.execute(select(User.username, User.display_name)
+                                 .where(User.username.in_(wanted))).all())
+    return {u: found.get(u) or u for u in wanted}
+
+
+def active_usernames(session: Session) -> list[str]:
+    """Return the usernames of active accounts, sorted."""
+    return list(session.scalars(select(User.username).where(User.active.is_(True)).order_by(User.username)))
+
+
 def demo_accounts() -> list[DemoAccount]:
-    """Return (username, password, roles) of the demo accounts: one per role plus second hands."""
-    accounts: list[DemoAccount] = [(role, f"demo-{role}", (role,)) for role in ROLES]
-    # Second people so separation-of-duty steps (two assistants and a guard at a sealed-key
-    # opening, approver ≠ requester, a second technician) can be shown end to end.
-    for username, role in (("cs_assistant2", "cs_assistant"), ("security_guard2", "security_guard"),
-                           ("technician2", "technician"), ("cs_foreman2", "cs_foreman")):
-        accounts.append((username, f"demo-{username}", (role,)))
-    return accounts
+    """Return (username, password, roles) of the demo accounts the installed domain registered."""
+    return list(domain.current().demo_accounts)
 
 
 def ensure_demo_users(session: Session, now: datetime | None = None) -> list[DemoAccount]:
     """Create the demo accounts that are missing (existing ones are left untouched) and list them all."""
     accounts = demo_accounts()
+    served = domain.current()
     existing = set(session.scalars(select(User.username).where(
         User.username.in_([username for username, _, _ in accounts]))))
     for username, password, roles in accounts:
         if username in existing:
             continue
         suffix = "2" if username.endswith("2") else ""
-        create_user(session, username, password, roles,
-                    display_name=f"{ROLES_ZH_HANS[roles[0]].split(' / ')[0]}{suffix}", now=now)
+        role = served.role(roles[0])
+        title = role.zh.split(" / ")[0] if role is not None else roles[0]
+        create_user(session, username, password, roles, display_name=f"{title}{suffix}", now=now)
     return accounts

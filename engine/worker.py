@@ -21,15 +21,16 @@ import weakref
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from engine.errors import ProcessFailure
 from engine.runtime import Engine
 from engine.store.models import ProcessInstance
+from engine.store.unit_of_work import run_unit
 
 log = logging.getLogger(__name__)
 
@@ -106,57 +107,57 @@ def fire_pass(session_factory: SessionFactory, engine: Engine, now: datetime | N
     while limit is None or result.fired < limit:
         if stop is not None and stop.is_set():
             break
-        moment = (now or engine.clock()).astimezone(UTC)
-        instance_id: int | None = None
+        firing = _Firing((now or engine.clock()).astimezone(UTC))
         with session_factory() as session:
             try:
-                instance_id = _claim_next(session, moment, skip)
-                if instance_id is None:
-                    session.rollback()
-                    break
-                fired = engine.fire_timers(session, instance_id, moment)
-                inst = session.get(ProcessInstance, instance_id)
-                still_due = (inst is not None and inst.status == "running"
-                             and inst.next_wakeup_at is not None and inst.next_wakeup_at <= moment)
-                session.commit()
-            except ProcessFailure as failure:
-                # The engine put the instance in error and recorded why: keep that, go on.
-                if _commit_quietly(session, instance_id):
-                    log.warning("instance %s failed while firing timers: %s", instance_id, failure.message)
-                    result.fired += 1
-                    result.failed.append(instance_id or 0)
-                else:
-                    result.crashed.append(instance_id or 0)
-                    skip.add(instance_id or 0)
-                continue
+                unit = run_unit(session, partial(_fire_next, session, engine, skip, firing))
             except Exception:
-                session.rollback()
-                if instance_id is None:
+                if firing.instance_id is None:
                     # The claim query itself failed (database gone): end the pass, the caller retries.
                     log.exception("cannot look for due timers")
                     break
-                log.exception("firing timers of instance %s failed; skipped for this pass", instance_id)
-                result.crashed.append(instance_id)
-                skip.add(instance_id)
+                log.exception("firing timers of instance %s failed; skipped for this pass",
+                              firing.instance_id)
+                result.crashed.append(firing.instance_id)
+                skip.add(firing.instance_id)
                 continue
-        result.fired += int(fired)
-        if still_due:
+        if firing.instance_id is None:
+            break
+        if unit.failure is not None:
+            # The engine put the instance in error and recorded why (committed): go on.
+            log.warning("instance %s failed while firing timers: %s", firing.instance_id,
+                        unit.failure.message)
+            result.fired += 1
+            result.failed.append(firing.instance_id)
+            continue
+        result.fired += int(firing.fired)
+        if firing.still_due:
             # E.g. a cycle timer with several missed occurrences: one per unit of work, and
             # never spin on one instance within a pass.
-            result.stuck.append(instance_id)
-            skip.add(instance_id)
+            result.stuck.append(firing.instance_id)
+            skip.add(firing.instance_id)
     return result
 
 
-def _commit_quietly(session: Session, instance_id: int | None) -> bool:
-    """Commit; on failure roll back, log and return False."""
-    try:
-        session.commit()
-        return True
-    except Exception:
-        session.rollback()
-        log.exception("cannot record the failure of instance %s; skipped for this pass", instance_id)
-        return False
+@dataclass
+class _Firing:
+    """One unit of work of a pass: its moment, the instance claimed, whether it fired and is due again."""
+
+    moment: datetime
+    instance_id: int | None = None
+    fired: bool = False
+    still_due: bool = False
+
+
+def _fire_next(session: Session, engine: Engine, skip: Collection[int], firing: _Firing) -> None:
+    """Claim the next due instance and fire its timers, noting in `firing` what happened so far."""
+    firing.instance_id = _claim_next(session, firing.moment, skip)
+    if firing.instance_id is None:
+        return
+    firing.fired = engine.fire_timers(session, firing.instance_id, firing.moment)
+    inst = session.get(ProcessInstance, firing.instance_id)
+    firing.still_due = (inst is not None and inst.status == "running"
+                        and inst.next_wakeup_at is not None and inst.next_wakeup_at <= firing.moment)
 
 
 def fire_due(session_factory: SessionFactory, engine: Engine, now: datetime | None = None,

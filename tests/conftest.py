@@ -9,10 +9,15 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.orm import Session
 
+from department.domain import register
 from engine.calendar import BusinessCalendar
 from engine.runtime import Actor, Engine
 from engine.store.db import create_schema, make_engine, make_session_factory
 from engine.store.models import User, UserRole
+
+# The tests' entry point, like create_app: before any test module or nested conftest is imported,
+# since some read the department's demo accounts at import. A test may swap it (engine.domain.installed).
+register()
 
 # Monday 2026-11-23 10:00 Asia/Shanghai: inside working hours, no holiday nearby.
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)

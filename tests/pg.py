@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +26,13 @@ def pg_unreachable() -> str | None:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+def skip_without_pg(why: str) -> None:
+    """Skip loudly without PostgreSQL; fail instead under CI=true, where a skip would hide the gap."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(why)
+    pytest.skip(why)
+
+
 def schema_bind(schema: str, **kwargs: Any) -> SqlEngine:
     """Return an engine whose connections see only the given schema."""
     return make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"}, **kwargs)
@@ -35,7 +43,7 @@ def pg_schema() -> Iterator[str]:
     """Create a fresh schema with all tables; drop it afterwards. Skips loudly without a server."""
     reason = pg_unreachable()
     if reason:
-        pytest.skip(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): PostgreSQL locking was NOT tested")
+        skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): PostgreSQL locking was NOT tested")
     schema = f"bpm_t_{uuid.uuid4().hex[:12]}"
     admin = make_engine(PG_URL)
     with admin.begin() as conn:

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 
+from department.domain import register as register_department
 from department.roles import ROLES
 from engine.store.db import DATABASE_URL_ENV, default_database_url
 
@@ -31,7 +32,6 @@ DEFAULTS: dict[str, Any] = {
     # A form left open on a front-desk tablet must still submit; the token is bound to the session.
     "WTF_CSRF_TIME_LIMIT": None,
     "BABEL_DEFAULT_LOCALE": "zh",
-    "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,  # BPMN files and form posts are small
 }
 
@@ -78,6 +78,7 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the web app; test_config overrides everything else (e.g. a temporary database)."""
+    register_department()  # the engine learns the roles, service functions and registers it serves
     app = Flask(__name__, instance_relative_config=True,
                 instance_path=os.environ.get(INSTANCE_PATH_ENV) or None)
     _configure(app, test_config)

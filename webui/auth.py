@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
@@ -20,8 +19,7 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from department.roles import is_known_role
-from engine.store.models import User
-from engine.users import authenticate, get_user, locked_until
+from engine.users import StaffAccount, find_account, get_account, set_locale, sign_in
 
 from .extensions import db, login_manager
 from .i18n import SESSION_KEY, SUPPORTED_LOCALES
@@ -43,10 +41,10 @@ class SignedInUser(UserMixin):
         self._token = token
 
     @classmethod
-    def from_model(cls, user: User) -> SignedInUser:
-        """Snapshot a User row."""
-        return cls(user.id, user.username, user.display_name, user.role_ids, user.locale,
-                   _session_token(user.password_hash))
+    def from_account(cls, account: StaffAccount) -> SignedInUser:
+        """Snapshot a staff account."""
+        return cls(account.id, account.username, account.display_name, account.roles, account.locale,
+                   account.credential_stamp)
 
     def get_id(self) -> str:
         """Return the id stored in the session: row id plus a password fingerprint."""
@@ -64,22 +62,18 @@ class CurrentActor(NamedTuple):
     roles: frozenset[str]
 
 
-def _session_token(password_hash: str) -> str:
-    # Changing the password changes the token, which signs out every other session of that user.
-    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()[:16]
-
-
 @login_manager.user_loader
 def load_user(user_id: str) -> SignedInUser | None:
     """Rebuild the signed-in user from the session cookie's id, if still active and unchanged."""
     id_part, _sep, token = user_id.partition(":")
     try:
-        user = db.session.get(User, int(id_part))
+        account = get_account(db.session(), int(id_part))
     except ValueError:
         return None
-    if user is None or not user.active or token != _session_token(user.password_hash):
+    # Changing the password changes the stamp, which signs out every other session of that user.
+    if account is None or not account.active or token != account.credential_stamp:
         return None
-    return SignedInUser.from_model(user)
+    return SignedInUser.from_account(account)
 
 
 @login_manager.request_loader
@@ -88,11 +82,11 @@ def load_user_from_basic_auth(req: Request) -> SignedInUser | None:
     auth = req.authorization
     if not is_api_request() or auth is None or auth.type != "basic":
         return None
-    user = authenticate(db.session, auth.username or "", auth.password or "", datetime.now(UTC))
+    account = sign_in(db.session(), auth.username or "", auth.password or "", datetime.now(UTC))
     # Runs from the early before_request hook (see security.py), so the session holds nothing
     # else yet: committing here only stores the failure count or its reset.
     db.session.commit()
-    return SignedInUser.from_model(user) if user is not None else None
+    return SignedInUser.from_account(account) if account is not None else None
 
 
 @login_manager.unauthorized_handler
@@ -182,20 +176,20 @@ def login() -> Response | str:
     if form.validate_on_submit():
         now = datetime.now(UTC)
         username = (form.username.data or "").strip().lower()
-        user = authenticate(db.session, username, form.password.data or "", now)
-        if user is not None:
-            lang = session.get(SESSION_KEY)
-            if lang in SUPPORTED_LOCALES and user.locale != lang:
-                user.locale = lang  # a language picked on the sign-in page becomes the user's own
-            signed_in = SignedInUser.from_model(user)
+        lang = session.get(SESSION_KEY)
+        # A language picked on the sign-in page becomes the user's own.
+        account = sign_in(db.session(), username, form.password.data or "", now,
+                          locale=lang if lang in SUPPORTED_LOCALES else None)
+        if account is not None:
+            signed_in = SignedInUser.from_account(account)
             db.session.commit()
             session.clear()  # drop anything from before sign-in, but keep the language
             if lang in SUPPORTED_LOCALES:
                 session[SESSION_KEY] = lang
             login_user(signed_in)
             return redirect(target)
-        existing = get_user(db.session, username)
-        until = locked_until(existing, now) if existing is not None else None
+        existing = find_account(db.session(), username)
+        until = existing.lock_ends(now) if existing is not None else None
         db.session.commit()  # keep the failure count
         if until is not None:
             error = _("Too many failed sign-in attempts. This account is locked until %(time)s.",
@@ -220,10 +214,8 @@ def set_language(code: str) -> Response:
         abort(404)
     session[SESSION_KEY] = code
     if current_user.is_authenticated:
-        user = db.session.get(User, current_user.id)
-        if user is not None and user.locale != code:
-            user.locale = code
-            db.session.commit()
+        set_locale(db.session(), current_user.id, code)
+        db.session.commit()
     target = (request.form.get("next") or "").strip()
     # The sign-in page itself is a fine place to return to here (with its own ?next=).
     return redirect(target if target and _is_local_path(target) else url_for("home.index"))

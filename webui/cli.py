@@ -1,7 +1,7 @@
 """The `bpm` command line: database, web server, users and demo data.
 
 Other modules add commands to the same group: they `from webui.cli import cli` and decorate
-with `@cli.command()` (the command then runs inside an app context, so `db.session` works),
+with `@cli.command()` (the command then runs inside an app context, so `db.session()` works),
 or define `register(cli)`. List such modules in EXTENSION_MODULES; they are imported when the
 command line starts.
 """
@@ -15,17 +15,17 @@ from collections.abc import Sequence
 import click
 from flask import Flask
 from flask.cli import AppGroup, ScriptInfo
-from sqlalchemy import select
 
 from department.roles import ROLES
 from engine.store.migrations import SchemaMismatch, init_database
-from engine.store.models import User
 from engine.users import (
     UserInputError,
     create_user,
     ensure_demo_users,
     get_user,
+    list_accounts,
     set_password,
+    unlock,
 )
 
 from .extensions import db
@@ -104,7 +104,7 @@ def _role_help() -> str:
 def users_create(username: str, roles: tuple[str, ...], password: str, display_name: str) -> None:
     """Create a user holding one or more roles."""
     try:
-        create_user(db.session, username, password, roles, display_name=display_name)
+        create_user(db.session(), username, password, roles, display_name=display_name)
     except UserInputError as exc:
         raise _fail(str(exc)) from exc
     db.session.commit()
@@ -115,11 +115,11 @@ def users_create(username: str, roles: tuple[str, ...], password: str, display_n
 def users_list() -> None:
     """List users with their roles."""
     rows = []
-    for user in db.session.scalars(select(User).order_by(User.username)):
+    for user in list_accounts(db.session()):
         status = "active" if user.active else "inactive"
         if user.locked_until is not None:
             status += f", locked until {user.locked_until:%Y-%m-%d %H:%M} UTC"
-        rows.append([user.username, user.display_name or "", " ".join(sorted(user.role_ids)), status])
+        rows.append([user.username, user.display_name, " ".join(sorted(user.roles)), status])
     echo_table(["username", "name", "roles", "status"], rows)
 
 
@@ -129,7 +129,7 @@ def users_list() -> None:
               help="At least 8 characters; asked for when omitted.")
 def users_set_password(username: str, password: str) -> None:
     """Set a user's password (this also lifts a sign-in lock)."""
-    user = get_user(db.session, username)
+    user = get_user(db.session(), username)
     if user is None:
         raise _fail(f"no user named {username!r}")
     try:
@@ -144,11 +144,8 @@ def users_set_password(username: str, password: str) -> None:
 @click.argument("username")
 def users_unlock(username: str) -> None:
     """Lift the lock set after too many failed sign-ins."""
-    user = get_user(db.session, username)
-    if user is None:
+    if not unlock(db.session(), username):
         raise _fail(f"no user named {username!r}")
-    user.failed_logins = 0
-    user.locked_until = None
     db.session.commit()
     click.echo(f"{username} unlocked")
 
@@ -156,7 +153,7 @@ def users_unlock(username: str) -> None:
 @cli.command("demo")
 def demo() -> None:
     """Create one demo user per role (idempotent) and print how to sign in."""
-    accounts = ensure_demo_users(db.session)
+    accounts = ensure_demo_users(db.session())
     db.session.commit()
     click.echo("Demo users (existing accounts are left as they are):")
     echo_table(["username", "password", "roles"],

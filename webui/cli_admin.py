@@ -10,12 +10,10 @@ from urllib.parse import unquote
 
 import click
 from sqlalchemy import Engine as SqlEngine
-from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
 from engine.integrity import check_all, check_instance
-from engine.store import migrations
-from engine.store.models import ProcessInstance
+from engine.store import migrations, queries
 
 from .cli import cli
 from .extensions import db
@@ -28,13 +26,13 @@ REQUIRED_TABLES = {"process_instances", "process_versions", "tasks", "history", 
 @click.option("--instance", "instance_id", type=int, help="Check one instance only.")
 def check(instance_id: int | None) -> None:
     """Verify stored state, inbox, history, wake-ups and registers agree; exit 1 on any mismatch."""
-    session = db.session
+    session = db.session()
     if instance_id is not None:
         findings = check_instance(session, instance_id)
         checked = 1
     else:
         findings = check_all(session)
-        checked = session.scalar(select(func.count()).select_from(ProcessInstance)) or 0
+        checked = queries.count_instances(session)
     session.rollback()
     for finding in findings:
         click.echo(str(finding))
@@ -90,7 +88,7 @@ def restore(path: Path, yes: bool) -> None:
         raise click.ClickException(f"no restore method for {bind.dialect.name}")
     bind.dispose()
     click.echo(f"restored from {path}; {migrations.init_database(bind)}")
-    findings = check_all(db.session)
+    findings = check_all(db.session())
     db.session.rollback()
     for finding in findings:
         click.echo(str(finding))

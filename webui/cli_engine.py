@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import click
 
-from engine.errors import InvalidBpmn
+from engine.errors import Conflict, InvalidBpmn
+from engine.store.unit_of_work import run_unit
 
 from .cli import cli
 from .engine_ext import get_engine
@@ -31,16 +33,18 @@ def deploy(path: Path) -> None:
     for file in files:
         session = db.new_session()
         try:
-            result = engine.deploy(session, file.read_bytes(), filename=file.name)
-            session.commit()
+            result = run_unit(session, partial(engine.deploy, session, file.read_bytes(),
+                                               filename=file.name)).unwrap()
             state = "new version" if result.created else "unchanged"
             click.echo(f"{file.name}: {result.process_key} v{result.version} ({state})")
         except InvalidBpmn as exc:
-            session.rollback()
             failed += 1
             click.echo(f"{file.name}: refused, {len(exc.problems)} problem(s):", err=True)
             for problem in exc.problems:
                 click.echo(f"  - {problem}", err=True)
+        except Conflict as exc:
+            failed += 1
+            click.echo(f"{file.name}: refused, {exc.message}", err=True)
         finally:
             session.close()
     if failed:

@@ -19,15 +19,17 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from engine.runtime import Engine
+from engine.store.db import make_session_factory
 from engine.worker import Worker, fire_due, next_due
 
+from .engine_ext import get_engine
 from .extensions import db
 
 log = logging.getLogger(__name__)
 
 
 def parse_now(text: str, timezone: str) -> datetime:
-    """Parse --now; a time without offset is local to the business calendar (Asia/Shanghai)."""
+    """Parse --now; a time without offset is local to the business calendar's zone."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
@@ -41,11 +43,11 @@ def parse_now(text: str, timezone: str) -> datetime:
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Fire what is due now (or at --now) and exit.")
 @click.option("--now", "now_text", metavar="ISO-TIME",
-              help="With --once: fire what is due at this moment (no offset = Asia/Shanghai).")
+              help="With --once: fire what is due at this moment (no offset = the calendar's zone).")
 @with_appcontext
 def worker_command(once: bool, now_text: str | None) -> None:
     """Fire due timers (deadlines, escalations); runs until SIGTERM or Ctrl-C unless --once."""
-    engine = Engine()
+    engine = Engine(calendar=get_engine().calendar)  # the app's calendar: BPM_CALENDAR_FILE in its config
     if now_text and not once:
         raise click.UsageError("--now only makes sense with --once")
     if once:
@@ -78,10 +80,11 @@ def start_embedded_worker(app: Flask) -> tuple[Worker, threading.Thread, threadi
     """Run a Worker in a daemon thread of the web process (`bpm run --with-worker`)."""
     stop = threading.Event()
     with app.app_context():
-        worker = Worker(db.new_session, Engine(), db.engine)
+        # A plain factory on the app's engine: Flask-SQLAlchemy's scoped session belongs to request
+        # contexts, and the worker's units of work must not share one.
+        worker = Worker(make_session_factory(db.engine), Engine(calendar=get_engine().calendar), db.engine)
 
     def _run() -> None:
-        # db.new_session needs the app context, which is per thread.
         with app.app_context():
             worker.run_forever(stop)
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask_babel import format_datetime
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from engine.store.models import User
+from engine.users import display_names
 
+from .engine_ext import local_zone
 from .i18n import current_locale
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+__all__ = ["case_number", "display_names", "local_time", "number_text", "person", "pick"]
 
 
 def pick(zh: str | None, en: str | None) -> str:
@@ -28,7 +26,7 @@ def case_number(instance_id: int) -> str:
 
 
 def local_time(value: datetime | str | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
-    """Format a moment in the tower's timezone (Asia/Shanghai, Babel's default); — when empty."""
+    """Format a moment in the calendar's time zone (Babel's default too); — when empty."""
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
@@ -39,18 +37,8 @@ def local_time(value: datetime | str | None, fmt: str = "yyyy-MM-dd HH:mm") -> s
     else:
         moment = value
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LOCAL_TZ)  # typed wall-clock times are the tower's
+        moment = moment.replace(tzinfo=local_zone())  # typed wall-clock times are the tower's
     return str(format_datetime(moment, fmt))
-
-
-def display_names(session: Session, usernames: Iterable[str | None]) -> dict[str, str]:
-    """Return username → display name for the given users (unknown users map to themselves)."""
-    wanted = sorted({u for u in usernames if u})
-    if not wanted:
-        return {}
-    found = dict(session.execute(select(User.username, User.display_name)
-                                 .where(User.username.in_(wanted))).all())
-    return {u: found.get(u) or u for u in wanted}
 
 
 def person(names: Mapping[str, str], username: str | None) -> str:

@@ -10,11 +10,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from department.kpis import Figure, Kpi, compute_kpis
-from engine.store.queries import OBSERVERS
+from department.roles import OBSERVERS
 
 from .auth import roles_required
-from .display import LOCAL_TZ, pick
-from .engine_ext import get_engine, now
+from .display import pick
+from .engine_ext import get_engine, local_zone, now
 from .extensions import db
 from .i18n import localized_role
 from .instances import local_day_start, parse_day, process_names, template_helpers
@@ -45,7 +45,7 @@ def default_period(today: date) -> tuple[date, date]:
 
 def _period() -> tuple[date, date, dict[str, str], dict[str, str]]:
     """Read from/to (inclusive local dates) from the query string, with errors by field."""
-    today = now().astimezone(LOCAL_TZ).date()
+    today = now().astimezone(local_zone()).date()
     first, last = default_period(today)
     raw = {k: (request.args.get(k) or "").strip() for k in ("from", "to")}
     errors: dict[str, str] = {}
@@ -104,9 +104,9 @@ def index() -> str | tuple[str, int]:
     context: dict[str, Any] = {"start": start, "end": end, "raw": raw, "errors": errors}
     if errors:
         return render_template("figures/index.html", kpis=None, **context), 400
-    report = compute_kpis(db.session, local_day_start(start), local_day_start(end + timedelta(days=1)),
+    report = compute_kpis(db.session(), local_day_start(start), local_day_start(end + timedelta(days=1)),
                           get_engine().calendar, now=now())
-    names = process_names(db.session)
+    names = process_names(db.session())
     kpis = [kpi_view(k, names) for k in report.kpis()]
     chart_data = {
         "labels": {"ratio": _("Share on time / satisfied (%)"), "target": _("Target"), "met": _("met"),

@@ -9,20 +9,23 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidData
 from engine.forms.description import describe_form
 from engine.forms.model import NAME_RE, FormDef
+from engine.forms.validation import Evaluate, condition_names, required_for
+from engine.sandbox.scripting import SandboxEnvironment
 from engine.store.inbox import role_holders
-from engine.store.models import User
+from engine.users import active_usernames
 
 from .case_view import CaseModel
-from .display import LOCAL_TZ, display_names, local_time, number_text, person, pick
+from .display import display_names, local_time, number_text, person, pick
+from .engine_ext import local_zone
 from .i18n import current_locale
 
-# `x` or `not x`: the only required-when shapes the browser can follow; the server checks them all.
+# `x` or `not x` over a field of the same form: the only required-when shapes the browser can follow;
+# conditions over the case data are decided on the server by the engine's own test.
 SIMPLE_CONDITION = re.compile(r"\s*(not\s+)?([A-Za-z][A-Za-z0-9_]*)\s*")
 RADIO_LIMIT = 4  # up to this many options show as tappable buttons, more as a drop-down
 
@@ -72,18 +75,11 @@ def _input_value(kind: str, value: Any) -> str:
         except ValueError:
             return str(value)
         if moment.tzinfo is not None:
-            moment = moment.astimezone(LOCAL_TZ)
+            moment = moment.astimezone(local_zone())
         return moment.strftime("%Y-%m-%dT%H:%M")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def _truthy(value: Any) -> bool:
-    """Read a case value the way a condition would (form strings 'false'/'0' are false)."""
-    if isinstance(value, str):
-        return value.strip().lower() not in ("", "false", "0", "no", "off")
-    return bool(value)
 
 
 def _names_value(limit: Any) -> bool:
@@ -102,6 +98,9 @@ class FormBuilder:
         self.names = {f["name"] for f in self.fields}
         self.case = case
         self.catalog = catalog
+        # The engine's sandbox, without a unit of work's functions (now(), services): a condition
+        # calling one fails here, the field stays shown, and the engine decides on submit.
+        self.evaluate: Evaluate = SandboxEnvironment().evaluate
 
     def views(self, submitted: Mapping[str, str] | None = None,
               errors: Mapping[str, list[str]] | None = None) -> list[FieldView]:
@@ -149,35 +148,42 @@ class FormBuilder:
 
     def _condition(self, view: FieldView, expression: str) -> bool:
         """Set up a required-when field; return False when the case data rules it out."""
-        match = SIMPLE_CONDITION.fullmatch(expression)
-        if match is None or match[2] in ("True", "False", "None"):
+        if condition_names(expression) & self.names:
+            return self._answer_condition(view, expression)
+        # Only the case so far decides: apply the engine's own test now, so the field shows only
+        # when it counts and is marked exactly as the engine will check it on submit.
+        field = self.definition.field(view.name)
+        assert field is not None  # views are built from this definition's fields
+        try:
+            needed = required_for(field, self.case, self.evaluate)
+        except Exception:  # the engine reports a failing condition on the field when the form is sent
             view.hint = _("Whether this is required depends on other answers.")
             return True
-        negated, variable = bool(match[1]), match[2]
-        if variable in self.names:
-            view.show_when, view.show_negated = variable, negated
-            other = self.definition.field(variable)
-            label = pick(other.label_zh, other.label_en) if other else variable
-            if other is not None and other.type == "boolean":
-                answer = _("No") if negated else _("Yes")
-                view.hint = _("Required when “%(field)s” is %(answer)s.", field=label, answer=answer)
-            elif negated:
-                view.hint = _("Required when “%(field)s” is left empty.", field=label)
-            else:
-                view.hint = _("Required when “%(field)s” is filled in.", field=label)
-            return True
-        # The condition reads the case so far: decide now, so the field shows only when it counts.
-        needed = _truthy(self.case.get(variable)) != negated
         view.required = needed
         return needed
 
+    def _answer_condition(self, view: FieldView, expression: str) -> bool:
+        """Set up a field whose condition reads this form's answers: a browser hint for the simple shapes."""
+        match = SIMPLE_CONDITION.fullmatch(expression)
+        if match is None or match[2] not in self.names:
+            view.hint = _("Whether this is required depends on other answers.")
+            return True
+        negated, variable = bool(match[1]), match[2]
+        view.show_when, view.show_negated = variable, negated
+        other = self.definition.field(variable)
+        label = pick(other.label_zh, other.label_en) if other else variable
+        if other is not None and other.type == "boolean":
+            answer = _("No") if negated else _("Yes")
+            view.hint = _("Required when “%(field)s” is %(answer)s.", field=label, answer=answer)
+        elif negated:
+            view.hint = _("Required when “%(field)s” is left empty.", field=label)
+        else:
+            view.hint = _("Required when “%(field)s” is filled in.", field=label)
+        return True
+
     def _people(self, role: str | None) -> list[Choice]:
         """Return the users a user field may name: holders of its role."""
-        if role:
-            usernames = role_holders(self.session, role)
-        else:
-            usernames = list(self.session.scalars(select(User.username).where(User.active.is_(True))
-                                                  .order_by(User.username)))
+        usernames = role_holders(self.session, role) if role else active_usernames(self.session)
         names = display_names(self.session, usernames)
         return [Choice(u, person(names, u)) for u in usernames]
 

@@ -10,13 +10,11 @@ from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from department.roles import effective_roles
 from engine.runtime import Actor
 from engine.store import queries
-from engine.store.models import ProcessVersion
 from engine.store.queries import TaskView
 
 from .auth import roles_required
@@ -57,9 +55,7 @@ def due_info(due_at: datetime | None, overdue: bool, moment: datetime) -> Due | 
 
 def process_names(session: Session) -> dict[str, str]:
     """Return each deployed process's name (newest version) in the active language, by key."""
-    rows = session.execute(select(ProcessVersion.process_key, ProcessVersion.name_zh, ProcessVersion.name_en)
-                           .order_by(ProcessVersion.process_key, ProcessVersion.version))
-    return {key: pick(zh, en) for key, zh, en in rows}
+    return {key: pick(zh, en) for key, (zh, en) in queries.process_names(session).items()}
 
 
 def may_claim(task: TaskView, who: Actor) -> bool:
@@ -92,7 +88,7 @@ class InboxRow:
 
 
 def _rows(tasks: list[TaskView], who: Actor, moment: datetime, names: dict[str, str]) -> list[InboxRow]:
-    people = display_names(db.session, (t.assignee for t in tasks))
+    people = display_names(db.session(), (t.assignee for t in tasks))
     return [InboxRow(
         id=t.id, url=url_for("tasks.page", task_id=t.id), title=pick(t.title_zh, t.title_en),
         process=names.get(t.process_key, t.process_key), case_no=case_number(t.instance_id),
@@ -113,7 +109,7 @@ def _page_number() -> int:
 @roles_required()
 def index() -> str:
     """Show one tab of the inbox, filtered by process and overdue, soonest deadline first."""
-    who, moment, session = actor(), now(), db.session
+    who, moment, session = actor(), now(), db.session()
     observer = queries.may_observe(who)
     tab = request.args.get("tab", "mine")
     if tab not in TAB_LABELS:

@@ -10,18 +10,18 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from department.roles import ADMIN
-from engine.errors import Conflict, EngineError, Forbidden, NotFound, ProcessFailure
+from engine.errors import Conflict, Forbidden, NotFound
 from engine.store import queries
-from engine.store.models import ProcessVersion
+from engine.store.unit_of_work import run_unit
 
 from .auth import roles_required
 from .case_view import INTERNAL_KEYS, CaseModel
-from .display import LOCAL_TZ, local_time, pick
-from .engine_ext import actor, get_engine, now
+from .display import local_time, pick
+from .engine_ext import actor, get_engine, local_zone, now
 from .extensions import db
 
 bp = Blueprint("instances", __name__)
@@ -49,8 +49,8 @@ def status_label(status: str) -> str:
 
 
 def local_day_start(day: date) -> datetime:
-    """Return 00:00 of a local (Asia/Shanghai) day as an aware datetime."""
-    return datetime.combine(day, time(0), LOCAL_TZ)
+    """Return 00:00 of a local day (the calendar's zone) as an aware datetime."""
+    return datetime.combine(day, time(0), local_zone())
 
 
 def parse_day(raw: str | None) -> date | None:
@@ -59,11 +59,9 @@ def parse_day(raw: str | None) -> date | None:
     return date.fromisoformat(raw) if raw else None
 
 
-def process_names(session: Any) -> dict[str, tuple[str, str]]:
+def process_names(session: Session) -> dict[str, tuple[str, str]]:
     """Return each deployed process's (Chinese, English) name from its newest version."""
-    rows = session.execute(select(ProcessVersion.process_key, ProcessVersion.name_zh, ProcessVersion.name_en)
-                           .order_by(ProcessVersion.process_key, ProcessVersion.version))
-    return {key: (zh, en) for key, zh, en in rows}
+    return queries.process_names(session)
 
 
 def format_value(case: CaseModel, name: str, value: Any) -> str:
@@ -114,12 +112,12 @@ def index() -> tuple[str, int] | str:
         page_no = max(1, int(request.args.get("page", "1")))
     except ValueError:
         page_no = 1
-    names = process_names(db.session)
+    names = process_names(db.session())
     context = {"raw": raw, "errors": errors, "names": names, "statuses": STATUS_LABELS,
                "observer": queries.may_observe(actor())}
     if errors:
         return render_template("instances/index.html", page=None, **context), 400
-    page = queries.search_instances(db.session, actor(), now(), page=page_no, per_page=PER_PAGE, **kwargs)
+    page = queries.search_instances(db.session(), actor(), now(), page=page_no, per_page=PER_PAGE, **kwargs)
     return render_template("instances/index.html", page=page, **context)
 
 
@@ -127,8 +125,8 @@ def _instance_and_history(instance_id: int) -> tuple[queries.InstanceView, list[
     """Return an instance the user may see and its history; 404/403 otherwise."""
     who, moment = actor(), now()
     try:
-        return (queries.get_instance(db.session, instance_id, who, moment),
-                queries.instance_history(db.session, instance_id, who, moment))
+        return (queries.get_instance(db.session(), instance_id, who, moment),
+                queries.instance_history(db.session(), instance_id, who, moment))
     except NotFound:
         abort(404)
     except Forbidden:
@@ -138,7 +136,7 @@ def _instance_and_history(instance_id: int) -> tuple[queries.InstanceView, list[
 def _load_detail(instance_id: int) -> dict[str, Any]:
     """Gather everything the detail page shows; 404/403 when missing or not visible."""
     inst, history = _instance_and_history(instance_id)
-    version = db.session.get(ProcessVersion, inst.version_id)
+    version = queries.version_by_id(db.session(), inst.version_id)
     case = CaseModel(version.model if version else {})
     return {
         "inst": inst, "history": history, "case": case,
@@ -186,7 +184,7 @@ def transitions(history: list[dict[str, Any]]) -> list[tuple[str, str]]:
 def diagram(instance_id: int) -> Response:
     """Return the instance's BPMN XML and per-element visit counts for the diagram viewer."""
     inst, history = _instance_and_history(instance_id)
-    version = db.session.get(ProcessVersion, inst.version_id)
+    version = queries.version_by_id(db.session(), inst.version_id)
     if version is None:
         abort(404)
     visits = queries.element_visits(history)
@@ -222,31 +220,27 @@ def administer(instance_id: int, action: str) -> Response | tuple[str, int]:
     if errors:
         return render_template("instances/detail.html", **_load_detail(instance_id), form_errors=errors,
                                conflict=None, action=action, reason=reason), 422
-    engine, session, who = get_engine(), db.session, actor()
-    try:
+    engine, session, who = get_engine(), db.session(), actor()
+
+    def act() -> Any:
         if action == "retry":
-            engine.retry(session, instance_id, who)
-        else:
-            getattr(engine, action)(session, instance_id, who, reason)
-        session.commit()
-    except ProcessFailure as failure:
-        session.commit()  # the instance went back to error with the failure recorded: keep that
-        flash(_("Retried, but the step failed again: %(message)s", message=failure.message), "error")
-        return redirect(url_for(".detail", instance_id=instance_id))
+            return engine.retry(session, instance_id, who)
+        return getattr(engine, action)(session, instance_id, who, reason)
+
+    try:
+        unit = run_unit(session, act)
     except NotFound:
-        session.rollback()
         abort(404)
     except Forbidden:
-        session.rollback()
         abort(403)
     except Conflict:
-        session.rollback()
         details = _load_detail(instance_id)
         message = _conflict_message(action, details["inst"].status)
         return render_template("instances/detail.html", **details, form_errors={}, conflict=message), 409
-    except EngineError:
-        session.rollback()
-        raise
+    if unit.failure is not None:
+        # The instance went back to error with the failure recorded.
+        flash(_("Retried, but the step failed again: %(message)s", message=unit.failure.message), "error")
+        return redirect(url_for(".detail", instance_id=instance_id))
     done = {"suspend": _("The instance is suspended."), "resume": _("The instance is running again."),
             "terminate": _("The instance is terminated."), "retry": _("The failed step ran again.")}
     flash(done[action], "success")

@@ -10,18 +10,17 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask import Response as FlaskResponse
 from flask_babel import gettext as _
 from lxml import etree
-from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from department.roles import ADMIN, PROCESS_OWNER, ROLES, ROLES_ZH_HANS
 from engine.definitions import compile_process
-from engine.errors import InvalidBpmn, Problem
+from engine.errors import Conflict, InvalidBpmn, PreconditionFailed, Problem
 from engine.store import queries
-from engine.store.models import ProcessVersion
+from engine.store.unit_of_work import run_unit
 
 from .auth import roles_required
 from .display import pick
-from .engine_ext import actor, get_engine
+from .engine_ext import actor, get_engine, if_match
 from .extensions import db
 from .instances import template_helpers
 from .problem_text import problem_text
@@ -33,22 +32,17 @@ EDITORS = (PROCESS_OWNER, ADMIN)
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 
 
-def _version(key: str, number: int) -> ProcessVersion:
+def _version(key: str, number: int) -> queries.VersionView:
     """Return one stored version or 404."""
-    row = db.session.scalar(select(ProcessVersion).where(ProcessVersion.process_key == key,
-                                                         ProcessVersion.version == number))
+    row = queries.version_by_number(db.session(), key, number)
     if row is None:
         abort(404)
     return row
 
 
-def _latest(key: str, *, lock: bool = False) -> ProcessVersion | None:
-    """Return the newest version of a process (locked for this transaction when asked)."""
-    query = select(ProcessVersion).where(ProcessVersion.process_key == key).order_by(
-        ProcessVersion.version.desc()).limit(1)
-    if lock:
-        query = query.with_for_update()
-    return db.session.scalar(query)
+def _latest(key: str) -> queries.VersionView | None:
+    """Return the newest version of a process."""
+    return queries.newest_version(db.session(), key)
 
 
 def _titles(model: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -113,7 +107,7 @@ def diff_models(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 @roles_required(*EDITORS)
 def index() -> str:
     """List processes with their versions and how many instances run on each."""
-    return render_template("models/index.html", processes=queries.process_list(db.session))
+    return render_template("models/index.html", processes=queries.process_list(db.session()))
 
 
 @bp.get("/models/<key>/versions/<int:number>")
@@ -122,7 +116,7 @@ def version(key: str, number: int) -> str:
     """Show one version: its diagram, tasks with roles and forms."""
     row = _version(key, number)
     latest = _latest(key)
-    running = next((v["running"] for p in queries.process_list(db.session) if p["key"] == key
+    running = next((v["running"] for p in queries.process_list(db.session()) if p["key"] == key
                     for v in p["versions"] if v["version"] == number), 0)
     return render_template("models/version.html", v=row, model=row.model, running=running,
                            is_latest=latest is not None and latest.id == row.id,
@@ -147,9 +141,9 @@ def _role_choices() -> list[dict[str, str]]:
             for r in ROLES]
 
 
-def _render_editor(key: str, xml_text: str, *, base: ProcessVersion | None, status: int = 200,
+def _render_editor(key: str, xml_text: str, *, base: queries.VersionView | None, status: int = 200,
                    problems: list[Problem] | None = None, message: str | None = None,
-                   checked: bool = False, latest: ProcessVersion | None = None) -> tuple[str, int]:
+                   checked: bool = False, latest: queries.VersionView | None = None) -> tuple[str, int]:
     """Render the modeler page holding the given XML and, when given, every problem found."""
     page = render_template(
         "models/edit.html", key=key, xml=xml_text, base=base, is_new=base is None, checked=checked,
@@ -211,6 +205,14 @@ def _submitted_xml(key: str) -> str:
 
 def _check(key: str, xml_text: str, is_new: bool) -> list[Problem]:
     """Return every problem of the XML, including a process id that is not the page's key."""
+    problems = _file_problems(key, xml_text)
+    if not problems and is_new and _latest(key) is not None:
+        return [Problem(key, _("A process with this key exists already; edit it instead."))]
+    return problems
+
+
+def _file_problems(key: str, xml_text: str) -> list[Problem]:
+    """Return every problem of the XML itself, including a process id that is not the page's key."""
     try:
         compiled = compile_process(xml_text, f"{key}.bpmn")
     except InvalidBpmn as err:
@@ -218,18 +220,15 @@ def _check(key: str, xml_text: str, is_new: bool) -> list[Problem]:
     if compiled.key != key:
         return [Problem(compiled.key, _("The process id must stay '%(key)s' (it is the process key).",
                                        key=key))]
-    if is_new and _latest(key) is not None:
-        return [Problem(key, _("A process with this key exists already; edit it instead."))]
     return []
 
 
-def _base_for(key: str) -> tuple[ProcessVersion | None, bool]:
+def _base_for(key: str) -> tuple[queries.VersionView | None, bool]:
     """Return the version the editor was opened on (None for a new process) and whether it is new."""
     base_hash = (request.form.get("base_hash") or "").strip()
     if not base_hash:
         return None, True
-    row = db.session.scalar(select(ProcessVersion).where(ProcessVersion.process_key == key,
-                                                         ProcessVersion.content_hash == base_hash))
+    row = queries.version_by_hash(db.session(), key, base_hash)
     return row, False
 
 
@@ -246,52 +245,40 @@ def check(key: str) -> tuple[str, int]:
                           message=_("No problems found. Deploy to make it the new version."))
 
 
-def _stale(key: str, base: ProcessVersion | None, is_new: bool) -> tuple[ProcessVersion | None, int]:
-    """Lock the newest version and tell whether the editor's base is outdated (with the status)."""
-    locked = _latest(key, lock=True)
-    # A second read after the lock sees a version another deploy committed meanwhile (PostgreSQL).
-    latest = _latest(key)
-    if_match = request.headers.get("If-Match")
-    current_hash = latest.content_hash if latest else ""
-    if if_match is not None:
-        wanted = {t.strip().strip('"').removeprefix("W/").strip('"') for t in if_match.split(",")}
-        if "*" not in wanted and current_hash not in wanted:
-            return latest, 412
-    if is_new and locked is not None:
-        return latest, 409
-    if not is_new and (base is None or latest is None or base.id != latest.id):
-        return latest, 409
-    return latest, 0
-
-
 @bp.post("/models/<key>/deploy")
 @roles_required(*EDITORS)
 def deploy(key: str) -> Response | tuple[str, int]:
     """Deploy the edited diagram as a new version, refused when a newer version exists."""
     xml_text = _submitted_xml(key)
-    base, is_new = _base_for(key)
-    latest, stale = _stale(key, base, is_new)
-    if stale:
-        db.session.rollback()
-        if latest is not None:
-            message = _("Version %(v)d was deployed by %(who)s after you opened the editor, so your "
-                        "changes were not deployed. Download your diagram, open the newest version and "
-                        "apply your changes there.", v=latest.version, who=latest.deployed_by or "?")
-        else:
-            message = _("The version you edited no longer exists. Reload the editor.")
-        return _render_editor(key, xml_text, base=base, status=stale, message=message, latest=latest)
-    problems = _check(key, xml_text, is_new)
+    base, _is_new = _base_for(key)
+    problems = _file_problems(key, xml_text)
     if problems:
-        db.session.rollback()
         return _render_editor(key, xml_text, base=base, status=422, problems=problems)
-    result = get_engine().deploy(db.session, xml_text, filename=f"{key}.bpmn", actor=actor())
-    db.session.commit()
+    # The engine serialises deploys of the key and refuses one whose base is no longer the newest.
+    base_hash = (request.form.get("base_hash") or "").strip()
+    try:
+        result = run_unit(db.session(), lambda: get_engine().deploy(
+            db.session(), xml_text, filename=f"{key}.bpmn", actor=actor(), base_hash=base_hash,
+            if_match=if_match())).unwrap()
+    except (Conflict, PreconditionFailed) as stale:
+        latest = _latest(key)
+        return _render_editor(key, xml_text, base=base, status=412 if isinstance(stale, PreconditionFailed)
+                              else 409, message=_stale_message(latest), latest=latest)
     if result.created:
         flash(_("Version %(v)d deployed. New cases start on it; running cases stay on their version.",
                 v=result.version), "success")
     else:
         flash(_("Nothing changed: version %(v)d stays the newest.", v=result.version), "info")
     return redirect(url_for(".version", key=key, number=result.version))
+
+
+def _stale_message(latest: queries.VersionView | None) -> str:
+    """Tell the editor which newer version made the deploy stale, and what to do."""
+    if latest is None:
+        return _("The version you edited no longer exists. Reload the editor.")
+    return _("Version %(v)d was deployed by %(who)s after you opened the editor, so your "
+             "changes were not deployed. Download your diagram, open the newest version and "
+             "apply your changes there.", v=latest.version, who=latest.deployed_by or "?")
 
 
 def normalized_lines(xml_text: str) -> list[str]:
@@ -314,8 +301,7 @@ def normalized_lines(xml_text: str) -> list[str]:
 @roles_required(*EDITORS)
 def compare(key: str) -> str | tuple[str, int]:
     """Compare two versions: changed elements and forms, then the XML line by line."""
-    newest = db.session.scalar(select(func.max(ProcessVersion.version)).where(
-        ProcessVersion.process_key == key))
+    newest = queries.newest_version_number(db.session(), key)
     if newest is None:
         abort(404)
     try:

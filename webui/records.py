@@ -13,12 +13,11 @@ from department import registers, services
 from department.roles import ADMIN, FOREMAN_OR_ABOVE
 from engine.errors import Forbidden, NotFound
 from engine.store import queries
-from engine.store.models import ProcessVersion
 
 from .auth import roles_required
 from .case_view import CaseModel
 from .display import case_number, display_names, local_time, person, pick
-from .engine_ext import actor, now
+from .engine_ext import actor, local_zone, now
 from .extensions import db
 
 bp = Blueprint("records", __name__)
@@ -100,19 +99,19 @@ def instance_record(instance_id: int) -> str:
     """Print the paper record of a case, chosen by its process."""
     who, moment = actor(), now()
     try:
-        view = queries.get_instance(db.session, instance_id, who, moment)
-        history = queries.instance_history(db.session, instance_id, who, moment)
+        view = queries.get_instance(db.session(), instance_id, who, moment)
+        history = queries.instance_history(db.session(), instance_id, who, moment)
     except NotFound:
         abort(404)
     except Forbidden:
         abort(403)
     template = RECORD_TEMPLATES.get(view.process_key)
-    version = db.session.get(ProcessVersion, view.version_id)
+    version = queries.version_by_id(db.session(), view.version_id)
     if template is None or version is None:
         abort(404)
     model = CaseModel(version.model)
     usernames = [view.started_by, *(r.get("actor") for r in history)]
-    names = display_names(db.session, [*usernames, *model.usernames(view.data)])
+    names = display_names(db.session(), [*usernames, *model.usernames(view.data)])
     model.names = names
     record = Record(view.data, model, history, names)
     hazard = view.process_key == "hazardous_goods_issuance"
@@ -135,12 +134,12 @@ class RegisterTable:
 def register_table(item: str | None = None, instance_id: int | None = None) -> RegisterTable:
     """Return the register's lines, for one item or one case, people shown by name."""
     columns = list(registers.HAZARD_COLUMNS)
-    rows = registers.hazard_register_rows(db.session, item)
+    rows = registers.hazard_register_rows(db.session(), item, local_zone())
     case_col = columns.index("流程单号")
     if instance_id is not None:
         rows = [row for row in rows if row[case_col] == str(instance_id)]
     people = [columns.index(c) for c in PEOPLE_COLUMNS]
-    names = display_names(db.session, [row[i] for row in rows for i in people])
+    names = display_names(db.session(), [row[i] for row in rows for i in people])
     for row in rows:
         for i in people:
             row[i] = names.get(row[i], row[i])
@@ -160,7 +159,7 @@ def hazardous_goods() -> str:
     chosen = request.args.get("item") or None
     if chosen is not None and chosen not in services.HAZARD_ITEMS:
         abort(404)
-    balances = services.balances(db.session)
+    balances = services.balances(db.session())
     sections = [(key, pick(*labels), _qty(balances.get(key, 0.0)), register_table(item=key))
                 for key, labels in services.HAZARD_ITEMS.items() if chosen in (None, key)]
     return render_template("records/hazard_register.html", sections=sections, chosen=chosen,

@@ -15,12 +15,11 @@ from werkzeug.wrappers import Response
 from department import registers, services
 from department.roles import ADMIN, FOREMAN_OR_ABOVE, effective_roles
 from engine.errors import InvalidData
-from engine.store.models import HazardLedgerLine
 from engine.store.queries import Page
 
 from .auth import roles_required
-from .display import LOCAL_TZ, pick
-from .engine_ext import actor, now
+from .display import pick
+from .engine_ext import actor, local_zone, now
 from .extensions import db
 from .instances import template_helpers
 
@@ -63,7 +62,7 @@ def index() -> Response:
 
 def _ledger_page(item: str | None, page_no: int) -> Page:
     """Return one page of register lines, newest first, as plain dicts."""
-    lines: list[HazardLedgerLine] = services.ledger_lines(db.session, item)
+    lines = services.ledger_lines(db.session(), item)
     lines.reverse()
     start = (page_no - 1) * PER_PAGE
     rows = [{"at": line.at, "item": _item_name(line.item), "kind_code": line.kind,
@@ -85,7 +84,7 @@ def _render_hazard(status: int = 200, errors: dict[str, str] | None = None,
         page_no = max(1, int(request.args.get("page", "1")))
     except ValueError:
         page_no = 1
-    balances = services.balances(db.session)
+    balances = services.balances(db.session())
     items = [(key, _item_name(key), quantity(balances.get(key, 0.0))) for key in services.HAZARD_ITEMS]
     return render_template("registers/hazardous_goods.html", hazard_items=items, item=item,
                            page=_ledger_page(item, page_no), may_stock_in=may_stock_in(),
@@ -111,7 +110,7 @@ def stock_in() -> Response | tuple[str, int]:
         errors["note"] = _("At most %(n)d characters.", n=NOTE_MAX)
     if not errors:
         try:
-            line = services.stock_in(db.session, values["item"], values["quantity"].replace(",", "."),
+            line = services.stock_in(db.session(), values["item"], values["quantity"].replace(",", "."),
                                      values["note"], actor().username, now())
             db.session.commit()
         except InvalidData as err:
@@ -141,8 +140,8 @@ def hazardous_goods_csv() -> Response:
     item = request.args.get("item") or None
     if item is not None and item not in services.HAZARD_ITEMS:
         abort(404)
-    body = registers.hazard_register_csv(db.session, item)
-    stamp = now().astimezone(LOCAL_TZ).strftime("%Y%m%d")
+    body = registers.hazard_register_csv(db.session(), item, local_zone())
+    stamp = now().astimezone(local_zone()).strftime("%Y%m%d")
     name = f"hazardous-goods-register{'-' + item if item else ''}-{stamp}.csv"
     return FlaskResponse(body, mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
@@ -162,9 +161,9 @@ def _moment(value: Any) -> datetime | str | None:
 @roles_required(*READERS)
 def sealed_keys() -> str:
     """Show every sealed-key use: unit, reason, approvals, witnesses, times and seals."""
-    records = registers.sealed_key_records(db.session)
+    records = registers.sealed_key_records(db.session())
     for record in records:
         record["opened_at"], record["closed_at"] = _moment(record["opened_at"]), _moment(record["closed_at"])
-    incidents = registers.sealed_key_incidents(db.session)
+    incidents = registers.sealed_key_incidents(db.session())
     return render_template("registers/sealed_keys.html", records=records, incidents=incidents,
                            reasons=REASON_LABELS, steps=STEP_LABELS)

@@ -77,7 +77,7 @@ def load_user_early() -> None:
     if request.endpoint == "static":
         return
     _ = current_user.is_authenticated
-    session = db.session
+    session = db.session()
     if session.in_transaction() and not (session.new or session.dirty or session.deleted):
         session.commit()
 

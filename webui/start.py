@@ -10,11 +10,10 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from department.roles import effective_roles
-from engine.definitions import latest_version
-from engine.errors import EngineError, Forbidden, InvalidData, NotFound, ProcessFailure
+from engine.errors import Forbidden, InvalidData, NotFound
 from engine.runtime import Actor
 from engine.store import queries
-from engine.store.models import ProcessVersion
+from engine.store.unit_of_work import run_unit
 
 from .auth import roles_required
 from .case_view import CaseModel
@@ -47,8 +46,8 @@ def may_start(model: dict[str, Any], who: Actor) -> bool:
 def startable(who: Actor) -> list[Startable]:
     """Return the newest version of every process the actor may start."""
     out = []
-    for entry in queries.process_list(db.session):
-        model = latest_version(db.session, entry["key"]).model
+    for entry in queries.process_list(db.session()):
+        model = queries.latest_version(db.session(), entry["key"]).model
         if may_start(model, who):
             fields = (model.get("start_form") or {}).get("fields", [])
             out.append(Startable(entry["key"], pick(entry["name_zh"], entry["name_en"]),
@@ -57,10 +56,10 @@ def startable(who: Actor) -> list[Startable]:
     return sorted(out, key=lambda s: s.name)
 
 
-def _version_to_start(key: str) -> ProcessVersion:
+def _version_to_start(key: str) -> queries.VersionView:
     """Return the newest version of a process the user may start; 404 or 403 otherwise."""
     try:
-        version = latest_version(db.session, key)
+        version = queries.latest_version(db.session(), key)
     except NotFound:
         abort(404)
     if not may_start(version.model, actor()):
@@ -75,11 +74,11 @@ def index() -> str:
     return render_template("start/index.html", processes=startable(actor()))
 
 
-def _form_page(version: ProcessVersion, submitted: dict[str, str] | None = None,
+def _form_page(version: queries.VersionView, submitted: dict[str, str] | None = None,
                errors: dict[str, list[str]] | None = None) -> str:
     model = CaseModel(version.model)
     form = version.model.get("start_form")
-    fields = FormBuilder(db.session, form, {}, model).views(submitted, errors)
+    fields = FormBuilder(db.session(), form, {}, model).views(submitted, errors)
     return render_template("start/form.html", key=version.process_key, name=model.name, fields=fields,
                            general_errors=general_errors(errors or {}, fields))
 
@@ -97,26 +96,23 @@ def submit(key: str) -> Response | tuple[str, int]:
     """Start the case; go to its first task when it is the user's, else confirm the case number."""
     version = _version_to_start(key)
     form_def = version.model.get("start_form")
-    session, who = db.session, actor()
+    session, who = db.session(), actor()
     try:
-        instance = get_engine().start(session, key, read_answers(form_def, request.form), who)
-        session.commit()
+        unit = run_unit(session, lambda: get_engine().start(
+            session, key, read_answers(form_def, request.form), who))
     except InvalidData as refused:
-        session.rollback()
         return _form_page(version, submitted_values(form_def, request.form), field_errors(refused)), 422
-    except ProcessFailure as failure:
-        session.commit()  # the case exists and is marked failed: an administrator can retry it
+    except Forbidden:
+        abort(403)
+    failure = unit.failure
+    if failure is not None:
+        # The case exists and is marked failed: an administrator can retry it.
         flash(_("The case was registered, but an automatic step failed (%(message)s). "
                 "An administrator can retry it.", message=failure.message), "error")
         if failure.instance_id is None:
             return redirect(url_for(".index"))
         return redirect(url_for(".started", instance_id=failure.instance_id))
-    except Forbidden:
-        session.rollback()
-        abort(403)
-    except EngineError:
-        session.rollback()
-        raise
+    instance = unit.unwrap()
     number = case_number(instance.id)
     view = queries.get_instance(session, instance.id, who, now())
     roles = effective_roles(who.roles)
@@ -133,14 +129,14 @@ def submit(key: str) -> Response | tuple[str, int]:
 def started(instance_id: int) -> str:
     """Confirm a new case: its number and who has its next steps."""
     try:
-        view = queries.get_instance(db.session, instance_id, actor(), now())
+        view = queries.get_instance(db.session(), instance_id, actor(), now())
     except NotFound:
         abort(404)
     except Forbidden:
         abort(403)
-    version = db.session.get(ProcessVersion, view.version_id)
+    version = queries.version_by_id(db.session(), view.version_id)
     model = CaseModel(version.model if version else {})
-    names = display_names(db.session, [t.assignee for t in view.open_tasks])
+    names = display_names(db.session(), [t.assignee for t in view.open_tasks])
     steps = [(pick(t.title_zh, t.title_en),
               person(names, t.assignee) if t.assignee else localized_role(t.role)) for t in view.open_tasks]
     return render_template("start/started.html", view=view, name=model.name, case_no=case_number(view.id),

@@ -10,10 +10,10 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from department.roles import effective_roles
-from engine.errors import EngineError, Forbidden, InvalidData, NotFound, ProcessFailure
+from engine.errors import EngineError, Forbidden, InvalidData, NotFound
 from engine.store import queries
-from engine.store.models import ProcessInstance, ProcessVersion
 from engine.store.queries import TaskView
+from engine.store.unit_of_work import run_unit
 
 from .auth import roles_required, safe_next
 from .case_view import CaseModel, value_sources
@@ -38,9 +38,8 @@ def problem(status: int, title: str, message: str, task: TaskView | None = None)
                            code=status), status
 
 
-def _version(instance_id: int) -> ProcessVersion:
-    inst = db.session.get(ProcessInstance, instance_id)
-    version = db.session.get(ProcessVersion, inst.version_id) if inst is not None else None
+def _version(instance_id: int) -> queries.VersionView:
+    version = queries.instance_version(db.session(), instance_id)
     if version is None:
         abort(404)
     return version
@@ -49,7 +48,7 @@ def _version(instance_id: int) -> ProcessVersion:
 def _visible_task(task_id: str) -> TaskView | tuple[str, int]:
     """Return the task if the user may see it, else the page saying why not."""
     try:
-        return queries.get_task(db.session, task_id, actor(), now())
+        return queries.get_task(db.session(), task_id, actor(), now())
     except NotFound:
         abort(404)
     except Forbidden:
@@ -118,7 +117,7 @@ def _event_sentence(kind: str, who: str, step: str, row: Mapping[str, Any], deta
 def _context(task: TaskView, submitted: Mapping[str, str] | None = None,
              errors: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
     """Gather everything the task page shows."""
-    who, moment, session = actor(), now(), db.session
+    who, moment, session = actor(), now(), db.session()
     model = CaseModel(_version(task.instance_id).model)
     try:
         instance = queries.get_instance(session, task.instance_id, who, moment)
@@ -165,23 +164,20 @@ def complete(task_id: str) -> Page | Response:
     task = _visible_task(task_id)
     if isinstance(task, tuple):
         return task
-    session = db.session
+    session = db.session()
     answers = read_answers(task.form, request.form)
     try:
-        get_engine().complete(session, task_id, answers, actor())
-        session.commit()
+        unit = run_unit(session, lambda: get_engine().complete(session, task_id, answers, actor()))
     except InvalidData as refused:
-        session.rollback()
         context = _context(task, submitted_values(task.form, request.form), field_errors(refused))
         return render_template("tasks/page.html", **context), 422
-    except ProcessFailure as failure:
-        session.commit()  # the completion stands; the instance is marked failed for an admin to retry
-        flash(_("Your entry was saved, but the next automatic step failed (%(message)s). "
-                "An administrator can retry it from the case page.", message=failure.message), "error")
-        return redirect(url_for("inbox.index"))
     except EngineError as error:
-        session.rollback()
         return _refusal(error, task)
+    if unit.failure is not None:
+        # The completion stands; the instance is marked failed for an admin to retry.
+        flash(_("Your entry was saved, but the next automatic step failed (%(message)s). "
+                "An administrator can retry it from the case page.", message=unit.failure.message), "error")
+        return redirect(url_for("inbox.index"))
     flash(_("“%(task)s” is done. Thank you.", task=pick(task.title_zh, task.title_en)), "success")
     return redirect(url_for("inbox.index"))
 
@@ -192,10 +188,10 @@ def _refusal(error: EngineError, before: TaskView, action: str = "complete") -> 
         abort(404)
     who = actor()
     try:
-        task = queries.get_task(db.session, before.id, who, now())
+        task = queries.get_task(db.session(), before.id, who, now())
     except EngineError:
         task = before
-    names = display_names(db.session, [task.assignee, task.completed_by])
+    names = display_names(db.session(), [task.assignee, task.completed_by])
     if isinstance(error, Forbidden):
         if task.assignee and task.assignee != who.username:
             text = _("This task is assigned to %(name)s; only they can do it.",
@@ -215,7 +211,7 @@ def _refusal(error: EngineError, before: TaskView, action: str = "complete") -> 
 def _conflict_text(task: TaskView, error: EngineError) -> str:
     """Say what changed meanwhile: done by someone, withdrawn, claimed, or the case paused."""
     who = actor()
-    names = display_names(db.session, [task.assignee, task.completed_by])
+    names = display_names(db.session(), [task.assignee, task.completed_by])
     if task.status == "completed":
         if task.completed_by == who.username:
             return _("You have already completed this task.")
@@ -223,8 +219,7 @@ def _conflict_text(task: TaskView, error: EngineError) -> str:
                  name=person(names, task.completed_by), time=local_time(task.completed_at))
     if task.status == "cancelled":
         return _("This task is no longer needed: the case has moved on or was ended.")
-    inst = db.session.get(ProcessInstance, task.instance_id)
-    status = inst.status if inst is not None else ""
+    status = queries.instance_status(db.session(), task.instance_id) or ""
     if status == "suspended":
         return _("The case is suspended. This task can be done once an administrator resumes it.")
     if status == "error":
@@ -245,10 +240,8 @@ def _inbox_action(task_id: str, action: str) -> Page | Response:
     if isinstance(task, tuple):
         return task
     try:
-        getattr(get_engine(), action)(db.session, task_id, actor())
-        db.session.commit()
+        run_unit(db.session(), lambda: getattr(get_engine(), action)(db.session(), task_id, actor()))
     except EngineError as error:
-        db.session.rollback()
         return _refusal(error, task, action)
     title = pick(task.title_zh, task.title_en)
     if action == "claim":
@@ -279,14 +272,14 @@ def diagram(task_id: str) -> Response:
     """Return the task's process diagram, what has been done and the task's element, for the viewer."""
     who, moment = actor(), now()
     try:
-        task = queries.get_task(db.session, task_id, who, moment)
+        task = queries.get_task(db.session(), task_id, who, moment)
     except NotFound:
         abort(404)
     except Forbidden:
         abort(403)
     version = _version(task.instance_id)
     try:
-        visits = queries.element_visits(queries.instance_history(db.session, task.instance_id, who, moment))
+        visits = queries.element_visits(queries.instance_history(db.session(), task.instance_id, who, moment))
     except Forbidden:
         visits = {}
     response = jsonify({"xml": version.bpmn_xml, "visits": visits,

@@ -6,18 +6,17 @@ import math
 import re
 import unicodedata
 from collections.abc import Collection
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from marshmallow import Schema, ValidationError, validate
 from marshmallow import fields as mm
 
+from engine.calendar import DEFAULT_ZONE
 from engine.forms.model import TEXT_TYPES, FormDef
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 # Browsers and JSON clients lose precision on integers beyond 2**53.
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -125,8 +124,8 @@ def parse_date(value: Any) -> date:
         raise Invalid("invalid_date") from exc
 
 
-def parse_datetime(value: Any) -> datetime:
-    """Read an ISO datetime as an aware datetime; a naive one is Asia/Shanghai wall time."""
+def parse_datetime(value: Any, zone: tzinfo = DEFAULT_ZONE) -> datetime:
+    """Read an ISO datetime as an aware datetime; a naive one is wall time in zone (the calendar's)."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(_plain(value))
@@ -134,7 +133,7 @@ def parse_datetime(value: Any) -> datetime:
             raise Invalid("invalid_datetime") from exc
     if not isinstance(value, datetime):
         raise Invalid("invalid_datetime")
-    return value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
+    return value if value.tzinfo else value.replace(tzinfo=zone)
 
 
 def to_date(value: Any) -> str:
@@ -142,10 +141,10 @@ def to_date(value: Any) -> str:
     return parse_date(value).isoformat()
 
 
-def to_datetime(value: Any) -> str:
-    """Read a datetime, normalised to an ISO UTC string."""
+def to_datetime(value: Any, zone: tzinfo = DEFAULT_ZONE) -> str:
+    """Read a datetime, normalised to an ISO UTC string; a naive one is wall time in zone."""
     try:
-        return parse_datetime(value).astimezone(UTC).isoformat()
+        return parse_datetime(value, zone).astimezone(UTC).isoformat()
     except OverflowError as exc:  # year 1 or 9999 shifted across midnight
         raise Invalid("invalid_datetime") from exc
 
@@ -157,15 +156,17 @@ def to_user(value: Any) -> str:
     return value.strip()
 
 
-def coerce(kind: str, value: Any, options: Collection[str] = ()) -> Any:
-    """Read a non-blank value as field type `kind`; raise Invalid with the message code."""
+def coerce(kind: str, value: Any, options: Collection[str] = (), zone: tzinfo = DEFAULT_ZONE) -> Any:
+    """Read a non-blank value as field type `kind` (naive datetimes in zone); raise Invalid with the code."""
     if kind in TEXT_TYPES:
         return to_text(value)
     if kind == "choice":
         return to_choice(value, options)
+    if kind == "datetime":
+        return to_datetime(value, zone)
     readers = {
         "integer": to_integer, "number": to_number, "boolean": to_boolean, "date": to_date,
-        "datetime": to_datetime, "user": to_user,
+        "user": to_user,
     }
     if kind not in readers:
         raise ValueError(f"unknown field type {kind!r}")
@@ -175,15 +176,17 @@ def coerce(kind: str, value: Any, options: Collection[str] = ()) -> Any:
 class TypedField(mm.Field):
     """A marshmallow field reading one form field type; errors are message codes."""
 
-    def __init__(self, kind: str, options: Collection[str] = (), **kwargs: Any) -> None:
+    def __init__(self, kind: str, options: Collection[str] = (), zone: tzinfo = DEFAULT_ZONE,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.kind = kind
         self.options = frozenset(options)
+        self.zone = zone
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         """Coerce one submitted value."""
         try:
-            return coerce(self.kind, value, self.options)
+            return coerce(self.kind, value, self.options, self.zone)
         except Invalid as exc:
             raise ValidationError(exc.code) from exc
 
@@ -194,14 +197,14 @@ def invalid_code(kind: str) -> str:
 
 
 @lru_cache(maxsize=512)
-def schema_for(form: FormDef) -> Schema:
-    """Return the (cached) marshmallow schema coercing the form's values; errors are message codes."""
+def schema_for(form: FormDef, zone: tzinfo = DEFAULT_ZONE) -> Schema:
+    """Return the (cached) schema coercing the form's values, naive datetimes in zone; errors are codes."""
     declared: dict[str, mm.Field] = {}
     for index, f in enumerate(form.fields):
         limit = f.length_limit
         validators = [validate.Length(max=limit, error="too_long")] if limit else []
         # Attribute names f0, f1… keep field names like `load` or `fields` from shadowing Schema members.
         declared[f"f{index}"] = TypedField(
-            f.type, [o.value for o in f.options], data_key=f.name, attribute=f.name, validate=validators
+            f.type, [o.value for o in f.options], zone, data_key=f.name, attribute=f.name, validate=validators
         )
     return Schema.from_dict(declared, name="FormSchema")()

@@ -8,6 +8,7 @@ from typing import Any
 
 from lxml import etree
 
+from engine import domain
 from engine.forms.coercion import NUMBER_RE, Invalid, coerce, is_blank
 from engine.forms.model import (
     FIELD_TYPES,
@@ -23,12 +24,15 @@ from engine.forms.model import (
 from engine.messages import msg
 
 PF_NS = "https://propertyflow.dev/schema/bpmn/1"
-# Variables and sandbox functions the engine provides: a field of that name would overwrite them.
-RESERVED_NAMES = frozenset({
-    "initiator", "initiator_roles", "started_at", "performed_by", "outcome",
-    "instance_id", "now", "minutes", "hours", "working_hours", "next_working_morning", "in_working_hours",
-    "stock_balance", "ledger_issue", "ledger_return", "sealed_key_archive",
+# Variables the engine sets on every instance: a field of that name would overwrite them.
+ENGINE_VARIABLES = frozenset({
+    "initiator", "initiator_roles", "started_at", "performed_by", "outcome", "instance_id",
 })
+
+
+def reserved_names() -> frozenset[str]:
+    """Return the names a field may not take: engine variables, engine and domain functions."""
+    return ENGINE_VARIABLES | domain.ENGINE_FUNCTIONS | frozenset(domain.current().services)
 
 # dict, not Mapping: the engine's sandbox evaluator takes a dict, and we always pass a fresh one.
 
@@ -121,7 +125,7 @@ class _FormReader:
         elif not NAME_RE.fullmatch(name) or keyword.iskeyword(name):
             self.problem(msg("pf:field name '{name}' is not a valid identifier "
                              "(ASCII letters, digits and '_', starting with a letter)", name=name))
-        elif name in RESERVED_NAMES:
+        elif name in reserved_names():
             self.problem(msg("pf:field name '{name}' is reserved for a variable or function the engine "
                              "provides", name=name))
         elif name in self.types:

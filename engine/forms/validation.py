@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Collection, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from marshmallow import ValidationError
 
+from engine.calendar import DEFAULT_ZONE
 from engine.forms.coercion import (
-    LOCAL_TZ,
     Invalid,
     invalid_code,
     is_blank,
@@ -26,32 +27,53 @@ Evaluate = Callable[[str, dict[str, Any]], Any]
 UserRoles = Callable[[str], frozenset[str] | None]
 
 
-def as_comparable(kind: str, value: Any) -> float | date | datetime:
-    """Read a limit or value for comparison as the field type's scale; raise Invalid if it can't."""
+def condition_names(expression: str) -> frozenset[str]:
+    """Return the names a condition reads, so a caller can tell whether it waits for a form's own answers."""
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError:
+        return frozenset()
+    return frozenset(node.id for node in ast.walk(tree) if isinstance(node, ast.Name))
+
+
+def required_for(field: FieldDef, data: Mapping[str, Any], evaluate: Evaluate) -> bool:
+    """Tell whether a field must be answered for this data: required, or its required-when holds.
+
+    The one test both the engine (on submit) and the web form (before answers exist) apply;
+    a failing condition raises.
+    """
+    if field.required:
+        return True
+    return field.required_when is not None and bool(evaluate(field.required_when, dict(data)))
+
+
+def as_comparable(kind: str, value: Any, zone: tzinfo = DEFAULT_ZONE) -> float | date | datetime:
+    """Read a limit or value for comparison on the field type's scale (local days in zone); raise Invalid."""
     if kind in ("integer", "number"):
         return to_number(value)
     if kind == "date":
         if isinstance(value, datetime) or (isinstance(value, str) and len(value.strip()) > 10):
-            return parse_datetime(value).astimezone(LOCAL_TZ).date()  # a datetime limit → its local day
+            return parse_datetime(value, zone).astimezone(zone).date()  # a datetime limit → its local day
         return parse_date(value)
     if kind == "datetime":
         if isinstance(value, date) and not isinstance(value, datetime):
-            return datetime(value.year, value.month, value.day, tzinfo=LOCAL_TZ)
-        return parse_datetime(value)
+            return datetime(value.year, value.month, value.day, tzinfo=zone)
+        return parse_datetime(value, zone)
     raise ValueError(f"type {kind!r} has no order")
 
 
-def show_limit(limit: float | date | datetime) -> str:
-    """Format a limit for people: whole numbers without .0, datetimes in Shanghai wall time."""
+def show_limit(limit: float | date | datetime, zone: tzinfo = DEFAULT_ZONE) -> str:
+    """Format a limit for people: whole numbers without .0, datetimes in the zone's wall time."""
     if isinstance(limit, float):
         return str(int(limit)) if limit.is_integer() else repr(limit)
     if isinstance(limit, datetime):
-        return limit.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+        return limit.astimezone(zone).strftime("%Y-%m-%d %H:%M")
     return limit.isoformat()
 
 
 def limit_messages(
-    form: FormDef, field: FieldDef, value: Any, merged: Mapping[str, Any], refused: Collection[str]
+    form: FormDef, field: FieldDef, value: Any, merged: Mapping[str, Any], refused: Collection[str],
+    zone: tzinfo = DEFAULT_ZONE,
 ) -> list[Message]:
     """Check min/max of a value, each a literal or the value of another field or variable."""
     found = []
@@ -66,11 +88,11 @@ def limit_messages(
         if limit is None:
             continue
         try:
-            edge: Any = as_comparable(field.type, limit)
+            edge: Any = as_comparable(field.type, limit, zone)
         except Invalid:
             found.append(message("rule_error", error=f"the {bound} limit {limit!r} is not comparable"))
             continue
-        mine: Any = as_comparable(field.type, value)
+        mine: Any = as_comparable(field.type, value, zone)
         dated = field.type in ("date", "datetime")
         if bound == "min" and mine < edge:
             code = "too_early" if dated else "too_small"
@@ -78,7 +100,7 @@ def limit_messages(
             code = "too_late" if dated else "too_large"
         else:
             continue
-        shown = show_limit(edge)
+        shown = show_limit(edge, zone)
         named = (f"{shown} ({label[0]})", f"{shown}（{label[1]}）") if label else shown
         found.append(message(code, limit=named))
     return found
@@ -87,9 +109,10 @@ def limit_messages(
 class _Check:
     """The state of validating one submission."""
 
-    def __init__(self, form: FormDef, evaluate: Evaluate) -> None:
+    def __init__(self, form: FormDef, evaluate: Evaluate, zone: tzinfo) -> None:
         self.form = form
         self.evaluate = evaluate
+        self.zone = zone
         self.errors: dict[str, list[Message]] = {}
 
     def add(self, name: str, msg: Message) -> None:
@@ -99,7 +122,7 @@ class _Check:
     def load(self, present: dict[str, Any]) -> dict[str, Any]:
         """Coerce the given values through the schema; return the ones that passed."""
         try:
-            return dict(schema_for(self.form).load(present))
+            return dict(schema_for(self.form, self.zone).load(present))
         except ValidationError as exc:
             assert isinstance(exc.messages, dict)  # a schema's errors are keyed by field
             for name, codes in exc.messages.items():
@@ -111,6 +134,14 @@ class _Check:
                     else:
                         self.add(name, message(invalid_code(field.type)))
             return dict(exc.valid_data or {})
+
+    def required(self, field: FieldDef, merged: dict[str, Any]) -> bool:
+        """Apply required_for; a failing condition is reported on the field as rule_error."""
+        try:
+            return required_for(field, merged, self.evaluate)
+        except Exception as exc:  # any failure of a process expression is the process's, shown to the user
+            self.add(field.name, message("rule_error", error=f"{type(exc).__name__}: {exc}"))
+            return False
 
     def truthy(self, name: str, expr: str, merged: dict[str, Any]) -> bool | None:
         """Evaluate expr; on failure report rule_error on name and return None."""
@@ -154,10 +185,11 @@ def validate_submission(
     context: Mapping[str, Any],
     evaluate: Evaluate,
     user_roles: UserRoles,
+    zone: tzinfo = DEFAULT_ZONE,
 ) -> tuple[dict[str, Any], dict[str, list[Message]]]:
-    """Check a submission against the form; return (clean data, field → reasons)."""
+    """Check a submission against the form (naive times in zone); return (clean data, field → reasons)."""
     # Clean data holds only declared fields that passed, so a refused value never reaches the instance.
-    check = _Check(form, evaluate)
+    check = _Check(form, evaluate, zone)
     for key in submitted:
         if form.field(key) is None:
             check.add(str(key), message("unknown_field"))
@@ -173,13 +205,10 @@ def validate_submission(
         if field.name in check.errors:
             continue
         if field.name not in clean:
-            needed = field.required or (
-                field.required_when is not None and check.truthy(field.name, field.required_when, merged)
-            )
-            if needed:
+            if check.required(field, merged):
                 check.add(field.name, message("required"))
         elif field.type in ORDERED_TYPES:
-            for msg in limit_messages(form, field, clean[field.name], merged, check.errors):
+            for msg in limit_messages(form, field, clean[field.name], merged, check.errors, zone):
                 check.add(field.name, msg)
         elif field.type == "user":
             check.user(field, clean[field.name], user_roles)

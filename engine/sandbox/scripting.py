@@ -30,7 +30,7 @@ Known holes, honestly:
   process boundary: run workers under a memory rlimit/cgroup.
 - Injected functions run unrestricted and must validate their own arguments.
 - A failing script may have mutated task-data lists/dicts in place: the caller's transaction (the
-  savepoint in engine.stepping) must roll back. Expressions cannot mutate data.
+  savepoint in engine.spiff.stepping) must roll back. Expressions cannot mutate data.
 """
 
 from __future__ import annotations
@@ -47,9 +47,6 @@ from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
 from RestrictedPython.transformer import IOPERATOR_TO_STR, RestrictingNodeTransformer
-from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
-from SpiffWorkflow.bpmn.script_engine.python_engine import PythonScriptEngine
-from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
 from engine.errors import EngineError
 from engine.sandbox.guards import (
@@ -278,7 +275,7 @@ def data_problem(value: Any, limit: int) -> str | None:
     return None
 
 
-# --- the environment and the engine ---------------------------------------------------------------
+# --- the environment ------------------------------------------------------------------------------
 
 
 def _line_of(source: str, line: int | None) -> str | None:
@@ -306,12 +303,13 @@ def _failure(exc: BaseException, run: Run, source: str, what: str) -> ScriptErro
     return ScriptError(message, kind=kind, line=line, source_line=_line_of(source, line), what=what)
 
 
-class SandboxEnvironment(BasePythonScriptEngineEnvironment):
+# Shaped like Spiff's script environments (evaluate/execute on a data dict): engine.spiff.script_engine
+# hands it to Spiff, which also calls it directly for a few expressions of its own.
+class SandboxEnvironment:
     """Evaluate expressions and execute scripts in the sandbox, on task data."""
 
     def __init__(self, functions: Mapping[str, Callable[..., Any]] | None = None,
                  limits: Limits | None = None) -> None:
-        super().__init__({})
         self.functions = dict(functions or {})
         self.limits = limits or Limits()
 
@@ -369,39 +367,3 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
             raise  # a nested sandbox run or an injected function's domain error says it better
         except (LimitExceeded, Exception) as exc:
             raise _failure(exc, run, source, what) from exc
-
-
-def _task_exception(task: Any, error: ScriptError) -> Any:
-    """Wrap error in Spiff's WorkflowTaskException so callers learn the task and line."""
-    wrapped = WorkflowTaskException(str(error), task=task, exception=error, line_number=error.line,
-                                    error_line=error.source_line)
-    wrapped.exception = error  # engine.stepping reads the inner error from here
-    return wrapped
-
-
-class SandboxScriptEngine(PythonScriptEngine):
-    """Spiff's script engine with everything run in the sandbox; failures name task and line."""
-
-    clock: Callable[[], datetime] | None = None  # the unit of work's clock, read by engine.parser
-
-    def __init__(self, environment: SandboxEnvironment | None = None) -> None:
-        super().__init__(environment=environment or SandboxEnvironment())
-
-    def validate(self, expression: str) -> None:
-        """Raise ScriptError when expression would be refused."""
-        if problems := check_expression(expression):
-            raise ScriptError("; ".join(problems), kind="compile", what="expression")
-
-    def evaluate(self, task: Any, expression: str, external_context: Mapping[str, Any] | None = None) -> Any:
-        """Evaluate expression on the task's data."""
-        try:
-            return self.environment.evaluate(expression, task.data, external_context)
-        except ScriptError as error:
-            raise _task_exception(task, error) from error
-
-    def execute(self, task: Any, script: str, external_context: Mapping[str, Any] | None = None) -> bool:
-        """Run script on the task's data."""
-        try:
-            return bool(self.environment.execute(script, task.data, external_context))
-        except ScriptError as error:
-            raise _task_exception(task, error) from error

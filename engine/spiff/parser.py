@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import SpiffWorkflow
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, full_tag
 from SpiffWorkflow.bpmn.parser.event_parsers import (
     BoundaryEventParser,
@@ -25,6 +27,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 ISO_DURATION = re.compile(r"^P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
                           r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$")
 ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+# The BPMN 2.0 schema SpiffWorkflow ships, which deploy validates every file against.
+BPMN_XSD = Path(str(SpiffWorkflow.__file__)).parent / "bpmn" / "parser" / "schema" / "BPMN20.xsd"
 
 
 def normalise_timer_expression(text: str | None) -> str:
@@ -33,6 +37,15 @@ def normalise_timer_expression(text: str | None) -> str:
     if ISO_DURATION.match(source.upper()) or ISO_DATETIME.match(source.upper()):
         return repr(source)
     return source
+
+
+def is_iso_duration(text: str) -> bool:
+    """Tell whether Spiff's timers read text as an ISO-8601 duration."""
+    try:
+        TimerEventDefinition.parse_iso_duration(text)
+    except Exception:
+        return False
+    return True
 
 
 def engine_now(task: Any) -> datetime:

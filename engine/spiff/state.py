@@ -7,19 +7,15 @@ import zlib
 from typing import Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
-from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import StateFormatError
+from engine.spiff.serializer import SERIALIZER_VERSION, workflow_from_dict, workflow_to_dict
 
 # Version 1: zlib-compressed JSON of SpiffWorkflow's workflow dict minus `spec`/`subprocess_specs`,
 # plus {"format": 1, "spiff": <serializer version>}. The spec is rebuilt from the process version.
 STATE_FORMAT = 1
 SUPPORTED_FORMATS = frozenset({1})
-
-_SERIALIZER = BpmnWorkflowSerializer()
 
 
 def _json_default(value: Any) -> Any:
@@ -34,22 +30,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"value of type {type(value).__name__} cannot be stored in instance data")
 
 
-def dump_state(workflow: BpmnWorkflow) -> bytes:
+def dump_state(workflow: Any) -> bytes:
     """Serialise a workflow without its spec."""
-    registry = _SERIALIZER.registry
-    converter = _workflow_converter()
-    registry._encoder_mode = True
-    try:
-        # The top-level converter's own to_dict would also convert the spec, only for us to drop it:
-        # call its base for the shared fields and add the rest, in Spiff's key order.
-        dct = WorkflowConverter.to_dict(converter, workflow)
-        dct["subprocesses"] = converter.mapping_to_dict(workflow.subprocesses)
-        dct["bpmn_events"] = registry.convert(workflow.bpmn_events)
-        dct["typename"] = registry.typenames[BpmnWorkflow]
-    finally:
-        registry._encoder_mode = False
+    dct = workflow_to_dict(workflow)
     dct["format"] = STATE_FORMAT
-    dct["spiff"] = _SERIALIZER.VERSION
+    dct["spiff"] = SERIALIZER_VERSION
     raw = json.dumps(dct, separators=(",", ":"), default=_json_default, ensure_ascii=False)
     return zlib.compress(raw.encode("utf-8"), 6)
 
@@ -69,31 +54,15 @@ def read_state_dict(blob: bytes, state_format: int) -> dict[str, Any]:
 
 
 def load_state(blob: bytes, state_format: int, spec: Any, subprocess_specs: dict[str, Any],
-               script_engine: Any) -> BpmnWorkflow:
+               script_engine: Any) -> Any:
     """Rebuild a workflow from stored state and its (cached) spec."""
     dct = read_state_dict(blob, state_format)
     dct.pop("format")
     dct.pop("spiff", None)
-    registry = _SERIALIZER.registry
-    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine, deserializing=True)
-    wf_converter = _workflow_converter()
-    workflow.tasks = wf_converter.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
-    workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
-    wf_converter.set_default_attributes(workflow, dct)
-    wf_converter.subprocesses_from_dict(dct["subprocesses"], workflow)
-    workflow.bpmn_events = registry.restore(dct.pop("bpmn_events", []))
-    return workflow
+    return workflow_from_dict(dct, spec, subprocess_specs, script_engine)
 
 
-def _workflow_converter() -> Any:
-    """Return Spiff's converter for the top-level workflow class."""
-    registry = _SERIALIZER.registry
-    typename = registry.typenames[BpmnWorkflow]
-    # The registry stores partial(_obj_from_dict, converter.from_dict); reach the converter through it.
-    return registry.convert_from_dict[typename].args[0].__self__
-
-
-def prune(workflow: BpmnWorkflow) -> int:
+def prune(workflow: Any) -> int:
     """Cut finished tasks above the lowest common ancestor of unfinished ones; return how many.
 
     SpiffWorkflow never drops completed tasks, so a rework loop makes the tree (and every step and

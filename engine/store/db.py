@@ -29,17 +29,31 @@ def is_sqlite(bind: Engine) -> bool:
     return bind.dialect.name == "sqlite"
 
 
+def engine_options(url: str, **kwargs: Any) -> dict[str, Any]:
+    """Return create_engine() keyword arguments with this product's settings for the URL's database."""
+    options = dict(kwargs)
+    if url.startswith("sqlite"):
+        connect_args = dict(options.get("connect_args", {}))
+        connect_args.setdefault("timeout", 30)
+        # The embedded timer worker and threaded servers hand connections between threads.
+        connect_args.setdefault("check_same_thread", False)
+        options["connect_args"] = connect_args
+    else:
+        options.setdefault("pool_pre_ping", True)
+    return options
+
+
+def configure_engine(bind: Engine) -> None:
+    """Apply the per-connection settings (SQLite: WAL, pragmas, BEGIN IMMEDIATE) to an existing engine."""
+    if is_sqlite(bind):
+        _configure_sqlite(bind)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create a SQLAlchemy engine with the settings this product relies on."""
-    if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {})
-        kwargs["connect_args"].setdefault("timeout", 30)
-        kwargs["connect_args"].setdefault("check_same_thread", False)
-        bind = create_engine(url, **kwargs)
-        _configure_sqlite(bind)
-        return bind
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    bind = create_engine(url, **engine_options(url, **kwargs))
+    configure_engine(bind)
+    return bind
 
 
 def _configure_sqlite(bind: Engine) -> None:

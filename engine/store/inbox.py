@@ -5,41 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from department.roles import FOREMAN_OR_ABOVE, ROLES, effective_roles
+from engine import domain
 from engine.context import StepContext
 from engine.errors import ProcessFailure
+from engine.spiff.tasks import due_time, ready_user_tasks
 from engine.store import history
 from engine.store.models import TaskRow, User, UserRole
-
-
-def ready_user_tasks(workflow: Any) -> list[Any]:
-    """Return READY tasks that wait for a person, in the workflow and its subprocesses."""
-    found: list[Any] = []
-    for wf in [workflow, *workflow.subprocesses.values()]:
-        found.extend(t for t in wf.tasks.values() if t.state == TaskState.READY and t.task_spec.manual)
-    return found
-
-
-def due_time(task: Any) -> datetime | None:
-    """Return the earliest deadline among the timer boundary events attached to a task."""
-    parent = task.parent
-    if parent is None or not type(parent.task_spec).__name__.startswith("BoundaryEventSplit"):
-        return None
-    times = []
-    for sibling in parent.children:
-        spec = sibling.task_spec
-        if (isinstance(spec, BoundaryEvent) and isinstance(spec.event_definition, TimerEventDefinition)
-                and sibling.state == TaskState.WAITING):
-            value = sibling._get_internal_data("event_value")
-            if isinstance(value, str):
-                times.append(TimerEventDefinition.get_datetime(value))
-    return min(times) if times else None
 
 
 def user_roles(session: Session, username: str) -> frozenset[str] | None:
@@ -47,7 +21,7 @@ def user_roles(session: Session, username: str) -> frozenset[str] | None:
     # One plain query: loading the User entity and its roles took two per call, twice per step.
     rows = session.execute(select(User.id, UserRole.role).outerjoin(UserRole, UserRole.user_id == User.id)
                            .where(User.username == username, User.active.is_(True))).all()
-    return None if not rows else effective_roles(frozenset(role for _, role in rows if role))
+    return None if not rows else domain.current().effective_roles(role for _, role in rows if role)
 
 
 def roles_in_unit(ctx: StepContext, username: str) -> frozenset[str] | None:
@@ -68,7 +42,7 @@ def _resolve(ctx: StepContext, task: Any, spec: dict[str, Any]) -> tuple[str, st
     except Exception as exc:
         raise ProcessFailure(f"{element}: cannot work out who does this task: {exc}",
                              instance_id=ctx.instance.id, element_id=element) from exc
-    if role not in ROLES:
+    if not isinstance(role, str) or not domain.current().is_known_role(role):
         raise ProcessFailure(f"{element}: role {role!r} is not a known role", instance_id=ctx.instance.id,
                              element_id=element)
     if assignee is not None:
@@ -145,22 +119,9 @@ def instance_due(open_rows: list[TaskRow]) -> datetime | None:
     return min((t for t in times if t is not None), default=None)
 
 
-def wakeup_time(workflow: Any) -> datetime | None:
-    """Return when the instance next needs the timer worker (earliest waiting timer)."""
-    times = []
-    for task in workflow.event_manager.tasks.values():
-        if isinstance(task.task_spec.event_definition, TimerEventDefinition):
-            value = task._get_internal_data("event_value")
-            if isinstance(value, str):
-                times.append(TimerEventDefinition.get_datetime(value))
-            elif isinstance(value, dict) and "next" in value:
-                times.append(TimerEventDefinition.get_datetime(value["next"]))
-    return min(times) if times else None
-
-
 def role_holders(session: Session, role: str) -> list[str]:
     """Return usernames of active users holding a role, for user pickers."""
-    wanted = sorted(FOREMAN_OR_ABOVE) if role == "cs_foreman" else [role]
+    wanted = sorted(domain.current().acting_as(role))  # higher ranks do it too
     return list(session.scalars(
         select(User.username).join(UserRole).where(UserRole.role.in_(wanted), User.active.is_(True))
         .order_by(User.username).distinct()))

@@ -1,4 +1,4 @@
-"""Database tables of the engine: definitions, instances, inbox, history, users, registers."""
+"""Database tables of the engine: definitions, instances, inbox, history, users (a domain adds its own)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -21,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names so Alembic migrations are reproducible on SQLite and PostgreSQL.
@@ -62,8 +61,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     """Declarative base shared by the engine and the web app."""
 
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime()}
+    # One registry (not per-class attributes), so Flask-SQLAlchemy can adopt this base as its model class.
+    registry = registry(metadata=MetaData(naming_convention=NAMING),
+                        type_annotation_map={dict[str, Any]: JSON, datetime: UTCDateTime()})
 
 
 class User(Base):
@@ -215,54 +215,3 @@ class HistoryEvent(Base):
     task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-
-
-class HazardStock(Base):
-    """Running balance of one hazardous item; a row lock serialises ledger writes per item."""
-
-    __tablename__ = "hazard_stock"
-    __table_args__ = (CheckConstraint("balance >= 0", name="balance_not_negative"),)
-
-    item: Mapped[str] = mapped_column(String(32), primary_key=True)
-    balance: Mapped[float] = mapped_column(default=0)
-
-
-class HazardLedgerLine(Base):
-    """One line of the hazardous-goods register (危險品使用登記表); never updated or deleted."""
-
-    __tablename__ = "hazard_ledger"
-    __table_args__ = (
-        Index("ix_hazard_ledger_item", "item", "id"),
-        CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    item: Mapped[str] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(16))  # stock_in | issue | return
-    quantity: Mapped[float]
-    balance_after: Mapped[float]
-    instance_id: Mapped[int | None] = mapped_column(
-        ForeignKey("process_instances.id", ondelete="SET NULL"), nullable=True
-    )
-    actor: Mapped[str] = mapped_column(String(64))
-    counterpart: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    purpose: Mapped[str] = mapped_column(Text, default="")
-    location: Mapped[str] = mapped_column(Text, default="")
-    note: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime]
-
-
-class SealedKeyUse(Base):
-    """One use of a sealed key, with approvals, witnesses, times and seal numbers."""
-
-    __tablename__ = "sealed_key_uses"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    instance_id: Mapped[int] = mapped_column(
-        ForeignKey("process_instances.id", ondelete="CASCADE"), unique=True
-    )
-    unit: Mapped[str] = mapped_column(String(64))
-    reason: Mapped[str] = mapped_column(String(32))
-    record: Mapped[dict[str, Any]] = mapped_column(JSON)
-    archived_by: Mapped[str] = mapped_column(String(64))
-    archived_at: Mapped[datetime]

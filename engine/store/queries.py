@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, defer
 
-from department.roles import ADMIN, effective_roles
+from engine import domain
 from engine.errors import Forbidden, NotFound
 from engine.runtime import Actor
 from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
@@ -18,8 +18,6 @@ from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion, T
 SCOPES = ("mine", "group", "all")
 TASK_STATUSES = ("open", "completed", "cancelled")
 INSTANCE_STATUSES = ("running", "suspended", "error", "completed", "terminated")
-# Who may read every instance and its history (SPEC: admins inspect; managers read figures).
-OBSERVERS = frozenset({ADMIN, "cs_manager", "cs_supervisor", "general_manager", "project_manager"})
 
 
 @dataclass(frozen=True)
@@ -162,7 +160,7 @@ def list_tasks(session: Session, actor: Actor, now: datetime, *, scope: str = "m
     if status not in TASK_STATUSES:
         raise ValueError(f"status must be one of {', '.join(TASK_STATUSES)}")
     query = select(TaskRow).where(TaskRow.status == status)
-    roles = effective_roles(actor.roles)
+    roles = domain.current().effective_roles(actor.roles)
     if scope == "mine":
         mine = TaskRow.completed_by == actor.username if status == "completed" else \
             TaskRow.assignee == actor.username
@@ -170,7 +168,7 @@ def list_tasks(session: Session, actor: Actor, now: datetime, *, scope: str = "m
     elif scope == "group":
         query = query.where(TaskRow.role.in_(sorted(roles)),
                             or_(TaskRow.assignee.is_(None), TaskRow.assignee == actor.username))
-    elif not (roles & OBSERVERS):
+    elif not (roles & domain.current().observers):
         raise Forbidden("only admins and managers may list all tasks")
     if instance_id is not None:
         query = query.where(TaskRow.instance_id == instance_id)
@@ -193,7 +191,7 @@ def list_tasks(session: Session, actor: Actor, now: datetime, *, scope: str = "m
 
 def count_tasks(session: Session, actor: Actor, now: datetime) -> dict[str, int]:
     """Return inbox counts: mine, group, overdue among them."""
-    roles = sorted(effective_roles(actor.roles))
+    roles = sorted(domain.current().effective_roles(actor.roles))
     base = select(func.count()).select_from(TaskRow).where(TaskRow.status == "open")
     mine = base.where(TaskRow.assignee == actor.username)
     group = base.where(TaskRow.role.in_(roles), TaskRow.assignee.is_(None))
@@ -211,22 +209,23 @@ def get_task(session: Session, task_id: str, actor: Actor, now: datetime) -> Tas
     row = session.get(TaskRow, task_id)
     if row is None:
         raise NotFound(f"task {task_id} does not exist", task_id=task_id)
-    roles = effective_roles(actor.roles)
-    if not (row.role in roles or actor.username in (row.assignee, row.completed_by) or roles & OBSERVERS):
+    roles = domain.current().effective_roles(actor.roles)
+    if not (row.role in roles or actor.username in (row.assignee, row.completed_by) or may_observe(actor)):
         raise Forbidden(f"task {task_id} belongs to role {row.role}", task_id=task_id)
     return task_view(row, now, forms_of(session, [row]).get(row.id))
 
 
 def may_observe(actor: Actor) -> bool:
     """Tell whether the actor may read every instance."""
-    return bool(effective_roles(actor.roles) & OBSERVERS)
+    served = domain.current()
+    return bool(served.effective_roles(actor.roles) & served.observers)
 
 
 def _visible(session: Session, inst: ProcessInstance, actor: Actor) -> bool:
     """An instance is visible to observers, its starter and anyone who has a task in it."""
     if may_observe(actor) or inst.started_by == actor.username:
         return True
-    roles = sorted(effective_roles(actor.roles))
+    roles = sorted(domain.current().effective_roles(actor.roles))
     return bool(session.scalar(select(func.count()).select_from(TaskRow).where(
         TaskRow.instance_id == inst.id,
         or_(TaskRow.assignee == actor.username, TaskRow.completed_by == actor.username,
@@ -351,3 +350,90 @@ def process_list(session: Session) -> list[dict[str, Any]]:
                                   "deployed_by": v.deployed_by, "content_hash": v.content_hash,
                                   "running": counts.get(v.id, 0)})
     return list(out.values())
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """A deployed process version as pages and the API show it (its BPMN and deploy-time model)."""
+
+    id: int
+    process_key: str
+    version: int
+    name_zh: str
+    name_en: str
+    content_hash: str
+    deployed_at: datetime
+    deployed_by: str | None
+    bpmn_xml: str
+    model: dict[str, Any]
+
+
+def version_view(row: ProcessVersion) -> VersionView:
+    """Return the view of one version row."""
+    return VersionView(row.id, row.process_key, row.version, row.name_zh, row.name_en, row.content_hash,
+                       row.deployed_at, row.deployed_by, row.bpmn_xml, dict(row.model or {}))
+
+
+def _one_version(session: Session, *where: Any) -> VersionView | None:
+    """Return the newest version matching the conditions, or None."""
+    row = session.scalar(select(ProcessVersion).where(*where)
+                         .order_by(ProcessVersion.version.desc()).limit(1))
+    return version_view(row) if row is not None else None
+
+
+def version_by_id(session: Session, version_id: int) -> VersionView | None:
+    """Return the version with this row id, or None."""
+    return _one_version(session, ProcessVersion.id == version_id)
+
+
+def version_by_number(session: Session, process_key: str, number: int) -> VersionView | None:
+    """Return version `number` of a process, or None."""
+    return _one_version(session, ProcessVersion.process_key == process_key, ProcessVersion.version == number)
+
+
+def version_by_hash(session: Session, process_key: str, content_hash: str) -> VersionView | None:
+    """Return the version of a process with this content hash, or None."""
+    return _one_version(session, ProcessVersion.process_key == process_key,
+                        ProcessVersion.content_hash == content_hash)
+
+
+def newest_version(session: Session, process_key: str) -> VersionView | None:
+    """Return the newest deployed version of a process, or None when it was never deployed."""
+    return _one_version(session, ProcessVersion.process_key == process_key)
+
+
+def latest_version(session: Session, process_key: str) -> VersionView:
+    """Return the newest deployed version of a process; raise NotFound when it was never deployed."""
+    found = newest_version(session, process_key)
+    if found is None:
+        raise NotFound(f"process '{process_key}' is not deployed")
+    return found
+
+
+def instance_version(session: Session, instance_id: int) -> VersionView | None:
+    """Return the version an instance runs on, or None when there is no such instance."""
+    owner = select(ProcessInstance.version_id).where(ProcessInstance.id == instance_id).scalar_subquery()
+    return _one_version(session, ProcessVersion.id == owner)
+
+
+def newest_version_number(session: Session, process_key: str) -> int | None:
+    """Return the newest version number of a process, or None when it was never deployed."""
+    return session.scalar(select(func.max(ProcessVersion.version))
+                          .where(ProcessVersion.process_key == process_key))
+
+
+def process_names(session: Session) -> dict[str, tuple[str, str]]:
+    """Return each deployed process's (Chinese, English) name from its newest version."""
+    rows = session.execute(select(ProcessVersion.process_key, ProcessVersion.name_zh, ProcessVersion.name_en)
+                           .order_by(ProcessVersion.process_key, ProcessVersion.version))
+    return {key: (zh, en) for key, zh, en in rows}
+
+
+def instance_status(session: Session, instance_id: int) -> str | None:
+    """Return an instance's status, or None when there is no such instance."""
+    return session.scalar(select(ProcessInstance.status).where(ProcessInstance.id == instance_id))
+
+
+def count_instances(session: Session) -> int:
+    """Return how many instances exist."""
+    return session.scalar(select(func.count()).select_from(ProcessInstance)) or 0

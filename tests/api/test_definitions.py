@@ -122,3 +122,33 @@ def test_deploy_with_another_body_type_is_415(api: Api) -> None:
     response = api.post("/process-definitions", "process_owner", {"xml": "<x/>"})
     assert response.status_code == 415
     assert error_of(response)["error"] == "unsupported_media_type"
+
+
+def test_deploy_answers_with_the_versions_etag_and_refuses_a_stale_if_match_with_412(api: Api) -> None:
+    headers = {**basic("process_owner"), "Content-Type": "application/xml"}
+    first = api.client.post("/api/v1/process-definitions", data=two_step(), headers=headers)
+    etag = first.headers["ETag"]
+    xml = api.get("/process-definitions/api_check/xml", "process_owner")
+    assert first.status_code == 201 and etag == xml.headers["ETag"]
+    second = api.client.put("/api/v1/process-definitions/api_check", data=two_step("second"),
+                            headers={**headers, "If-Match": etag})
+    assert second.status_code == 201 and second.get_json()["version"] == 2
+    assert second.headers["ETag"] not in (etag, None)
+    # Someone still holding version 1's ETag must not overwrite version 2.
+    for method in (api.client.post, api.client.put):
+        url = "/api/v1/process-definitions" + ("/api_check" if method == api.client.put else "")
+        stale = method(url, data=two_step("mine"), headers={**headers, "If-Match": etag})
+        assert stale.status_code == 412 and error_of(stale)["error"] == "precondition_failed"
+    any_version = api.client.put("/api/v1/process-definitions/api_check", data=two_step("mine"),
+                                 headers={**headers, "If-Match": "*"})
+    assert any_version.status_code == 201 and any_version.get_json()["version"] == 3
+    versions = api.ok("GET", "/process-definitions/api_check", "process_owner")["versions"]
+    assert [v["version"] for v in versions] == [3, 2, 1]
+
+
+def test_put_refuses_a_file_of_another_process_key(api: Api) -> None:
+    response = api.client.put("/api/v1/process-definitions/repair_dispatch", data=two_step(),
+                              headers={**basic("process_owner"), "Content-Type": "application/xml"})
+    assert response.status_code == 422 and "api_check" in error_of(response)["fields"]
+    listing = api.ok("GET", "/process-definitions", "admin")
+    assert "api_check" not in {p["key"] for p in listing["items"]}

@@ -10,9 +10,10 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.runtime import SYSTEM, Actor, Engine, run_unit
+from engine.runtime import SYSTEM, Actor, Engine
 from engine.store import queries
 from engine.store.models import HistoryEvent, ProcessInstance, TaskRow
+from engine.store.unit_of_work import run_unit
 
 PROCESSES = Path(__file__).resolve().parents[2] / "processes"
 KEYS = ("repair_dispatch", "complaint_handling", "sealed_key_usage", "hazardous_goods_issuance",
@@ -44,7 +45,8 @@ class Scenario:
     # -- acting (each call is one committed unit of work; errors roll back) ---------------------
     def _unit(self, action: Callable[[], T]) -> T:
         try:
-            return run_unit(self.session, action)
+            # A process failure is committed, then raised here so a scenario can expect it.
+            return run_unit(self.session, action).unwrap()
         finally:
             # The next call must read everything back from the store, not from this session.
             self.session.expire_all()

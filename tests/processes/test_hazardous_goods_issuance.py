@@ -14,10 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from department import services
+from department.models import HazardLedgerLine, HazardStock
 from department.registers import HAZARD_COLUMNS, hazard_register_csv
 from engine.errors import EngineError, Forbidden, InvalidData
 from engine.runtime import Engine
-from engine.store.models import HazardLedgerLine, HazardStock
 from tests.conftest import T0, add_user
 from tests.pg import schema_bind
 from tests.processes.helpers import Scenario, deploy_all

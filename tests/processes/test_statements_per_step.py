@@ -43,7 +43,7 @@ def dispatch_statements(sc: Scenario) -> list[str]:
     sc.claim("dispatch", "engineering_dispatcher")
     task_id = sc.task("dispatch").id
     actor = sc.actor("engineering_dispatcher")
-    return statements_of(sc.session, lambda: sc._unit(
+    return statements_of(sc.session, lambda: sc._unit(  # noqa: SLF001 - the unit of work is measured
         lambda: sc.engine.complete(sc.session, task_id, DISPATCH, actor, now=sc.now)))
 
 

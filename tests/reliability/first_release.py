@@ -20,6 +20,9 @@ from sqlalchemy import MetaData, func, insert, select, text
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "schema_r0001_data.json"
 REVISION = "r0001"
+# The first release's r0001 also created the department's register tables; that DDL now lives,
+# unchanged, in the first revision of the department's branch.
+REGISTERS_REVISION = "d0001"
 SKIP = {"alembic_version"}
 
 
@@ -38,6 +41,17 @@ def _decode(value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {"$dt"}:
         return datetime.fromisoformat(value["$dt"])
     return value
+
+
+def upgrade_to_first_release(bind: SqlEngine) -> None:
+    """Give an empty database the first release's schema and revision, register tables included."""
+    from engine.store import migrations
+
+    migrations.upgrade(bind, REGISTERS_REVISION)  # r0001, then the register tables
+    with bind.begin() as conn:
+        # What the first release recorded: r0001 alone, its register tables not yet a branch.
+        conn.execute(text("DELETE FROM alembic_version"))
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": REVISION})
 
 
 def dump_rows(bind: SqlEngine) -> dict[str, list[dict[str, Any]]]:
@@ -84,7 +98,6 @@ def regenerate() -> None:
     from department.roles import ROLES
     from engine.calendar import BusinessCalendar
     from engine.runtime import Engine
-    from engine.store import migrations
     from engine.store.db import make_engine, make_session_factory
     from tests.conftest import T0, add_user
 
@@ -92,7 +105,7 @@ def regenerate() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         bind = make_engine(f"sqlite:///{tmp}/first.sqlite")
-        migrations.upgrade(bind, REVISION)
+        upgrade_to_first_release(bind)
         with make_session_factory(bind)() as session:
             people = {role: add_user(session, role, role) for role in ROLES}
             people["cs_assistant2"] = add_user(session, "cs_assistant2", "cs_assistant")

@@ -13,18 +13,11 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from department.models import HazardLedgerLine, HazardStock
 from engine.errors import StateFormatError
 from engine.integrity import Finding, check_all, check_instance
 from engine.runtime import Actor, Engine
-from engine.store.models import (
-    HazardLedgerLine,
-    HazardStock,
-    HistoryEvent,
-    ProcessInstance,
-    ProcessVersion,
-    TaskRow,
-    User,
-)
+from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow, User
 from tests.conftest import T0
 from webui.cli import cli, load_extensions
 from webui.extensions import db

@@ -20,7 +20,7 @@ from engine.store.models import ProcessInstance, TaskRow
 from tests.conftest import PG_URL, T0
 from tests.pg import pg_unreachable, schema_bind
 
-from .first_release import REVISION, load_fixture, load_rows
+from .first_release import REVISION, load_fixture, load_rows, upgrade_to_first_release
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -76,7 +76,7 @@ def test_downgrade_to_nothing_and_upgrade_again(empty_bind: SqlEngine) -> None:
 
 def test_upgrade_from_the_first_release_keeps_data_and_check_stays_clean(empty_bind: SqlEngine) -> None:
     fixture = load_fixture()
-    migrations.upgrade(empty_bind, REVISION)
+    upgrade_to_first_release(empty_bind)
     load_rows(empty_bind, fixture["tables"])
     migrations.init_database(empty_bind)
     assert migrations.current_revision(empty_bind) == migrations.head_revision()

@@ -17,8 +17,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 import engine.users
-from department.roles import ADMIN, FOREMAN_OR_ABOVE, PROCESS_OWNER, ROLES
-from engine.store.queries import OBSERVERS
+from department.roles import ADMIN, FOREMAN_OR_ABOVE, OBSERVERS, PROCESS_OWNER, ROLES
 from engine.users import ScryptParams
 from tests.api.conftest import REPAIR, prepare
 from tests.conftest import T0
@@ -61,6 +60,7 @@ def cases() -> list[Case]:
         Case("GET", f"{api}/process-definitions", ALL),
         Case("POST", f"{api}/process-definitions", EDITORS, "xml", changes=True),
         Case("GET", f"{api}/process-definitions/{{k}}", ALL),
+        Case("PUT", f"{api}/process-definitions/{{k}}", EDITORS, "xml", changes=True),
         Case("GET", f"{api}/process-definitions/{{k}}/xml", ALL),
         Case("POST", f"{api}/process-instances", STARTERS, {"process_key": "repair_dispatch", "data": REPAIR},
              changes=True),

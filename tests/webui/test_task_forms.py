@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask import Flask, render_template_string
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from engine.forms.model import FormDef
+from engine.forms.validation import validate_submission
+from engine.sandbox.scripting import SandboxEnvironment
 from engine.store.models import ProcessInstance
 from webui.case_view import CaseModel
 from webui.extensions import db
@@ -84,6 +88,21 @@ def test_a_condition_on_the_case_data_decides_on_the_server(app: Flask) -> None:
     paid = field_block(render_fields(app, repair, {"paid": True}), "charge_amount")
     assert 'class="req"' in paid and " required" in paid and "data-show-when" not in paid
     assert 'id="field-charge_amount"' not in render_fields(app, repair, {"paid": False})
+
+
+@pytest.mark.parametrize(("condition", "case"), [
+    ("paid", {"paid": "false"}),  # a non-empty string is true to the engine; the old regex read it as no
+    ("priority == 'high'", {"priority": "high"}),  # the old regex could not read it and left it optional
+])
+def test_a_condition_on_the_case_data_is_decided_as_the_engine_decides_it(
+        app: Flask, condition: str, case: dict[str, object]) -> None:
+    form = {"fields": [{"name": "reason", "type": "text", "label_zh": "原因", "label_en": "Reason",
+                        "required_when": condition}]}
+    _clean, errors = validate_submission(FormDef.from_dict(form), {}, case, SandboxEnvironment().evaluate,
+                                         lambda _name: frozenset())
+    assert errors["reason"][0].code == "required"
+    drawn = field_block(render_fields(app, form, case), "reason")
+    assert 'class="req"' in drawn and " required" in drawn
 
 
 def test_a_redrawn_form_keeps_what_was_typed_and_shows_the_errors(app: Flask) -> None:

@@ -29,8 +29,9 @@ like the sign-in form.
 
 **Errors** are JSON `{"error": code, "message": text, "fields": {field: [reasons]}}` with status
 400 (malformed body), 401 (not signed in; `WWW-Authenticate: Basic realm="PropertyFlow"`),
-403 (role or separation of duty), 404, 409 (completed or changed meanwhile), 415 (wrong body type),
-422 (invalid data; for BPMN uploads `fields` maps element ids to problems).
+403 (role or separation of duty), 404, 409 (completed or changed meanwhile), 412 (a deploy's If-Match
+no longer names the newest version), 415 (wrong body type), 422 (invalid data; for BPMN uploads
+`fields` maps element ids to problems).
 
 **Failed steps**: when a script, expression or assignment fails while a request runs the process,
 the request still succeeds (200/201): the change is kept, the instance is in status `error` and its
@@ -52,7 +53,7 @@ class PropertyFlowApi(Api):
         super().register_blueprint(blp, parameters=parameters, **options)
         # flask-smorest names the tag after the blueprint and offers no option; rename the entry
         # it just appended (apispec keeps tags as a plain list of dicts).
-        tags = self.spec._tags
+        tags = self.spec._tags  # noqa: SLF001
         if tags and tags[-1]["name"] == blp.name:
             tags[-1]["name"] = blp.tag
 

@@ -21,9 +21,11 @@ from engine.errors import (
     InvalidBpmn,
     InvalidData,
     NotFound,
+    PreconditionFailed,
     ProcessFailure,
 )
-from engine.runtime import Actor, run_unit
+from engine.runtime import Actor
+from engine.store.unit_of_work import run_unit
 
 from ..extensions import db
 from ..problem_text import problem_text
@@ -78,6 +80,8 @@ def http_error(exc: EngineError) -> ApiError:
         return ApiError(403, exc.code, exc.message)
     if isinstance(exc, Conflict):
         return ApiError(409, exc.code, exc.message)
+    if isinstance(exc, PreconditionFailed):
+        return ApiError(412, exc.code, exc.message)
     if isinstance(exc, InvalidData):
         return ApiError(422, exc.code, exc.message, _field_reasons(exc, request_locale()))
     if isinstance(exc, InvalidBpmn):
@@ -86,17 +90,14 @@ def http_error(exc: EngineError) -> ApiError:
 
 
 def run_command(action: Callable[[], T]) -> tuple[T | None, ProcessFailure | None]:
-    """Run one engine command as this request's unit of work: commit, or roll back and raise.
-
-    A ProcessFailure is returned, not raised: the instance was moved to `error` and that is
-    committed, so the caller answers with the instance (status `error`) instead of an error.
-    """
+    """Run one engine command as this request's unit of work (run_unit), mapping errors to HTTP."""
+    # A ProcessFailure comes back, committed, as the second value: the caller answers with the
+    # instance (status `error`) instead of an error.
     try:
-        return run_unit(db.session, action), None
-    except ProcessFailure as failure:
-        return None, failure
+        unit = run_unit(db.session(), action)
     except EngineError as exc:
         raise http_error(exc) from exc
+    return unit.value, unit.failure
 
 
 def read(action: Callable[[], T]) -> T:

@@ -6,16 +6,14 @@ import posixpath
 from typing import Any
 
 from flask import request
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from department.roles import ADMIN, PROCESS_OWNER
 from engine import definitions
 from engine.messages import msg
 from engine.store import queries
-from engine.store.models import ProcessVersion
 
-from ..engine_ext import actor, get_engine
+from ..engine_ext import actor, get_engine, if_match
 from ..extensions import db
 from ..problem_text import problem_text
 from .common import ApiBlueprint, fail, page_of, read, request_locale, require_roles, run_command
@@ -59,23 +57,56 @@ def _checked_key(key: str) -> str:
 def list_processes(args: dict[str, Any]) -> dict[str, Any]:
     """List deployed processes with their versions, newest version first."""
     locale = request_locale()
-    processes = [_process(p, locale) for p in queries.process_list(db.session)]
+    processes = [_process(p, locale) for p in queries.process_list(db.session())]
     return page_of(processes, args["page"], args["per_page"])
+
+
+_IF_MATCH = {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+             "description": "the ETag of the version you edited (or `*`): the deploy is refused with 412 "
+                            "when another version is the newest"}
+_ETAG = {"ETag": {"schema": {"type": "string"}, "description": "the version's ETag (the file's SHA-256)"}}
 
 
 @blp.route("", methods=["POST"])
 @blp.arguments(DeployArgs, location="query")
-@blp.doc(requestBody=_UPLOAD_BODY)
-@blp.response(201, DeployOut, description="a new version was stored")
+@blp.doc(requestBody=_UPLOAD_BODY, parameters=[_IF_MATCH])
+@blp.response(201, DeployOut, description="a new version was stored", headers=_ETAG)
 @blp.alt_response(200, schema=DeployOut, description="identical to a deployed version: nothing stored",
-                  success=True)
+                  success=True, headers=_ETAG)
+@blp.alt_response(409, schema=ErrorOut, description="another deploy of the key won the race meanwhile")
+@blp.alt_response(412, schema=ErrorOut, description="If-Match does not name the newest version")
 @blp.alt_response(415, schema=ErrorOut, description="the body is neither XML nor a multipart upload")
-def deploy(args: dict[str, Any]) -> tuple[dict[str, Any], int]:
+def deploy(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Check a BPMN file like `bpm deploy` and store it as a new version when valid and changed.
 
     Process owners and admins only. An invalid file gets 422 with every problem; `fields` maps
     each BPMN element id (or `bpmn` for the whole file) to its reasons, in the Accept-Language language.
+    With If-Match (the ETag of the version you edited), a newer version refuses the deploy.
     """
+    return _deploy(args, None)
+
+
+@blp.route(KEY_RULE, methods=["PUT"])
+@blp.arguments(DeployArgs, location="query")
+@blp.doc(requestBody=_UPLOAD_BODY, parameters=[_IF_MATCH])
+@blp.response(201, DeployOut, description="a new version was stored", headers=_ETAG)
+@blp.alt_response(200, schema=DeployOut, description="identical to a deployed version: nothing stored",
+                  success=True, headers=_ETAG)
+@blp.alt_response(409, schema=ErrorOut, description="another deploy of the key won the race meanwhile")
+@blp.alt_response(412, schema=ErrorOut, description="If-Match does not name the newest version")
+@blp.alt_response(415, schema=ErrorOut, description="the body is neither XML nor a multipart upload")
+def deploy_version(args: dict[str, Any], key: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Deploy a BPMN file as the next version of `key`, like POST; the file's process id must be `key`.
+
+    Send If-Match with the ETag of the version you edited (from `GET …/{key}/xml`) so a version
+    someone else deployed meanwhile is never overwritten: 412 when it is stale already, 409 when
+    another deploy wins while this one waits.
+    """
+    return _deploy(args, _checked_key(key))
+
+
+def _deploy(args: dict[str, Any], key: str | None) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Deploy the uploaded file as one unit of work (of `key` when given); answer with its ETag."""
     who = actor()
     require_roles(who, (PROCESS_OWNER, ADMIN), "deploying a process")
     xml, filename = _uploaded_file(args.get("filename") or "")
@@ -84,12 +115,18 @@ def deploy(args: dict[str, Any]) -> tuple[dict[str, Any], int]:
     except UnicodeDecodeError:
         reason = problem_text(msg("the file must be UTF-8 encoded"), request_locale())
         fail(422, "invalid_bpmn", "the file is not UTF-8 text", {"bpmn": [reason]})
-    engine = get_engine()
-    result, _failure = run_command(lambda: engine.deploy(db.session, xml, filename=filename, actor=who))
+    if key is not None:
+        compiled = read(lambda: definitions.compile_process(xml, filename))
+        if compiled.key != key:
+            fail(422, "invalid_bpmn", f"the file's process id is '{compiled.key}', not '{key}'",
+                 {compiled.key: [f"the process id must be '{key}', the key in the URL"]})
+    engine, expected = get_engine(), if_match()
+    result, _failure = run_command(lambda: engine.deploy(db.session(), xml, filename=filename, actor=who,
+                                                         if_match=expected))
     assert result is not None  # deploying never runs a process, so it cannot fail as one
     body = {"process_key": result.process_key, "version": result.version, "version_id": result.version_id,
             "created": result.created}
-    return body, 201 if result.created else 200
+    return body, 201 if result.created else 200, {"ETag": f'"{result.content_hash}"'}
 
 
 def _uploaded_file(filename: str) -> tuple[bytes, str]:
@@ -112,10 +149,10 @@ def get_process(key: str) -> dict[str, Any]:
     """Return one process: its versions, starter roles and the start form of the newest version."""
     key = _checked_key(key)
     locale = request_locale()
-    entry = next((p for p in queries.process_list(db.session) if p["key"] == key), None)
+    entry = next((p for p in queries.process_list(db.session()) if p["key"] == key), None)
     if entry is None:
         fail(404, "not_found", f"process '{key}' is not deployed")
-    latest = read(lambda: definitions.latest_version(db.session, key))
+    latest = read(lambda: queries.latest_version(db.session(), key))
     model = latest.model or {}
     return {**_process(entry, locale), "starters": list(model.get("starters") or []),
             "start_form": form_dict(model.get("start_form"), locale)}
@@ -133,12 +170,11 @@ def get_xml(args: dict[str, Any], key: str) -> Response:
     """Return the BPMN XML of the newest version (or of `version`); If-None-Match gives 304."""
     key = _checked_key(key)
     if "version" in args:
-        row = db.session.scalar(select(ProcessVersion).where(ProcessVersion.process_key == key,
-                                                             ProcessVersion.version == args["version"]))
+        row = queries.version_by_number(db.session(), key, args["version"])
         if row is None:
             fail(404, "not_found", f"process '{key}' has no version {args['version']}")
     else:
-        row = read(lambda: definitions.latest_version(db.session, key))
+        row = read(lambda: queries.latest_version(db.session(), key))
     response = Response(row.bpmn_xml, mimetype="application/xml")
     response.set_etag(row.content_hash)
     response.headers["Cache-Control"] = "private, no-cache"

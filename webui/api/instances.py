@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from engine.errors import ProcessFailure
 from engine.store import queries
-from engine.store.models import ProcessInstance
 
 from ..engine_ext import actor, get_engine, now
 from ..extensions import db
@@ -24,13 +23,19 @@ blp = ApiBlueprint("process-instances", __name__, url_prefix="/api/v1/process-in
 ID_RULE = f"/<int(min=1, max={MAX_ID}):instance_id>"
 
 
+class Identified(Protocol):
+    """What a command hands back that the answer needs: the instance's id (it is read again as a view)."""
+
+    id: int
+
+
 def _detail(instance_id: int) -> dict[str, Any]:
     """Read one instance as the signed-in user sees it."""
-    view = read(lambda: queries.get_instance(db.session, instance_id, actor(), now()))
+    view = read(lambda: queries.get_instance(db.session(), instance_id, actor(), now()))
     return instance_dict(view, request_locale(), detail=True)
 
 
-def instance_answer(result: ProcessInstance | None, failure: ProcessFailure | None) -> dict[str, Any]:
+def instance_answer(result: Identified | None, failure: ProcessFailure | None) -> dict[str, Any]:
     """Answer with the instance a command acted on, also when a step failed (status error)."""
     instance_id = result.id if result is not None else failure.instance_id if failure else None
     if instance_id is None:
@@ -50,7 +55,7 @@ def start(body: dict[str, Any]) -> dict[str, Any]:
     `error` with `error.message` and the element id; an admin can fix the cause and retry.
     """
     engine, who = get_engine(), actor()
-    result, failure = run_command(lambda: engine.start(db.session, body["process_key"], body["data"], who))
+    result, failure = run_command(lambda: engine.start(db.session(), body["process_key"], body["data"], who))
     return instance_answer(result, failure)
 
 
@@ -59,7 +64,7 @@ def start(body: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200, InstancePageOut)
 def list_instances(args: dict[str, Any]) -> dict[str, Any]:
     """List instances, newest first: admins and managers see all, others the ones they started."""
-    page = queries.search_instances(db.session, actor(), now(), process_key=args.get("process_key"),
+    page = queries.search_instances(db.session(), actor(), now(), process_key=args.get("process_key"),
                                     status=args.get("status"), page=args["page"], per_page=args["per_page"])
     locale = request_locale()
     return {"items": [instance_dict(v, locale) for v in page.items], "total": page.total,
@@ -78,11 +83,11 @@ def get_instance(instance_id: int) -> dict[str, Any]:
 @blp.response(200, HistoryPageOut)
 def history(args: dict[str, Any], instance_id: int) -> dict[str, Any]:
     """Return the instance's history, oldest first: who did what, when, with the data before/after."""
-    rows = read(lambda: queries.instance_history(db.session, instance_id, actor(), now()))
+    rows = read(lambda: queries.instance_history(db.session(), instance_id, actor(), now()))
     return page_of(rows, args["page"], args["per_page"])
 
 
-def _admin_move(move: Callable[[], ProcessInstance]) -> dict[str, Any]:
+def _admin_move(move: Callable[[], Identified]) -> dict[str, Any]:
     """Run an admin command and answer with the instance."""
     result, failure = run_command(move)
     return instance_answer(result, failure)
@@ -94,7 +99,7 @@ def _admin_move(move: Callable[[], ProcessInstance]) -> dict[str, Any]:
 def suspend(body: dict[str, Any], instance_id: int) -> dict[str, Any]:
     """Pause an instance (admins): no task can be completed and no timer fires until resumed."""
     engine, who = get_engine(), actor()
-    return _admin_move(lambda: engine.suspend(db.session, instance_id, who, body["reason"]))
+    return _admin_move(lambda: engine.suspend(db.session(), instance_id, who, body["reason"]))
 
 
 @blp.route(ID_RULE + "/resume", methods=["POST"])
@@ -103,7 +108,7 @@ def suspend(body: dict[str, Any], instance_id: int) -> dict[str, Any]:
 def resume(body: dict[str, Any], instance_id: int) -> dict[str, Any]:
     """Continue a suspended instance where it stood (admins)."""
     engine, who = get_engine(), actor()
-    return _admin_move(lambda: engine.resume(db.session, instance_id, who, body["reason"]))
+    return _admin_move(lambda: engine.resume(db.session(), instance_id, who, body["reason"]))
 
 
 @blp.route(ID_RULE + "/terminate", methods=["POST"])
@@ -112,7 +117,7 @@ def resume(body: dict[str, Any], instance_id: int) -> dict[str, Any]:
 def terminate(body: dict[str, Any], instance_id: int) -> dict[str, Any]:
     """End an instance for good; its open tasks are cancelled (admins)."""
     engine, who = get_engine(), actor()
-    return _admin_move(lambda: engine.terminate(db.session, instance_id, who, body["reason"]))
+    return _admin_move(lambda: engine.terminate(db.session(), instance_id, who, body["reason"]))
 
 
 @blp.route(ID_RULE + "/retry", methods=["POST"])
@@ -124,4 +129,4 @@ def retry(body: dict[str, Any], instance_id: int) -> dict[str, Any]:
     The history records who retried which step; a reason sent here is accepted but not stored.
     """
     engine, who = get_engine(), actor()
-    return _admin_move(lambda: engine.retry(db.session, instance_id, who))
+    return _admin_move(lambda: engine.retry(db.session(), instance_id, who))

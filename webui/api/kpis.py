@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from department.kpis import compute_kpis
 from engine.store.queries import may_observe
 
-from ..engine_ext import actor, get_engine, now
+from ..engine_ext import actor, get_engine, local_zone, now
 from ..extensions import db
 from .common import ApiBlueprint, fail, request_locale
 from .responses import KpiReportOut
@@ -26,13 +25,13 @@ blp = ApiBlueprint("kpis", __name__, url_prefix="/api/v1/kpis",
 def kpis(args: dict[str, Any]) -> dict[str, Any]:
     """Compute the four KPIs for the days from..to (both included; default: this month so far).
 
-    Days are read in the business calendar's time zone (Asia/Shanghai); the answer's `from`/`to`
+    Days are read in the business calendar's time zone (the one local-time setting); the answer's `from`/`to`
     are the period's bounds in UTC, `to` excluded. Admins and managers only.
     """
     if not may_observe(actor()):
         fail(403, "forbidden", "the figures are for admins and managers")
     engine = get_engine()
-    zone = ZoneInfo(engine.calendar.timezone)
+    zone = local_zone()
     today = now().astimezone(zone).date()
     first, last = args.get("from", today.replace(day=1)), args.get("to", today)
     if last < first:  # only possible when one bound was defaulted
@@ -41,7 +40,7 @@ def kpis(args: dict[str, Any]) -> dict[str, Any]:
                                                  else "must not be after 'to'"]})
     start = datetime.combine(first, time(0), zone)
     end = datetime.combine(last + timedelta(days=1), time(0), zone)
-    report = compute_kpis(db.session, start, end, engine.calendar, now=now()).to_dict()
+    report = compute_kpis(db.session(), start, end, engine.calendar, now=now()).to_dict()
     locale = request_locale()
     for kpi in report["kpis"]:
         kpi["title"] = kpi[f"title_{locale}"]

@@ -10,7 +10,7 @@ from department import registers, services
 from department.roles import ADMIN, FOREMAN_OR_ABOVE
 from engine.errors import InvalidData
 
-from ..engine_ext import actor, now
+from ..engine_ext import actor, local_zone, now
 from ..extensions import db
 from .common import ApiBlueprint, fail, page_of, read, require_roles, run_command
 from .responses import LedgerLineOut, LedgerPageOut, SealedKeyPageOut
@@ -35,7 +35,7 @@ def _balances() -> list[dict[str, Any]]:
     """Return every item's balance with its names."""
     names = services.HAZARD_ITEMS
     return [{"item": item, "name_zh": names[item][0], "name_en": names[item][1], "balance": balance}
-            for item, balance in services.balances(db.session).items()]
+            for item, balance in services.balances(db.session()).items()]
 
 
 @blp.route("/hazardous-goods")
@@ -49,11 +49,11 @@ def hazardous_goods(args: dict[str, Any]) -> Any:
     require_roles(actor(), READERS, "reading the registers")
     item = args.get("item")
     if args["format"] == "csv":
-        text = read(lambda: registers.hazard_register_csv(db.session, item))
+        text = read(lambda: registers.hazard_register_csv(db.session(), item, local_zone()))
         suffix = f"-{item}" if item else ""
         return Response(text, mimetype="text/csv", headers={
             "Content-Disposition": f'attachment; filename="hazardous-goods{suffix}.csv"'})
-    lines = [_line(line) for line in reversed(services.ledger_lines(db.session, item))]
+    lines = [_line(line) for line in reversed(services.ledger_lines(db.session(), item))]
     return {**page_of(lines, args["page"], args["per_page"]), "balances": _balances()}
 
 
@@ -67,7 +67,7 @@ def stock_in(body: dict[str, Any]) -> dict[str, Any]:
 
     def record() -> Any:
         try:
-            return services.stock_in(db.session, body["item"], body["quantity"], body["note"], who.username,
+            return services.stock_in(db.session(), body["item"], body["quantity"], body["note"], who.username,
                                      now())
         except services.ServiceError as exc:
             raise InvalidData(str(exc), {"quantity": [str(exc)]}) from exc
@@ -84,4 +84,4 @@ def stock_in(body: dict[str, Any]) -> dict[str, Any]:
 def sealed_keys(args: dict[str, Any]) -> dict[str, Any]:
     """List every archived sealed-key use, newest first: unit, reason, approvals, witnesses, times, seals."""
     require_roles(actor(), READERS, "reading the registers")
-    return page_of(registers.sealed_key_records(db.session), args["page"], args["per_page"])
+    return page_of(registers.sealed_key_records(db.session()), args["page"], args["per_page"])

@@ -25,7 +25,7 @@ ID_RULE = "/<uuid:task_id>"
 
 def _task(task_id: str, who: Actor) -> dict[str, Any]:
     """Read one task as the actor sees it."""
-    view = read(lambda: queries.get_task(db.session, task_id, who, now()))
+    view = read(lambda: queries.get_task(db.session(), task_id, who, now()))
     return task_dict(view, request_locale())
 
 
@@ -39,7 +39,7 @@ def list_tasks(args: dict[str, Any]) -> dict[str, Any]:
     tasks nobody has claimed; all: every task (admins and managers; 403 for others).
     """
     page = read(lambda: queries.list_tasks(
-        db.session, actor(), now(), scope=args["scope"], status=args["status"],
+        db.session(), actor(), now(), scope=args["scope"], status=args["status"],
         instance_id=args.get("instance_id"), page=args["page"], per_page=args["per_page"]))
     locale = request_locale()
     return {"items": [task_dict(t, locale) for t in page.items], "total": page.total, "page": page.page,
@@ -59,7 +59,7 @@ def get_task(task_id: UUID) -> dict[str, Any]:
 def claim(_body: dict[str, Any], task_id: UUID) -> dict[str, Any]:
     """Take an open task of your role into your own inbox (409 when someone else has it)."""
     engine, who = get_engine(), actor()
-    run_command(lambda: engine.claim(db.session, str(task_id), who))
+    run_command(lambda: engine.claim(db.session(), str(task_id), who))
     return _task(str(task_id), who)
 
 
@@ -69,7 +69,7 @@ def claim(_body: dict[str, Any], task_id: UUID) -> dict[str, Any]:
 def release(_body: dict[str, Any], task_id: UUID) -> dict[str, Any]:
     """Give a claimed task back to its role's group inbox (409 when the process assigned it to you)."""
     engine, who = get_engine(), actor()
-    run_command(lambda: engine.release(db.session, str(task_id), who))
+    run_command(lambda: engine.release(db.session(), str(task_id), who))
     return _task(str(task_id), who)
 
 
@@ -85,7 +85,7 @@ def complete(body: dict[str, Any], task_id: UUID) -> dict[str, Any]:
     the instance is answered in status `error` with `error.message`.
     """
     engine, who = get_engine(), actor()
-    result, failure = run_command(lambda: engine.complete(db.session, str(task_id), body["data"], who))
+    result, failure = run_command(lambda: engine.complete(db.session(), str(task_id), body["data"], who))
     return instance_answer(result, failure)
 
 
@@ -95,5 +95,5 @@ def complete(body: dict[str, Any], task_id: UUID) -> dict[str, Any]:
 def reassign(body: dict[str, Any], task_id: UUID) -> dict[str, Any]:
     """Give an open task to another active user holding its role (admins)."""
     engine, who = get_engine(), actor()
-    run_command(lambda: engine.reassign(db.session, str(task_id), body["assignee"], who))
+    run_command(lambda: engine.reassign(db.session(), str(task_id), body["assignee"], who))
     return _task(str(task_id), who)

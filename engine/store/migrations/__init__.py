@@ -1,8 +1,14 @@
-"""Schema migrations with Alembic: upgrade, stamp and inspect a database's revision."""
+"""Schema migrations with Alembic: upgrade, stamp and inspect a database's revision.
+
+Two branches share one version table: the engine's revisions (`versions/`, rooted at r0001) and the
+installed domain's (its `Domain.migrations` folder, branching off r0001). A database is at "head"
+when it is at the head of both; revisions are shown joined, e.g. `d0001+r0002`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,6 +20,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 from sqlalchemy import Engine as SqlEngine
+
+from engine import domain
 
 from ..models import Base
 
@@ -51,16 +59,26 @@ def alembic_config(connection: Connection | None = None) -> Config:
     """Return an Alembic config for the packaged scripts (no alembic.ini needed)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
+    cfg.set_main_option("path_separator", "os")
+    locations = [HERE / "versions"]
+    served = domain.current()  # its tables are in the models too, so its revisions must be known
+    if served.migrations is not None:
+        locations.append(served.migrations)
+    cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in locations))
     # env.py runs on this connection: the product's engine settings (SQLite pragmas) apply.
     cfg.attributes["connection"] = connection
     return cfg
 
 
+def _joined(revisions: Iterable[str]) -> str:
+    return "+".join(sorted(revisions))
+
+
 def head_revision() -> str:
-    """Return the newest revision of the packaged migrations."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, "no migration scripts are packaged"
-    return head
+    """Return the newest revision of every branch, joined (engine and domain)."""
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert heads, "no migration scripts are packaged"
+    return _joined(heads)
 
 
 def base_revision() -> str:
@@ -71,9 +89,10 @@ def base_revision() -> str:
 
 
 def current_revision(bind: SqlEngine) -> str | None:
-    """Return the database's revision, None when Alembic never touched it."""
+    """Return the database's revision of every branch, joined; None when Alembic never touched it."""
     with bind.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return _joined(heads) if heads else None
 
 
 def schema_diff(connection: Connection) -> list[Any]:
@@ -108,8 +127,8 @@ def _connection(bind: SqlEngine) -> Iterator[Connection]:
                 conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
-def upgrade(bind: SqlEngine, revision: str = "head") -> None:
-    """Upgrade the database to a revision (default: the newest)."""
+def upgrade(bind: SqlEngine, revision: str = "heads") -> None:
+    """Upgrade the database to a revision (default: the newest of every branch)."""
     with _connection(bind) as conn:
         command.upgrade(alembic_config(conn), revision)
 
@@ -136,7 +155,7 @@ def init_database(bind: SqlEngine) -> str:
             differences = schema_diff(conn)
         if differences:
             raise SchemaMismatch(differences)
-        stamp(bind, head)
+        stamp(bind, "heads")
         return f"existing tables match the models: stamped at {head}"
     if before == head:
         done = f"already at {head}"

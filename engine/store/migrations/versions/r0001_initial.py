@@ -3,6 +3,9 @@
 Revision ID: r0001
 Revises: (none, the first release)
 Create Date: 2026-11-23 02:18:06.334738
+
+The first release created the domain's tables here too. They now belong to the domain's own branch
+of revisions (rooted at this one), whose first revision adopts them where they already exist.
 """
 
 from __future__ import annotations
@@ -18,13 +21,6 @@ depends_on: str | None = None
 
 def upgrade() -> None:
     """Upgrade the schema."""
-    op.create_table(
-        "hazard_stock",
-        sa.Column("item", sa.String(length=32), nullable=False),
-        sa.Column("balance", sa.Double(), nullable=False),
-        sa.CheckConstraint("balance >= 0", name=op.f("ck_hazard_stock_balance_not_negative")),
-        sa.PrimaryKeyConstraint("item", name=op.f("pk_hazard_stock")),
-    )
     op.create_table(
         "process_versions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -112,34 +108,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_user_roles_role"), ["role"], unique=False)
 
     op.create_table(
-        "hazard_ledger",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
-        sa.Column("item", sa.String(length=32), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("quantity", sa.Double(), nullable=False),
-        sa.Column("balance_after", sa.Double(), nullable=False),
-        sa.Column("instance_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
-        sa.Column("actor", sa.String(length=64), nullable=False),
-        sa.Column("counterpart", sa.String(length=64), nullable=True),
-        sa.Column("purpose", sa.Text(), nullable=False),
-        sa.Column("location", sa.Text(), nullable=False),
-        sa.Column("note", sa.Text(), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("balance_after >= 0", name=op.f("ck_hazard_ledger_balance_after_not_negative")),
-        sa.ForeignKeyConstraint(
-            ["instance_id"],
-            ["process_instances.id"],
-            name=op.f("fk_hazard_ledger_instance_id_process_instances"),
-            ondelete="SET NULL",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_hazard_ledger")),
-    )
-    with op.batch_alter_table("hazard_ledger", schema=None) as batch_op:
-        batch_op.create_index("ix_hazard_ledger_item", ["item", "id"], unique=False)
-
-    op.create_table(
         "history",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
@@ -164,26 +132,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_history_instance", ["instance_id", "id"], unique=False)
         batch_op.create_index("ix_history_kind_at", ["kind", "at"], unique=False)
 
-    op.create_table(
-        "sealed_key_uses",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
-        sa.Column("instance_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("unit", sa.String(length=64), nullable=False),
-        sa.Column("reason", sa.String(length=32), nullable=False),
-        sa.Column("record", sa.JSON(), nullable=False),
-        sa.Column("archived_by", sa.String(length=64), nullable=False),
-        sa.Column("archived_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["instance_id"],
-            ["process_instances.id"],
-            name=op.f("fk_sealed_key_uses_instance_id_process_instances"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_sealed_key_uses")),
-        sa.UniqueConstraint("instance_id", name=op.f("uq_sealed_key_uses_instance_id")),
-    )
     op.create_table(
         "tasks",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -243,16 +191,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_tasks_completed_by")
 
     op.drop_table("tasks")
-    op.drop_table("sealed_key_uses")
     with op.batch_alter_table("history", schema=None) as batch_op:
         batch_op.drop_index("ix_history_kind_at")
         batch_op.drop_index("ix_history_instance")
 
     op.drop_table("history")
-    with op.batch_alter_table("hazard_ledger", schema=None) as batch_op:
-        batch_op.drop_index("ix_hazard_ledger_item")
-
-    op.drop_table("hazard_ledger")
     with op.batch_alter_table("user_roles", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_user_roles_role"))
 
@@ -271,4 +214,3 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_process_versions_process_key"))
 
     op.drop_table("process_versions")
-    op.drop_table("hazard_stock")
