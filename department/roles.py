@@ -54,8 +54,9 @@ ROLES: Final = MappingProxyType(_ROLES)
 ROLES_ZH_HANS: Final = MappingProxyType(_ROLES_ZH_HANS)
 """Role id → Simplified Chinese title, as shown in the zh UI."""
 
-__all__ = ["ADMIN", "FOREMAN_OR_ABOVE", "OBSERVERS", "PROCESS_OWNER", "ROLES", "ROLES_ZH_HANS",
-           "effective_roles", "is_known_role", "role_title"]
+# The titles, implied ranks and observers become the department's `Domain` (department.domain); the
+# engine and the web app ask the installed domain, so the rules are written once.
+__all__ = ["ADMIN", "FOREMAN_OR_ABOVE", "OBSERVERS", "PROCESS_OWNER", "ROLES", "ROLES_ZH_HANS"]
 
 # 領班級以上: the lowest rank that may draw or approve hazardous goods (SPEC §1).
 FOREMAN_OR_ABOVE: Final = frozenset({"cs_foreman", "cs_supervisor", "cs_manager"})
@@ -63,29 +64,3 @@ FOREMAN_OR_ABOVE: Final = frozenset({"cs_foreman", "cs_supervisor", "cs_manager"
 # Who may read every instance and its history (SPEC: admins inspect; managers read figures).
 OBSERVERS: Final = frozenset({ADMIN, "cs_manager", "cs_supervisor", "general_manager", "project_manager"})
 
-
-def is_known_role(role_id: str) -> bool:
-    """Tell whether the id names one of the roles of SPEC §1."""
-    return role_id in _ROLES
-
-
-def role_title(role_id: str, locale: str = "zh") -> str:
-    """Return the role's title for a UI locale (zh → Simplified, zh_Hant → Traditional, else English)."""
-    if role_id not in _ROLES:
-        return role_id
-    lang = locale.replace("-", "_").lower()
-    if lang in ("zh_hant", "zh_tw", "zh_hk"):
-        return _ROLES[role_id][0]
-    if lang.startswith("zh"):
-        return _ROLES_ZH_HANS[role_id]
-    return _ROLES[role_id][1]
-
-
-def effective_roles(roles: frozenset[str] | set[str]) -> frozenset[str]:
-    """Return held roles plus those they imply: supervisors and managers may act as cs_foreman.
-
-    SPEC §3.4 says "foreman or above" (領班級以上); lanes name the lowest rank, so higher ranks
-    see and may do those tasks without being given the foreman role by hand.
-    """
-    held = frozenset(roles)
-    return held | {"cs_foreman"} if held & FOREMAN_OR_ABOVE else held

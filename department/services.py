@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from department.models import HazardLedgerLine, HazardStock, SealedKeyUse
@@ -89,12 +89,16 @@ def stock_in(session: Session, item: str, quantity: Any, note: str, actor: str, 
                         note=str(note or "")[:500])
 
 
+def ledger_query(item: str | None = None, *, newest_first: bool = False) -> Select[Any]:
+    """Return the query of register lines in entry order, optionally for one item (pages paginate it)."""
+    query = select(HazardLedgerLine).order_by(HazardLedgerLine.id.desc() if newest_first
+                                              else HazardLedgerLine.id)
+    return query.where(HazardLedgerLine.item == item) if item else query
+
+
 def ledger_lines(session: Session, item: str | None = None) -> list[HazardLedgerLine]:
     """Return register lines, oldest first, optionally for one item."""
-    query = select(HazardLedgerLine).order_by(HazardLedgerLine.id)
-    if item:
-        query = query.where(HazardLedgerLine.item == item)
-    return list(session.scalars(query))
+    return list(session.scalars(ledger_query(item)))
 
 
 def balances(session: Session) -> dict[str, float]:

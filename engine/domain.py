@@ -121,6 +121,11 @@ class Domain:
         """Return the role with this id, or None."""
         return self._by_id.get(role_id)
 
+    def role_title(self, role_id: str, locale: str = "zh") -> str:
+        """Return a role's title for a UI locale; an unknown id is shown as it is."""
+        role = self.role(role_id)
+        return role.title(locale) if role is not None else role_id
+
     def is_known_role(self, role_id: str) -> bool:
         """Tell whether the id names one of the domain's roles."""
         return self.role(role_id) is not None

@@ -31,7 +31,7 @@ from engine.store.inbox import (
     user_roles,
 )
 from engine.store.models import ProcessInstance, ProcessVersion, TaskRow
-from engine.store.units import announce_wakeup
+from engine.store.wakeup import announce_wakeup
 
 __all__ = ["ADMIN", "SYSTEM", "Actor", "Engine", "Loaded"]
 

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 
 from department.domain import register as register_department
-from department.roles import ROLES
+from engine import domain
 from engine.store.db import DATABASE_URL_ENV, default_database_url
 
 from .extensions import babel, csrf, db, login_manager
@@ -129,5 +129,5 @@ def _register_template_helpers(app: Flask) -> None:
             "html_lang": HTML_LANG.get(locale, locale),
             "locales": [(code, LOCALE_LABELS[code]) for code in SUPPORTED_LOCALES],
             "role_title": localized_role,
-            "all_roles": list(ROLES),
+            "all_roles": list(domain.current().role_ids),
         }

@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from department.roles import is_known_role
+from engine import domain
 from engine.users import StaffAccount, find_account, get_account, set_locale, sign_in
 
 from .extensions import db, login_manager
@@ -106,7 +106,7 @@ def is_api_request() -> bool:
 
 def roles_required(*roles: str) -> Callable[[F], F]:
     """Let a view through only for signed-in users holding at least one of the roles (none = any user)."""
-    unknown = [r for r in roles if not is_known_role(r)]
+    unknown = [r for r in roles if not domain.current().is_known_role(r)]
     if unknown:
         raise ValueError(f"roles_required names unknown roles: {unknown}")
     wanted = frozenset(roles)

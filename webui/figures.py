@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from department.kpis import Figure, Kpi, compute_kpis
 from department.roles import OBSERVERS
+from engine import domain
 
 from .auth import roles_required
 from .display import pick
@@ -74,11 +74,11 @@ def _group_label(name: str, group: str, names: dict[str, tuple[str, str]]) -> st
     return group
 
 
-def _percent(f: Figure) -> float | None:
+def _percent(f: Any) -> float | None:
     return None if f.ratio is None else round(f.ratio * 100, 1)
 
 
-def kpi_view(kpi: Kpi, names: dict[str, tuple[str, str]]) -> dict[str, Any]:
+def kpi_view(kpi: Any, names: dict[str, tuple[str, str]]) -> dict[str, Any]:
     """Return what the page and its charts show for one KPI."""
     breakdowns = []
     for name in (*CHARTED, "actor"):
@@ -104,6 +104,9 @@ def index() -> str | tuple[str, int]:
     context: dict[str, Any] = {"start": start, "end": end, "raw": raw, "errors": errors}
     if errors:
         return render_template("figures/index.html", kpis=None, **context), 400
+    compute_kpis = domain.current().kpis
+    if compute_kpis is None:
+        abort(404)
     report = compute_kpis(db.session(), local_day_start(start), local_day_start(end + timedelta(days=1)),
                           get_engine().calendar, now=now())
     names = process_names(db.session())

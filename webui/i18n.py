@@ -6,7 +6,7 @@ from flask import session
 from flask_babel import get_locale
 from flask_login import current_user
 
-from department.roles import role_title
+from engine import domain
 
 # zh is Simplified Chinese, the department's working language; en for visitors and developers.
 SUPPORTED_LOCALES = ("zh", "en")
@@ -35,4 +35,4 @@ def current_locale() -> str:
 
 def localized_role(role_id: str) -> str:
     """Return the role's title in the active language."""
-    return role_title(role_id, current_locale())
+    return domain.current().role_title(role_id, current_locale())

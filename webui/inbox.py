@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from department.roles import effective_roles
+from engine import domain
 from engine.runtime import Actor
 from engine.store import queries
 from engine.store.queries import TaskView
@@ -60,7 +60,8 @@ def process_names(session: Session) -> dict[str, str]:
 
 def may_claim(task: TaskView, who: Actor) -> bool:
     """Tell whether the actor may take this open, unclaimed task of their role."""
-    return task.status == "open" and task.assignee is None and task.role in effective_roles(who.roles)
+    return (task.status == "open" and task.assignee is None
+            and task.role in domain.current().effective_roles(who.roles))
 
 
 def may_release(task: TaskView, who: Actor) -> bool:

@@ -12,7 +12,8 @@ from flask_babel import gettext as _
 from lxml import etree
 from werkzeug.wrappers import Response
 
-from department.roles import ADMIN, PROCESS_OWNER, ROLES, ROLES_ZH_HANS
+from department.roles import ADMIN, PROCESS_OWNER
+from engine import domain
 from engine.definitions import compile_process
 from engine.errors import Conflict, InvalidBpmn, PreconditionFailed, Problem
 from engine.store import queries
@@ -120,7 +121,7 @@ def version(key: str, number: int) -> str:
                     for v in p["versions"] if v["version"] == number), 0)
     return render_template("models/version.html", v=row, model=row.model, running=running,
                            is_latest=latest is not None and latest.id == row.id,
-                           roles_zh=ROLES_ZH_HANS)
+                           roles_zh={r.id: r.zh for r in domain.current().roles})
 
 
 @bp.get("/models/<key>/versions/<int:number>/xml")
@@ -137,8 +138,12 @@ def xml(key: str, number: int) -> Response:
 
 def _role_choices() -> list[dict[str, str]]:
     """Return every role with the lane name the editor writes for it."""
-    return [{"id": r, "title": pick(ROLES_ZH_HANS[r], ROLES[r][1]), "lane": f"{ROLES_ZH_HANS[r]} {r}"}
-            for r in ROLES]
+    return [{"id": r.id, "title": pick(r.zh, r.en), "lane": _lane(r.id)} for r in domain.current().roles]
+
+
+def _lane(role_id: str) -> str:
+    """Return the lane name the editor writes for a role: its Chinese title, then its id."""
+    return f"{domain.current().role_title(role_id, 'zh')} {role_id}"
 
 
 def _render_editor(key: str, xml_text: str, *, base: queries.VersionView | None, status: int = 200,
@@ -168,7 +173,7 @@ def edit(key: str) -> Response:
 def new_process_xml(key: str, name_zh: str, name_en: str, role: str) -> str:
     """Return a minimal runnable process: start → one user task → end, in one lane of a role."""
     return render_template("models/new_process.xml", key=key, name_zh=name_zh, name_en=name_en, role=role,
-                           lane=f"{ROLES_ZH_HANS[role]} {role}")
+                           lane=_lane(role))
 
 
 @bp.route("/models/new", methods=["GET", "POST"])
@@ -187,7 +192,7 @@ def new() -> str | tuple[str, int]:
                 errors[name] = _("Required.")
             elif len(values[name]) > 200:
                 errors[name] = _("At most %(n)d characters.", n=200)
-        if values["role"] not in ROLES:
+        if not domain.current().is_known_role(values["role"]):
             errors["role"] = _("Choose a role.")
         if not errors:
             return _render_editor(values["key"], new_process_xml(**values), base=None)

@@ -13,7 +13,8 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from department import registers, services
-from department.roles import ADMIN, FOREMAN_OR_ABOVE, effective_roles
+from department.roles import ADMIN, FOREMAN_OR_ABOVE
+from engine import domain
 from engine.errors import InvalidData
 from engine.store.queries import Page
 
@@ -41,7 +42,7 @@ STEP_LABELS = {"manager_request": _l("Manager's request"), "gm_approval": _l("Ge
 
 def may_stock_in() -> bool:
     """Tell whether the signed-in user is foreman or above (who records goods received)."""
-    return bool(effective_roles(current_user.roles) & FOREMAN_OR_ABOVE)
+    return bool(domain.current().effective_roles(current_user.roles) & FOREMAN_OR_ABOVE)
 
 
 def quantity(value: float) -> str:
@@ -62,16 +63,16 @@ def index() -> Response:
 
 def _ledger_page(item: str | None, page_no: int) -> Page:
     """Return one page of register lines, newest first, as plain dicts."""
-    lines = services.ledger_lines(db.session(), item)
-    lines.reverse()
-    start = (page_no - 1) * PER_PAGE
+    # The page reads only its own lines (LIMIT/OFFSET plus one count), not the whole register.
+    lines = db.paginate(services.ledger_query(item, newest_first=True), page=page_no, per_page=PER_PAGE,
+                        error_out=False, count=True)
     rows = [{"at": line.at, "item": _item_name(line.item), "kind_code": line.kind,
              "kind": str(KIND_LABELS.get(line.kind, line.kind)), "quantity": quantity(line.quantity),
              "balance": quantity(line.balance_after),
              "instance_id": line.instance_id, "actor": line.actor, "counterpart": line.counterpart or "",
              "purpose": line.purpose, "location": line.location, "note": line.note}
-            for line in lines[start:start + PER_PAGE]]
-    return Page(rows, len(lines), page_no, PER_PAGE)
+            for line in lines.items]
+    return Page(rows, lines.total or 0, page_no, PER_PAGE)
 
 
 def _render_hazard(status: int = 200, errors: dict[str, str] | None = None,

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from department.roles import effective_roles
+from engine import domain
 from engine.errors import Forbidden, InvalidData, NotFound
 from engine.runtime import Actor
 from engine.store import queries
@@ -40,7 +40,7 @@ class Startable:
 def may_start(model: dict[str, Any], who: Actor) -> bool:
     """Tell whether the actor may start a process (no starters listed = any member of staff)."""
     starters = set(model.get("starters") or [])
-    return not starters or bool(starters & effective_roles(who.roles))
+    return not starters or bool(starters & domain.current().effective_roles(who.roles))
 
 
 def startable(who: Actor) -> list[Startable]:
@@ -115,7 +115,7 @@ def submit(key: str) -> Response | tuple[str, int]:
     instance = unit.unwrap()
     number = case_number(instance.id)
     view = queries.get_instance(session, instance.id, who, now())
-    roles = effective_roles(who.roles)
+    roles = domain.current().effective_roles(who.roles)
     for task in view.open_tasks:
         if task.assignee == who.username or (task.assignee is None and task.role in roles):
             flash(_("Case No. %(no)s is registered. The next step is yours.", no=number), "success")

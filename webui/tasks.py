@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from department.roles import effective_roles
+from engine import domain
 from engine.errors import EngineError, Forbidden, InvalidData, NotFound
 from engine.store import queries
 from engine.store.queries import TaskView
@@ -129,7 +129,7 @@ def _context(task: TaskView, submitted: Mapping[str, str] | None = None,
                                     *((r.get("details") or {}).get("assignee") for r in history),
                                     *model.usernames(data)])
     model.names = names
-    workable = (task.status == "open" and task.role in effective_roles(who.roles)
+    workable = (task.status == "open" and task.role in domain.current().effective_roles(who.roles)
                 and task.assignee in (None, who.username))
     fields = FormBuilder(session, task.form, data, model).views(submitted, errors) if workable else []
     return {
@@ -196,7 +196,7 @@ def _refusal(error: EngineError, before: TaskView, action: str = "complete") -> 
         if task.assignee and task.assignee != who.username:
             text = _("This task is assigned to %(name)s; only they can do it.",
                      name=person(names, task.assignee))
-        elif task.role not in effective_roles(who.roles):
+        elif task.role not in domain.current().effective_roles(who.roles):
             text = _("This task is for the role %(role)s, which you do not hold.",
                      role=localized_role(task.role))
         elif action == "release":

@@ -108,3 +108,20 @@ def test_the_sealed_key_log_lists_each_archived_use(web: Flask) -> None:
     assert f'href="/records/{case}"' in page
     client, _ = signed_in(web, "technician")
     assert client.get("/registers/sealed-keys").status_code == 403
+
+
+def test_the_ledger_page_shows_fifty_lines_newest_first_and_pages_through_the_rest(web: Flask) -> None:
+    with web.app_context():
+        for n in range(1, 121):
+            services.stock_in(db.session(), "alcohol", n, f"delivery {n:03d}", "cs_foreman", T0)
+        db.session.commit()
+    client, _token = signed_in(web, "cs_foreman", lang="en")
+    def ledger(url: str) -> str:
+        return client.get(url).get_data(as_text=True).split('id="ledger-title"')[1]
+
+    first = ledger("/registers/hazardous-goods")
+    assert "delivery 120" in first and "delivery 071" in first and "delivery 070" not in first
+    last = ledger("/registers/hazardous-goods?page=3")
+    assert "delivery 020" in last and "delivery 001" in last and "delivery 021" not in last
+    beyond = client.get("/registers/hazardous-goods?page=9").get_data(as_text=True)
+    assert beyond.count('class="movement movement--stock_in"') == 0

@@ -13,7 +13,7 @@ from marshmallow import RAISE, missing
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
-from department.roles import effective_roles
+from engine import domain
 from engine.errors import (
     Conflict,
     EngineError,
@@ -118,7 +118,7 @@ def require_sign_in() -> None:
 def require_roles(who: Actor, roles: Iterable[str], doing: str) -> None:
     """Answer 403 unless the actor holds (or implies) one of the roles."""
     wanted = frozenset(roles)
-    if not effective_roles(who.roles) & wanted:
+    if not domain.current().effective_roles(who.roles) & wanted:
         fail(403, "forbidden", f"{doing} needs one of the roles {', '.join(sorted(wanted))}")
 
 

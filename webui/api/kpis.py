@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from department.kpis import compute_kpis
+from engine import domain
 from engine.store.queries import may_observe
 
 from ..engine_ext import actor, get_engine, local_zone, now
@@ -40,6 +40,9 @@ def kpis(args: dict[str, Any]) -> dict[str, Any]:
                                                  else "must not be after 'to'"]})
     start = datetime.combine(first, time(0), zone)
     end = datetime.combine(last + timedelta(days=1), time(0), zone)
+    compute_kpis = domain.current().kpis
+    if compute_kpis is None:
+        fail(404, "not_found", "this installation defines no KPIs")
     report = compute_kpis(db.session(), start, end, engine.calendar, now=now()).to_dict()
     locale = request_locale()
     for kpi in report["kpis"]:

@@ -1,4 +1,4 @@
-"""Small helpers around one unit of work: announce a wake-up."""
+"""Telling timer workers that a unit of work moved an instance's wake-up earlier."""
 
 from __future__ import annotations
 
