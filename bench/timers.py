@@ -136,6 +136,7 @@ def _fresh_ids(mapping: dict[str, str]) -> Any:
 
 def worker_process(url: str, schema: str | None, ready: Any, out: str) -> None:
     """Child: run a Worker on the real clock until SIGTERM; write (instance, commit time) pairs."""
+    register()  # a spawned child starts empty: it is an entry point of its own
     bind = _bind(url, schema)
     factory = make_session_factory(bind)
     engine = _engine()
