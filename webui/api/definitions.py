@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import posixpath
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import request
 from werkzeug.wrappers import Response
@@ -20,6 +21,8 @@ from .common import ApiBlueprint, fail, page_of, read, request_locale, require_r
 from .responses import DeployOut, ErrorOut, ProcessDetailOut, ProcessPageOut
 from .schemas import KEY_RE, DeployArgs, PageArgs, XmlArgs
 from .views import form_dict
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 blp = ApiBlueprint("process-definitions", __name__, url_prefix="/api/v1/process-definitions",
                    description="Deployed BPMN processes and their versions.")
@@ -67,15 +70,25 @@ _IF_MATCH = {"in": "header", "name": "If-Match", "required": False, "schema": {"
 _ETAG = {"ETag": {"schema": {"type": "string"}, "description": "the version's ETag (the file's SHA-256)"}}
 
 
+def _deploy_doc(view: F) -> F:
+    """Apply what POST and PUT deploys share: query arguments, the upload body and every answer."""
+    for decorate in reversed((
+        blp.arguments(DeployArgs, location="query"),
+        blp.doc(requestBody=_UPLOAD_BODY, parameters=[_IF_MATCH]),
+        blp.response(201, DeployOut, description="a new version was stored", headers=_ETAG),
+        blp.alt_response(200, schema=DeployOut, description="identical to a deployed version: nothing stored",
+                         success=True, headers=_ETAG),
+        blp.alt_response(409, schema=ErrorOut,
+                         description="another deploy of the key won the race meanwhile"),
+        blp.alt_response(412, schema=ErrorOut, description="If-Match does not name the newest version"),
+        blp.alt_response(415, schema=ErrorOut, description="the body is neither XML nor a multipart upload"),
+    )):
+        view = decorate(view)
+    return view
+
+
 @blp.route("", methods=["POST"])
-@blp.arguments(DeployArgs, location="query")
-@blp.doc(requestBody=_UPLOAD_BODY, parameters=[_IF_MATCH])
-@blp.response(201, DeployOut, description="a new version was stored", headers=_ETAG)
-@blp.alt_response(200, schema=DeployOut, description="identical to a deployed version: nothing stored",
-                  success=True, headers=_ETAG)
-@blp.alt_response(409, schema=ErrorOut, description="another deploy of the key won the race meanwhile")
-@blp.alt_response(412, schema=ErrorOut, description="If-Match does not name the newest version")
-@blp.alt_response(415, schema=ErrorOut, description="the body is neither XML nor a multipart upload")
+@_deploy_doc
 def deploy(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Check a BPMN file like `bpm deploy` and store it as a new version when valid and changed.
 
@@ -87,14 +100,7 @@ def deploy(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
 
 
 @blp.route(KEY_RULE, methods=["PUT"])
-@blp.arguments(DeployArgs, location="query")
-@blp.doc(requestBody=_UPLOAD_BODY, parameters=[_IF_MATCH])
-@blp.response(201, DeployOut, description="a new version was stored", headers=_ETAG)
-@blp.alt_response(200, schema=DeployOut, description="identical to a deployed version: nothing stored",
-                  success=True, headers=_ETAG)
-@blp.alt_response(409, schema=ErrorOut, description="another deploy of the key won the race meanwhile")
-@blp.alt_response(412, schema=ErrorOut, description="If-Match does not name the newest version")
-@blp.alt_response(415, schema=ErrorOut, description="the body is neither XML nor a multipart upload")
+@_deploy_doc
 def deploy_version(args: dict[str, Any], key: str) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Deploy a BPMN file as the next version of `key`, like POST; the file's process id must be `key`.
 
