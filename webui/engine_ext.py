@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, request
 
+from engine.actor import Actor
 from engine.calendar import load_calendar
-from engine.runtime import Actor, Engine
+from engine.runtime import Engine
 
 from .auth import current_actor
 

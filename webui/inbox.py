@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from engine import domain
-from engine.runtime import Actor
+from engine.actor import Actor
 from engine.store import queries
 from engine.store.queries import TaskView
 

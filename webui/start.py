@@ -10,8 +10,8 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from engine import domain
+from engine.actor import Actor
 from engine.errors import Forbidden, InvalidData, NotFound
-from engine.runtime import Actor
 from engine.store import queries
 from engine.store.unit_of_work import run_unit
 

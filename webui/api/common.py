@@ -14,6 +14,7 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
 from engine import domain
+from engine.actor import Actor
 from engine.errors import (
     Conflict,
     EngineError,
@@ -24,7 +25,6 @@ from engine.errors import (
     PreconditionFailed,
     ProcessFailure,
 )
-from engine.runtime import Actor
 from engine.store.unit_of_work import run_unit
 
 from ..extensions import db

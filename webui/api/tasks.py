@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from engine.runtime import Actor
+from engine.actor import Actor
 from engine.store import queries
 
 from ..engine_ext import actor, get_engine, now
