@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import Any
@@ -72,6 +73,20 @@ def _hazard_row(line: HazardLedgerLine, inst: ProcessInstance | None, zone: tzin
     ]
 
 
+# A cell a spreadsheet would run as a formula (=, +, -, @, or tab/CR before one of them).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
+def csv_safe(cell: str) -> str:
+    """Return the cell with a leading apostrophe if a spreadsheet would run it as a formula."""
+    # Free text (purpose, location, notes) comes from staff forms; a plain number such as -2.5 stays
+    # as it is, so negative quantities remain numbers in the sheet.
+    if cell.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
 def hazard_register_csv(session: Session, item: str | None = None, zone: tzinfo = DEFAULT_ZONE) -> str:
     """Return the hazardous-goods register as CSV in the 危险品使用登记表 layout (UTF-8 BOM for Excel)."""
     if item is not None and item not in services.HAZARD_ITEMS:
@@ -80,7 +95,7 @@ def hazard_register_csv(session: Session, item: str | None = None, zone: tzinfo 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(HAZARD_COLUMNS)
-    writer.writerows(hazard_register_rows(session, item, zone))
+    writer.writerows([csv_safe(cell) for cell in row] for row in hazard_register_rows(session, item, zone))
     return "\ufeff" + buffer.getvalue()
 
 

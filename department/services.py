@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from department.models import HazardLedgerLine, HazardStock, SealedKeyUse
 from engine.errors import Conflict, InvalidData
+from engine.forms.validation import decimal_places
 
 # Items of 危險品使用登記表 (seed 001 制度11): id → (中文, English).
 HAZARD_ITEMS: dict[str, tuple[str, str]] = {
@@ -81,6 +82,8 @@ def stock_in(session: Session, item: str, quantity: Any, note: str, actor: str, 
         qty = float(quantity)
         if not qty > 0 or qty != qty or qty > 1e9:
             raise ValueError
+        if decimal_places(qty) > QUANTUM:
+            errors["quantity"] = [f"at most {QUANTUM} decimal places: the register counts in 0.001"]
     except (TypeError, ValueError):
         errors["quantity"] = ["must be a number greater than zero"]
     if errors:

@@ -12,7 +12,7 @@ from engine import domain
 from engine.errors import Problem
 from engine.forms.parser import PF_NS, parse_form
 from engine.messages import msg
-from engine.spiff.parser import is_iso_duration, normalise_timer_expression
+from engine.spiff.parser import is_iso_duration, normalise_timer_expression, timer_value_problem
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 NS = {"bpmn": BPMN_NS, "pf": PF_NS}
@@ -61,6 +61,16 @@ class ModelReader:
         self.check_script = check_script
         self.problems: list[Problem] = []
         self.lanes: dict[str, str | None] = {}
+        # Indexed once: a search of the whole tree per flow end made thousands of flows take seconds.
+        self.by_id: dict[str, Any] = {}
+        self.flows_from: dict[str, list[Any]] = {}
+        for node in process.iterdescendants():
+            if not isinstance(node.tag, str):
+                continue  # a comment or processing instruction names nothing
+            if node.get("id"):
+                self.by_id.setdefault(node.get("id"), node)
+            if node.tag == f"{{{BPMN_NS}}}sequenceFlow":
+                self.flows_from.setdefault(node.get("sourceRef") or "", []).append(node)
 
     def problem(self, element_id: str | None, message: str) -> None:
         """Record one problem."""
@@ -122,7 +132,7 @@ class ModelReader:
 
     def _exists(self, ref: str | None) -> bool:
         """Tell whether an id names a flow node of this process."""
-        return bool(ref) and bool(self.process.xpath(".//*[@id=$ref]", ref=ref))
+        return bool(ref) and ref in self.by_id
 
     def _read_node(self, node: Any, tag: str, model: dict[str, Any]) -> None:
         """Record one flow node or sequence flow of the process."""
@@ -265,6 +275,10 @@ class ModelReader:
         if not parts:
             self.problem(eid, msg("timer has no timeDate, timeDuration or timeCycle"))
             return
+        literal_problem = timer_value_problem(local(parts[0].tag), parts[0].text or "")
+        if literal_problem is not None:
+            self.problem(eid, literal_problem)
+            return
         source = normalise_timer_expression(parts[0].text)
         if re.fullmatch(r"P[0-9A-Z.,]*", source.strip().upper()) and not source.startswith("'"):
             self.problem(eid, msg("timer {kind} '{value}' is not an ISO-8601 duration or datetime "
@@ -279,12 +293,10 @@ class ModelReader:
     def _check_gateway(self, node: Any, eid: str) -> None:
         """A diverging gateway needs a way out: a default flow or conditions on all flows."""
         outgoing = node.findall(f"{{{BPMN_NS}}}outgoing")
-        flows = [
-            self.process.find(f".//{{{BPMN_NS}}}sequenceFlow[@id='{_text(o)}']") for o in outgoing
-        ]
-        flows = [f for f in flows if f is not None]
+        named = [self.by_id.get(_text(o)) for o in outgoing]
+        flows = [f for f in named if f is not None and f.tag == f"{{{BPMN_NS}}}sequenceFlow"]
         if not flows:
-            flows = self.process.findall(f".//{{{BPMN_NS}}}sequenceFlow[@sourceRef='{eid}']")
+            flows = self.flows_from.get(eid, [])
         if len(flows) < 2:
             return
         default = node.get("default")

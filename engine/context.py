@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine import domain
 from engine.calendar import BusinessCalendar
+from engine.sandbox.budget import UnitBudget
 from engine.sandbox.scripting import SandboxEnvironment
 from engine.spiff.script_engine import SandboxScriptEngine
 from engine.store.models import ProcessInstance
@@ -29,6 +30,7 @@ class StepContext:
     service_calls: list[dict[str, Any]] = field(default_factory=list)
     savepoint: Any = None  # opened by the running task's first write (engine.stepping closes it)
     roles_seen: dict[str, frozenset[str] | None] = field(default_factory=dict)  # see inbox.roles_in_unit
+    budget: UnitBudget = field(default_factory=UnitBudget)  # shared by all the unit's sandboxed code
 
     def before_write(self) -> None:
         """Open the running task's savepoint before its first write, so a failing script undoes it."""
@@ -69,11 +71,12 @@ class StepContext:
 
     def script_engine(self) -> SandboxScriptEngine:
         """Return a sandboxed script engine whose clock is this unit of work's."""
-        engine = SandboxScriptEngine(environment=SandboxEnvironment(functions=self.functions()))
+        engine = SandboxScriptEngine(environment=SandboxEnvironment(functions=self.functions(),
+                                                                       unit=self.budget))
         engine.clock = lambda: self.now
         return engine
 
     def evaluate(self, expression: str, data: dict[str, Any]) -> Any:
         """Evaluate an engine-side expression (assignee, role, form rules) in the sandbox."""
-        env = SandboxEnvironment(functions=self.functions())
+        env = SandboxEnvironment(functions=self.functions(), unit=self.budget)
         return env.evaluate(expression, dict(data))

@@ -16,6 +16,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
+from engine import domain
 from engine.bpmn_model import BPMN_NS, local, read_model
 from engine.errors import Conflict, InvalidBpmn, NotFound, PreconditionFailed, Problem
 from engine.messages import msg
@@ -136,6 +137,28 @@ def compile_process(xml: bytes | str, filename: str = "") -> CompiledProcess:
     return CompiledProcess(key, spec, subprocess_specs, model)
 
 
+# Recent valid compilations with the domain they were checked against (roles and functions decide
+# validity): the editor's check, reused by the deploy of the same bytes that follows it.
+_CHECKED: OrderedDict[str, tuple[object, CompiledProcess]] = OrderedDict()
+_CHECKED_LOCK = threading.Lock()
+
+
+def compile_cached(xml: bytes | str, filename: str = "") -> CompiledProcess:
+    """Compile a valid file once: the editor's check and the deploy of the same bytes share the parse."""
+    digest, installed = content_hash(xml), domain.current()
+    with _CHECKED_LOCK:
+        hit = _CHECKED.get(digest)
+    if hit is not None and hit[0] is installed:
+        return hit[1]
+    compiled = compile_process(xml, filename)
+    with _CHECKED_LOCK:
+        _CHECKED[digest] = (installed, compiled)
+        _CHECKED.move_to_end(digest)
+        while len(_CHECKED) > 8:
+            _CHECKED.popitem(last=False)
+    return compiled
+
+
 def content_hash(xml: bytes | str) -> str:
     """Return the SHA-256 of the file's bytes."""
     data = xml.encode("utf-8") if isinstance(xml, str) else xml
@@ -148,7 +171,7 @@ def deploy(session: Session, xml: bytes | str, *, filename: str = "", actor: str
     # Deploys of one key run one at a time (_lock_key). `base_hash` is the content hash of the version
     # the caller edited ("" for a new process), `if_match` the ETags of an HTTP If-Match ("*": any
     # version); when another version is the newest, nothing is stored.
-    compiled = compile_process(xml, filename)
+    compiled = compile_cached(xml, filename)
     key, digest = compiled.key, content_hash(xml)
     if if_match is not None and not _matches(_newest(session, key), if_match):
         raise PreconditionFailed(f"If-Match does not name the newest version of '{key}'; "

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine import definitions, domain
 from engine.spiff.state import load_state
-from engine.spiff.tasks import ready_user_tasks, wakeup_time
+from engine.spiff.tasks import ready_user_tasks, unreadable_timers, wakeup_time
 from engine.store.inbox import instance_due
 from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
 
@@ -74,7 +74,11 @@ def check_instance(session: Session, instance_id: int) -> list[Finding]:
     _check_history(inst, rows, events, found)
     workflow = _load(session, inst, found)
     if workflow is not None:
-        _check_against_state(inst, rows, workflow, found)
+        _check_timers(workflow, found)
+        try:
+            _check_against_state(inst, rows, workflow, found)
+        except (ValueError, OverflowError, TypeError) as exc:  # one unreadable value must not stop the check
+            found("state", f"stored state cannot be compared: {exc}")
     return out
 
 
@@ -95,6 +99,12 @@ def _load(session: Session, inst: ProcessInstance, found: Any) -> Any:
     except Exception as exc:
         found("state", f"stored state does not load: {exc}")
         return None
+
+
+def _check_timers(workflow: Any, found: Any) -> None:
+    """Every waiting timer's due time must be a date the engine's clock can reach."""
+    for element, due, reason in unreadable_timers(workflow):
+        found("timer", f"timer {element} is due at {due!r}, which is out of range: {reason}")
 
 
 def _check_history(inst: ProcessInstance, rows: list[TaskRow], events: list[HistoryEvent],

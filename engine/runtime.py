@@ -211,14 +211,21 @@ class Engine:
         if row.assignee and row.assignee != actor.username:
             raise Forbidden(f"task {row.element_id} is assigned to {row.assignee}", task_id=row.id,
                             element_id=row.element_id)
+        breach = self._separation_breach(row, inst, actor.username, model, performed_by)
+        if breach is not None:
+            raise Forbidden(f"{row.element_id}: {breach}", task_id=row.id, element_id=row.element_id)
+
+    @staticmethod
+    def _separation_breach(row: TaskRow, inst: ProcessInstance, username: str, model: dict[str, Any],
+                           performed_by: Mapping[str, str]) -> str | None:
+        """Return which separation-of-duty rule forbids the user this task, or None."""
         spec = model.get("tasks", {}).get(row.element_id, {})
-        if spec.get("not_starter") and inst.started_by == actor.username:
-            raise Forbidden(f"{row.element_id}: the person who started this case may not do this step",
-                            task_id=row.id, element_id=row.element_id)
+        if spec.get("not_starter") and inst.started_by == username:
+            return "the person who started this case may not do this step"
         for other in spec.get("not_performer_of", []):
-            if performed_by.get(other) == actor.username:
-                raise Forbidden(f"{row.element_id}: whoever did {other} may not do this step",
-                                task_id=row.id, element_id=row.element_id)
+            if performed_by.get(other) == username:
+                return f"whoever did {other} may not do this step"
+        return None
 
     def complete(self, session: Session, task_id: str, data: Mapping[str, Any], actor: Actor,
                  now: datetime | None = None) -> ProcessInstance:
@@ -293,13 +300,21 @@ class Engine:
         now = self._now(now)
         if not actor.is_admin:
             raise Forbidden("only admins may reassign tasks")
-        row, inst, _hash = self._task_and_lock(session, task_id)
+        row, inst, content_hash = self._task_and_lock(session, task_id)
         if row.status != "open":
             raise Conflict(f"task {row.element_id} is already {row.status}", task_id=task_id)
         roles = user_roles(session, assignee)
         if roles is None or row.role not in roles:
             raise InvalidData("assignee refused", {"assignee": [f"{assignee!r} is not an active user "
                                                                 f"holding role {row.role}"]})
+        # The assignee could never complete a task separation of duties forbids them: it would stick.
+        loaded = self._load(session, inst, actor.username, now, content_hash)
+        task = find_task(loaded.workflow, task_id)
+        performed_by = dict(task.data.get("performed_by") or {}) if task is not None else {}
+        breach = self._separation_breach(row, inst, assignee, loaded.model, performed_by)
+        if breach is not None:
+            raise InvalidData("assignee refused", {"assignee": [
+                f"{assignee!r} may not do {row.element_id} (separation of duties): {breach}"]})
         previous = row.assignee
         row.assignee, row.claimed_at = assignee, now
         history.record(session, inst.id, "task_reassigned", now, actor=actor.username,

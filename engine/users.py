@@ -7,11 +7,12 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine import domain
@@ -22,6 +23,8 @@ USERNAME_RE = re.compile(r"[a-z0-9_.-]{2,64}")
 MIN_PASSWORD_LENGTH = 8
 MAX_FAILED_LOGINS = 5
 LOCK_DURATION = timedelta(minutes=15)
+# Failed sign-ins one client may make within LOCK_DURATION, over all accounts (see SignInThrottle).
+CLIENT_MAX_FAILURES = 20
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,20 @@ def set_password(user: User, password: str) -> None:
     user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
+    user.must_change_password = False
+
+
+def change_own_password(session: Session, user_id: int, current: str, new: str) -> StaffAccount:
+    """Replace a signed-in user's password after checking the current one; return the new snapshot."""
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise UserInputError("current_password", "this account cannot sign in")
+    if not verify_password(user.password_hash, current):
+        raise UserInputError("current_password", "is not your current password")
+    if hmac.compare_digest(current.encode("utf-8"), new.encode("utf-8")):
+        raise UserInputError("new_password", "must differ from the current password")
+    set_password(user, new)
+    return account_view(user)
 
 
 def set_roles(user: User, roles: Iterable[str]) -> None:
@@ -178,30 +195,52 @@ def locked_until(user: User, now: datetime) -> datetime | None:
     return None
 
 
-def authenticate(session: Session, username: str, password: str, now: datetime) -> User | None:
+def _count_failure(session: Session, user: User, now: datetime) -> None:
+    """Count one failed sign-in in a single UPDATE, locking the account when it reaches the limit."""
+    # One statement, not read-modify-write: concurrent wrong guesses queue on the row lock and
+    # each sees the others' counts, so the lock falls at exactly MAX_FAILED_LOGINS. SET
+    # expressions all read the old row, so both CASEs test the same count.
+    reached = User.failed_logins + 1 >= MAX_FAILED_LOGINS
+    session.execute(
+        update(User)
+        .where(User.id == user.id, or_(User.locked_until.is_(None), User.locked_until <= now))
+        .values(failed_logins=case((reached, 0), else_=User.failed_logins + 1),
+                locked_until=case((reached, literal(now + LOCK_DURATION, User.locked_until.type)),
+                                  else_=User.locked_until))
+        .execution_options(synchronize_session=False))
+    session.expire(user, ["failed_logins", "locked_until"])
+
+
+def authenticate(session: Session, username: str, password: str, now: datetime,
+                 lock_exempt: bool = False) -> User | None:
     """Return the active user whose password matches, counting failures and locking after too many.
 
     After MAX_FAILED_LOGINS consecutive failures the account is locked for LOCK_DURATION; while
-    locked even the right password is refused. The caller must commit, also on failure, so the
-    count is kept.
+    locked even the right password is refused, unless `lock_exempt` (a client that took no part in
+    the failures, see SignInThrottle). The caller must commit, also on failure, so the count is kept.
+    It ends the session's transaction after reading the user: call it with no other work pending.
     """
     user = get_user(session, username)
+    # scrypt runs for tens of milliseconds: never while holding SQLite's write lock (every
+    # transaction takes it at BEGIN), or a flood of wrong guesses slows every other user. The
+    # failure count or reset below is written in a short transaction of its own.
+    session.commit()
     if user is None or not user.active:
         _dummy_verify(password)
         return None
-    if locked_until(user, now) is not None:
+    if locked_until(user, now) is not None and not lock_exempt:
+        _dummy_verify(password)  # a locked account answers as slowly as any other refusal
         return None
     if not verify_password(user.password_hash, password):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCK_DURATION
-            user.failed_logins = 0
+        _count_failure(session, user, now)
         return None
+    # Hashed before reading the counts: that read may reopen the transaction.
+    new_hash = hash_password(password) if needs_rehash(user.password_hash) else None
     if user.failed_logins or user.locked_until is not None:
         user.failed_logins = 0
         user.locked_until = None
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if new_hash is not None:
+        user.password_hash = new_hash
     return user
 
 
@@ -224,21 +263,33 @@ class StaffAccount:
     active: bool
     locked_until: datetime | None
     credential_stamp: str  # changes with the password, so sessions signed in before a change end
+    must_change_password: bool = False  # a public (demo) password: nothing else until it is changed
 
     def lock_ends(self, now: datetime) -> datetime | None:
         """Return when the sign-in lock ends, or None when not locked at `now`."""
         return self.locked_until if self.locked_until is not None and self.locked_until > now else None
 
 
-def credential_stamp(password_hash: str) -> str:
-    """Return a short fingerprint of the password hash (never the hash itself) for session cookies."""
-    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()[:16]
+def credential_stamp(password_hash: str, session_generation: int = 0) -> str:
+    """Return a short fingerprint of the password hash and session generation for session cookies."""
+    material = password_hash if not session_generation else f"{password_hash}#{session_generation}"
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
 
 
 def account_view(user: User) -> StaffAccount:
     """Return the snapshot of a user row."""
     return StaffAccount(user.id, user.username, user.display_name or "", user.role_ids, user.locale,
-                        bool(user.active), user.locked_until, credential_stamp(user.password_hash))
+                        bool(user.active), user.locked_until,
+                        credential_stamp(user.password_hash, user.session_generation or 0),
+                        bool(user.must_change_password))
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """Invalidate every session cookie issued to the user so far (sign-out; no-op for an unknown id)."""
+    # Atomic, so two sign-outs at once both take effect.
+    session.execute(update(User).where(User.id == user_id)
+                    .values(session_generation=User.session_generation + 1)
+                    .execution_options(synchronize_session=False))
 
 
 def get_account(session: Session, user_id: int) -> StaffAccount | None:
@@ -258,10 +309,94 @@ def list_accounts(session: Session) -> list[StaffAccount]:
     return [account_view(u) for u in session.scalars(select(User).order_by(User.username))]
 
 
+class SignInThrottled(Exception):
+    """The client made too many failed sign-ins; refused before any account is looked at."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"too many failed sign-ins from this client; try again after {until:%H:%M} UTC")
+        self.until = until
+
+
+class SignInThrottle:
+    """Failed sign-ins per client (in memory, per process): caps each client and scopes locks to it.
+
+    An account lock refuses only the clients that failed against that account in the last
+    LOCK_DURATION, so six requests from one address no longer lock the real user out; and a client
+    with CLIENT_MAX_FAILURES failures in that time is refused before any hash is computed or any
+    account counter moves, which bounds how many accounts (or guesses) one address can burn.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._mutex = threading.Lock()
+        self._max_entries = max_entries
+        # key -> (failures, window end); key is a client or a (client, username) pair.
+        self._counts: dict[object, tuple[int, datetime]] = {}
+
+    def _get(self, key: object, now: datetime) -> tuple[int, datetime] | None:
+        entry = self._counts.get(key)
+        return entry if entry is not None and entry[1] > now else None
+
+    def blocked_until(self, client: str, now: datetime) -> datetime | None:
+        """Return when the client may try again, or None when it is not throttled."""
+        with self._mutex:
+            entry = self._get(client, now)
+        return entry[1] if entry is not None and entry[0] >= CLIENT_MAX_FAILURES else None
+
+    def failures(self, client: str, username: str, now: datetime) -> int:
+        """Return how many recent failed sign-ins this client made for this username."""
+        with self._mutex:
+            entry = self._get((client, username), now)
+        return entry[0] if entry is not None else 0
+
+    def lock_ends(self, client: str, username: str, now: datetime) -> datetime | None:
+        """Return when this client's lock on this username ends (known or not), or None."""
+        with self._mutex:
+            entry = self._get((client, username), now)
+        return entry[1] if entry is not None and entry[0] >= MAX_FAILED_LOGINS else None
+
+    def record_failure(self, client: str, username: str, now: datetime) -> None:
+        """Count a failed sign-in for the client and for the (client, username) pair."""
+        with self._mutex:
+            if len(self._counts) >= self._max_entries:
+                self._prune(now)
+            for key in (client, (client, username)):
+                entry = self._get(key, now)
+                self._counts.pop(key, None)  # re-insert at the end: the dict stays oldest-first
+                self._counts[key] = ((entry[0] if entry else 0) + 1, now + LOCK_DURATION)
+
+    def record_success(self, client: str, username: str) -> None:
+        """Forget the pair's failures after a successful sign-in (the client's own count stays)."""
+        with self._mutex:
+            self._counts.pop((client, username), None)
+
+    def _prune(self, now: datetime) -> None:
+        # Drop expired entries; if a flood of addresses still fills the table, drop the oldest half.
+        self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+        if len(self._counts) >= self._max_entries:
+            keep = list(self._counts.items())[len(self._counts) // 2:]
+            self._counts = dict(keep)
+
+
 def sign_in(session: Session, username: str, password: str, now: datetime,
-            locale: str | None = None) -> StaffAccount | None:
-    """Authenticate (see authenticate); on success a given locale becomes the user's language."""
-    user = authenticate(session, username, password, now)
+            locale: str | None = None, throttle: SignInThrottle | None = None,
+            client: str | None = None) -> StaffAccount | None:
+    """Authenticate (see authenticate); on success a given locale becomes the user's language.
+
+    With a throttle and a client address, raise SignInThrottled for a throttled client and apply
+    an account lock only to clients that took part in the failures (see SignInThrottle).
+    """
+    exempt = False
+    if throttle is not None and client is not None:
+        until = throttle.blocked_until(client, now)
+        if until is not None:
+            raise SignInThrottled(until)
+        exempt = throttle.failures(client, username, now) == 0
+    user = authenticate(session, username, password, now, lock_exempt=exempt)
+    if throttle is not None and client is not None:
+        if user is None:
+            throttle.record_failure(client, username, now)
+        else:
+            throttle.record_success(client, username)
     if user is None:
         return None
     if locale is not None and user.locale != locale:
@@ -306,8 +441,13 @@ def demo_accounts() -> list[DemoAccount]:
     return list(domain.current().demo_accounts)
 
 
-def ensure_demo_users(session: Session, now: datetime | None = None) -> list[DemoAccount]:
-    """Create the demo accounts that are missing (existing ones are left untouched) and list them all."""
+def ensure_demo_users(session: Session, now: datetime | None = None,
+                      must_change_password: bool = False) -> list[DemoAccount]:
+    """Create the demo accounts that are missing (existing ones are left untouched) and list them all.
+
+    `bpm demo` sets must_change_password: the passwords are public, so each account must choose
+    its own at first sign-in. Test fixtures leave it off.
+    """
     accounts = demo_accounts()
     served = domain.current()
     existing = set(session.scalars(select(User.username).where(
@@ -318,5 +458,6 @@ def ensure_demo_users(session: Session, now: datetime | None = None) -> list[Dem
         suffix = "2" if username.endswith("2") else ""
         role = served.role(roles[0])
         title = role.zh.split(" / ")[0] if role is not None else roles[0]
-        create_user(session, username, password, roles, display_name=f"{title}{suffix}", now=now)
+        created = create_user(session, username, password, roles, display_name=f"{title}{suffix}", now=now)
+        created.must_change_password = must_change_password
     return accounts

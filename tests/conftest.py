@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 
 from department.domain import register
 from engine.calendar import BusinessCalendar
@@ -22,6 +25,42 @@ register()
 # Monday 2026-11-23 10:00 Asia/Shanghai: inside working hours, no holiday nearby.
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 PG_URL = os.environ.get("BPM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+_PG_USERS: set[str] = set()  # node ids of tests that reached for PostgreSQL (see note_pg_use)
+
+
+def skip_or_fail_in_ci(why: str) -> None:
+    """Skip loudly when a prerequisite is missing; fail instead under CI=true, where a skip hides a gap."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true: {why}", pytrace=False)
+    pytest.skip(why)
+
+
+def note_pg_use() -> None:
+    """Remember that the running test uses PostgreSQL, so it must carry the `postgres` marker."""
+    current = os.environ.get("PYTEST_CURRENT_TEST")
+    if current:
+        _PG_USERS.add(current.rsplit(" (", 1)[0])
+
+
+@event.listens_for(Pool, "connect")
+def _note_pg_connection(dbapi_connection: Any, _record: Any) -> None:
+    """Catch PostgreSQL use through SQLAlchemy too, not only through tests.pg's reachability check."""
+    if type(dbapi_connection).__module__.startswith("psycopg"):
+        note_pg_use()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Fail a test that used PostgreSQL without the `postgres` marker (`-m "not postgres"` must hold)."""
+    outcome = yield
+    if call.when != "teardown" or item.nodeid not in _PG_USERS:
+        return
+    _PG_USERS.discard(item.nodeid)
+    if item.get_closest_marker("postgres") is None:
+        report = outcome.get_result()  # type: ignore[attr-defined]
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} uses PostgreSQL but lacks @pytest.mark.postgres"
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -12,11 +11,12 @@ from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import text
 
 from engine.store.db import create_schema, make_engine
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, note_pg_use, skip_or_fail_in_ci
 
 
 def pg_unreachable() -> str | None:
     """Return why the PostgreSQL server cannot be used, or None when it can."""
+    note_pg_use()
     try:
         import psycopg
 
@@ -28,9 +28,7 @@ def pg_unreachable() -> str | None:
 
 def skip_without_pg(why: str) -> None:
     """Skip loudly without PostgreSQL; fail instead under CI=true, where a skip would hide the gap."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(why)
-    pytest.skip(why)
+    skip_or_fail_in_ci(why)
 
 
 def schema_bind(schema: str, **kwargs: Any) -> SqlEngine:

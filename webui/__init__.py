@@ -85,7 +85,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
-    from . import auth, engine_ext, errors, home, i18n, security
+    from . import auth, engine_ext, errors, home, i18n, security, text_guard
 
     db.init_app(app)
     engine_ext.init_engine(app)
@@ -95,6 +95,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.session_protection = "basic"
     babel.init_app(app, locale_selector=i18n.select_locale)
     security.init_security(app)
+    text_guard.init_text_guard(app)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)

@@ -11,13 +11,16 @@ from __future__ import annotations
 import importlib
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 from flask import Flask
 from flask.cli import AppGroup, ScriptInfo
+from sqlalchemy import inspect
+from sqlalchemy.exc import SQLAlchemyError
 
 from department.roles import ROLES
-from engine.store.migrations import SchemaMismatch, init_database
+from engine.store.migrations import SchemaMismatch, current_revision, init_database
 from engine.users import (
     UserInputError,
     create_user,
@@ -33,6 +36,47 @@ from .extensions import db
 EXTENSION_MODULES: tuple[str, ...] = ("webui.cli_engine", "webui.cli_worker", "webui.cli_admin")
 
 cli = AppGroup("bpm", help="PropertyFlow: property-management service workflows.")
+# Commands that make, replace or copy the schema themselves (or never touch the database).
+SCHEMA_FREE_COMMANDS = frozenset({"init-db", "migrate", "restore", "backup"})
+
+
+def _is_embedded(app: Flask) -> bool:
+    """Tell whether the app uses the SQLite file it creates itself in its instance folder."""
+    default = f"sqlite:///{Path(app.instance_path).resolve() / 'bpm.sqlite'}"
+    return bool(app.config.get("BPM_DATABASE_URL") == default)
+
+
+def _ensure_schema(ctx: click.Context) -> None:
+    """Before a command: create the embedded database's schema, or say in one line what to run."""
+    if ctx.invoked_subcommand in SCHEMA_FREE_COMMANDS or "--help" in ctx.meta.get("bpm.argv", ()):
+        return
+    app = ctx.ensure_object(ScriptInfo).load_app()
+    with app.app_context():
+        where = db.engine.url.render_as_string(hide_password=True)
+        try:
+            initialised = current_revision(db.engine) is not None or bool(
+                inspect(db.engine).get_table_names())
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise _fail(f"cannot reach the database {where}: {reason}") from exc
+        if initialised:
+            return
+        if not _is_embedded(app):
+            raise _fail(f"the database {where} has no schema yet: run `bpm init-db` first")
+        click.echo(f"created the embedded database: {init_database(db.engine)}", err=True)
+
+
+cli.callback = click.pass_context(_ensure_schema)
+_parse_args = cli.parse_args
+
+
+def _remember_argv(ctx: click.Context, args: list[str]) -> list[str]:
+    """Keep the raw arguments: the group's callback runs before a subcommand reads its --help."""
+    ctx.meta["bpm.argv"] = tuple(args)
+    return _parse_args(ctx, args)
+
+
+cli.parse_args = _remember_argv  # type: ignore[method-assign]
 
 
 def _fail(message: str) -> click.ClickException:
@@ -83,7 +127,10 @@ def run(ctx: click.Context, host: str, port: int, with_worker: bool) -> None:
 
         start_embedded_worker(app)
     click.echo(f"PropertyFlow on http://{host}:{port}/")
-    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    from .security import PlainServerHandler
+
+    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True,
+            request_handler=PlainServerHandler)
 
 
 @cli.group("users")
@@ -153,9 +200,10 @@ def users_unlock(username: str) -> None:
 @cli.command("demo")
 def demo() -> None:
     """Create one demo user per role (idempotent) and print how to sign in."""
-    accounts = ensure_demo_users(db.session())
+    accounts = ensure_demo_users(db.session(), must_change_password=True)
     db.session.commit()
-    click.echo("Demo users (existing accounts are left as they are):")
+    click.echo("Demo users (existing accounts are left as they are). These passwords are public: each "
+               "account must choose a new password at its first sign-in, and the API refuses it until then.")
     echo_table(["username", "password", "roles"],
                [[name, password, " ".join(roles)] for name, password, roles in accounts])
 

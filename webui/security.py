@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app, request
 from flask_login import current_user
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Response
 
 from .extensions import csrf, db
@@ -91,6 +92,14 @@ def add_security_headers(response: Response) -> Response:
     if response.mimetype == "text/html" and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+class PlainServerHandler(WSGIRequestHandler):
+    """The development server's request handler, minus Werkzeug's and Python's versions."""
+
+    def version_string(self) -> str:
+        """Return the Server header: the product's name only (versions help attackers pick exploits)."""
+        return "PropertyFlow"
 
 
 def init_security(app: Flask) -> None:

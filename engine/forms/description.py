@@ -13,7 +13,7 @@ def describe_form(form: FormDef, locale: str) -> list[dict[str, Any]]:
     if lang not in ("zh", "en"):
         raise ValueError(f"unsupported locale {locale!r} (use 'zh' or 'en')")
     other = "en" if lang == "zh" else "zh"
-    described = []
+    described: list[dict[str, Any]] = []
     for f in form.fields:
         limits = [f.min, f.max]
         if f.type == "integer":
@@ -33,4 +33,6 @@ def describe_form(form: FormDef, locale: str) -> list[dict[str, Any]]:
             "help": getattr(f, f"help_{lang}") or getattr(f, f"help_{other}"),
             "default": f.default,
         })
+        if f.decimals is not None:  # only number fields that limit their precision say so
+            described[-1]["decimals"] = f.decimals
     return described

@@ -25,6 +25,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "too_long": ("Enter at most {limit} characters.", "最多 {limit} 个字符"),
     "too_small": ("Must be at least {limit}.", "不得小于 {limit}"),
     "too_large": ("Must be at most {limit}.", "不得大于 {limit}"),
+    "too_precise": ("Enter at most {limit} decimal places.", "最多 {limit} 位小数"),
     "too_early": ("Must not be before {limit}.", "不得早于 {limit}"),
     "too_late": ("Must not be after {limit}.", "不得晚于 {limit}"),
     "unknown_user": ("There is no user with this username.", "没有此用户"),

@@ -39,6 +39,7 @@ class FieldDef:
     max: float | str | None = None
     max_length: int | None = None
     role: str | None = None
+    decimals: int | None = None  # number fields: at most this many decimal places
     options: tuple[Option, ...] = ()
     help_zh: str | None = None
     help_en: str | None = None
@@ -74,7 +75,7 @@ class DistinctDef:
 
 
 _FIELD_KEYS = ("name", "type", "label_zh", "label_en", "required", "required_when", "min", "max",
-               "max_length", "role", "help_zh", "help_en", "default")
+               "max_length", "role", "help_zh", "help_en", "default", "decimals")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from engine.forms.model import (
 from engine.messages import msg
 
 PF_NS = "https://propertyflow.dev/schema/bpmn/1"
+MAX_DECIMALS = 9  # a float keeps about 15 significant digits; more places would be noise
 # Variables the engine sets on every instance: a field of that name would overwrite them.
 ENGINE_VARIABLES = frozenset({
     "initiator", "initiator_roles", "started_at", "performed_by", "outcome", "instance_id",
@@ -37,7 +38,7 @@ def reserved_names() -> frozenset[str]:
 # dict, not Mapping: the engine's sandbox evaluator takes a dict, and we always pass a fresh one.
 
 _FIELD_ATTRS = frozenset({"name", "type", "label-zh", "label-en", "required", "required-when", "min", "max",
-                          "max-length", "role", "help-zh", "help-en", "default"})
+                          "max-length", "role", "help-zh", "help-en", "default", "decimals"})
 _OPTION_ATTRS = frozenset({"value", "label-zh", "label-en"})
 _RULE_ATTRS = frozenset({"field", "expr", "message-zh", "message-en"})
 _DISTINCT_ATTRS = frozenset({"fields", "message-zh", "message-en"})
@@ -168,6 +169,7 @@ class _FormReader:
             "min": self.read_limit(node, "min", raw_name, kind, where),
             "max": self.read_limit(node, "max", raw_name, kind, where),
             "max_length": self.read_max_length(node, kind, where),
+            "decimals": self.read_decimals(node, kind, where),
             "role": self.read_role(node, kind, where),
             "default": self.read_default(node, kind, options, where),
         }
@@ -256,6 +258,20 @@ class _FormReader:
         elif not raw.strip().isdigit() or int(raw) < 1:
             self.problem(msg("{where}: max-length must be a positive whole number, not '{raw}'",
                              where=where, raw=raw))
+        else:
+            return int(raw)
+        return None
+
+    def read_decimals(self, node: Any, kind: str, where: str) -> int | None:
+        """Return decimals, the most decimal places a number field accepts (0 to MAX_DECIMALS)."""
+        raw = node.get("decimals")
+        if raw is None:
+            return None
+        if kind != "number":
+            self.problem(msg("{where}: decimals applies only to number fields", where=where))
+        elif not raw.strip().isdigit() or int(raw) > MAX_DECIMALS:
+            self.problem(msg("{where}: decimals must be a whole number from 0 to {most}, not '{raw}'",
+                             where=where, most=MAX_DECIMALS, raw=raw))
         else:
             return int(raw)
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Collection, Mapping
 from datetime import date, datetime, tzinfo
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError
@@ -60,6 +61,12 @@ def as_comparable(kind: str, value: Any, zone: tzinfo = DEFAULT_ZONE) -> float |
             return datetime(value.year, value.month, value.day, tzinfo=zone)
         return parse_datetime(value, zone)
     raise ValueError(f"type {kind!r} has no order")
+
+
+def decimal_places(value: Any) -> int:
+    """Return how many decimal places a number is written with (1e-07 → 7, 2.50 → 1, 3.0 → 0)."""
+    exponent = Decimal(repr(float(value))).normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
 def show_limit(limit: float | date | datetime, zone: tzinfo = DEFAULT_ZONE) -> str:
@@ -210,6 +217,8 @@ def validate_submission(
         elif field.type in ORDERED_TYPES:
             for msg in limit_messages(form, field, clean[field.name], merged, check.errors, zone):
                 check.add(field.name, msg)
+            if field.decimals is not None and decimal_places(clean[field.name]) > field.decimals:
+                check.add(field.name, message("too_precise", limit=field.decimals))
         elif field.type == "user":
             check.user(field, clean[field.name], user_roles)
     clean = {name: value for name, value in clean.items() if name not in check.errors}

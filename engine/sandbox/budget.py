@@ -19,11 +19,26 @@ from typing import Any, NoReturn
 class Limits:
     """Resource limits of one evaluation or script run."""
 
-    max_seconds: float = 1.0  # wall clock, checked at every loop iteration and call
+    max_seconds: float = 1.0  # CPU time of this thread, checked at every loop iteration and call
     max_steps: int = 100_000  # loop iterations plus function calls
     max_size: int = 1_000_000  # elements/characters of any one value the code builds
     max_int_bits: int = 10_000  # any integer operand or result (about 3,000 decimal digits)
     max_total: int = 10_000_000  # elements stored into existing containers over the whole run
+    max_data: int = 5_000_000  # elements/characters of task data the scripts of a unit of work write
+
+
+class UnitBudget:
+    """What all sandboxed runs of one unit of work may spend together (conditions, rules, scripts)."""
+
+    __slots__ = ("cpu_seconds", "data", "max_cpu_seconds", "max_steps", "steps")
+
+    def __init__(self, max_cpu_seconds: float = 2.0, max_steps: int = 500_000) -> None:
+        # Per-run limits alone let 40 conditions of 0.5 s each hold the write lock for 20 s.
+        self.max_cpu_seconds = max_cpu_seconds
+        self.max_steps = max_steps
+        self.cpu_seconds = 0.0
+        self.steps = 0
+        self.data = 0  # elements/characters of task data its scripts wrote (see Limits.max_data)
 
 
 class LimitExceeded(BaseException):
@@ -37,12 +52,20 @@ class ForbiddenOperation(Exception):
 class Run:
     """The counters of one sandboxed evaluation or execution."""
 
-    __slots__ = ("broken", "calls", "deadline", "limits", "read_only", "steps", "total")
+    __slots__ = ("broken", "calls", "deadline", "limits", "read_only", "started", "step_limit", "steps",
+                 "total", "unit")
 
-    def __init__(self, limits: Limits, read_only: bool = False) -> None:
+    def __init__(self, limits: Limits, read_only: bool = False, unit: UnitBudget | None = None) -> None:
         self.limits = limits
         self.read_only = read_only  # expressions may not change the data they read
-        self.deadline = time.monotonic() + limits.max_seconds
+        self.unit = unit
+        # CPU time of this thread: waiting for the database or a busy machine is not the code's cost.
+        self.started = time.thread_time()
+        seconds, self.step_limit = limits.max_seconds, limits.max_steps
+        if unit is not None:
+            seconds = min(seconds, unit.max_cpu_seconds - unit.cpu_seconds)
+            self.step_limit = min(self.step_limit, unit.max_steps - unit.steps)
+        self.deadline = self.started + seconds
         self.steps = self.total = self.calls = 0
         self.broken: str | None = None
 
@@ -59,15 +82,27 @@ class Run:
     def check_time(self) -> None:
         """Fail once the run is past its deadline."""
         self.check()
-        if time.monotonic() > self.deadline:
+        if time.thread_time() > self.deadline:
+            if self.deadline - self.started < self.limits.max_seconds and self.unit is not None:
+                self.fail(f"the expressions and scripts of this unit of work together ran longer than "
+                          f"{self.unit.max_cpu_seconds:g} s of CPU time")
             self.fail(f"it ran longer than {self.limits.max_seconds:g} s")
 
     def tick(self) -> None:
         """Count one loop iteration or call against the step and time budgets."""
         self.steps += 1
-        if self.steps > self.limits.max_steps:
+        if self.steps > self.step_limit:
+            if self.step_limit < self.limits.max_steps and self.unit is not None:
+                self.fail(f"the expressions and scripts of this unit of work together ran more than "
+                          f"{self.unit.max_steps:,} loop iterations and calls")
             self.fail(f"it ran more than {self.limits.max_steps:,} loop iterations and calls")
         self.check_time()
+
+    def settle(self) -> None:
+        """Charge what this run spent to its unit of work."""
+        if self.unit is not None:
+            self.unit.cpu_seconds += time.thread_time() - self.started
+            self.unit.steps += self.steps
 
     def size(self, count: int, what: str) -> None:
         """Refuse to build a value of more than max_size elements or characters."""
@@ -106,9 +141,12 @@ def running(run: Run) -> Iterator[Run]:
     outer = _local.run
     _local.run = run
     try:
+        if run.unit is not None:
+            run.check_time()  # a unit that spent its budget runs nothing more, not even a loop-free line
         yield run
     finally:
         _local.run = outer
+        run.settle()
 
 
 _CONTAINERS = frozenset({list, tuple, dict, set, frozenset, type({}.keys()), type({}.values()),

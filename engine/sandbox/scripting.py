@@ -6,8 +6,9 @@ Gateway conditions, timer expressions, form rules and script tasks compile with 
   starting with `_`, no `.mro`/`.format`; builtins are a curated list in which `str`, `list`, `dict`,
   `range`, `sorted`, `sum`, … are size-checked stand-ins (isinstance still works);
 - steps and time: each loop iteration (`for`, comprehensions, `while`) and each call of a def or lambda
-  ticks the run's budget (`Limits.max_steps`, `max_seconds`); every guard checks the clock too, so
-  C code calling back in a loop (`map(str, …)`, sort keys) is stopped as well;
+  ticks the run's budget (`Limits.max_steps`, `max_seconds` of thread CPU time); every guard checks the
+  clock too, so C code calling back in a loop (`map(str, …)`, sort keys) is stopped as well; within a
+  unit of work all runs also share a `UnitBudget` (steps, CPU time, task data written: `max_data`);
 - size: operators, f-strings, str/repr/print, displays and comprehensions, `.join/.replace/.ljust`…,
   `.append/.extend/.update`… and item stores check what they would build (`max_size`, `max_int_bits`)
   counting shared references each time (`x = [x, x]` cannot double forever and then be hashed);
@@ -49,6 +50,7 @@ from typing import Any
 from RestrictedPython.transformer import IOPERATOR_TO_STR, RestrictingNodeTransformer
 
 from engine.errors import EngineError
+from engine.sandbox.budget import UnitBudget, measure
 from engine.sandbox.guards import (
     GUARDS,
     SAFE_BUILTINS,
@@ -309,9 +311,10 @@ class SandboxEnvironment:
     """Evaluate expressions and execute scripts in the sandbox, on task data."""
 
     def __init__(self, functions: Mapping[str, Callable[..., Any]] | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, unit: UnitBudget | None = None) -> None:
         self.functions = dict(functions or {})
         self.limits = limits or Limits()
+        self.unit = unit  # shared by every run of one unit of work (engine.context)
 
     def evaluate(self, expression: str, context: dict[str, Any],
                  external_context: Mapping[str, Any] | None = None) -> Any:
@@ -334,10 +337,24 @@ class SandboxEnvironment:
                 raise ScriptError(f"variable '{name}' {problem}; task data may only hold {ALLOWED_DATA}",
                                   kind="runtime")
             updates[name] = value
+        self._charge_written(context, updates)
         for name in [name for name in context if name not in namespace]:
             del context[name]  # the script deleted it
         context.update(updates)
         return True
+
+    def _charge_written(self, context: Mapping[str, Any], updates: Mapping[str, Any]) -> None:
+        """Refuse a script whose new or changed variables bring the unit's written data past max_data."""
+        spent = self.unit.data if self.unit is not None else 0
+        # A shared reference counts each time, as the stored JSON repeats it: 200 names for 1 MB is 200 MB.
+        written = sum(measure(value, self.limits.max_data) for name, value in updates.items()
+                      if name not in context or value is not context[name])
+        if spent + written > self.limits.max_data:
+            raise ScriptError(f"it would write {spent + written:,} or more elements and characters of task "
+                              f"data in one unit of work; the limit is {self.limits.max_data:,}",
+                              kind="limit")
+        if self.unit is not None:
+            self.unit.data += written
 
     def _run(self, source: Any, mode: str, context: Mapping[str, Any],
              external_context: Mapping[str, Any] | None) -> tuple[Any, Compiled, dict[str, Any], Any]:
@@ -359,7 +376,7 @@ class SandboxEnvironment:
                 raise ScriptError(f"'{name}' is both a task data variable and a function of the engine; "
                                   "rename the variable", kind="runtime", what=what)
         namespace = {**functions, **context, **GUARDS, "__builtins__": SAFE_BUILTINS}
-        run = Run(self.limits, read_only=mode == "eval")
+        run = Run(self.limits, read_only=mode == "eval", unit=self.unit)
         try:
             with running(run):
                 return eval(compiled.code, namespace), compiled, namespace, functions

@@ -17,7 +17,7 @@ from engine.spiff.state import prune
 from engine.store import history
 
 MAX_STEPS = 5_000  # automatic steps per unit of work before a runaway loop is stopped
-MAX_SECONDS = 5.0  # wall time per unit of work spent on automatic steps
+MAX_SECONDS = 5.0  # CPU time per unit of work spent on automatic steps
 PRUNE_EVERY = 100
 
 
@@ -39,7 +39,7 @@ class Stepper:
         self.ctx = ctx
         self.model = model
         self.steps = 0
-        self.started = time.monotonic()
+        self.started = time.thread_time()  # CPU time: waiting for a lock is not the process looping
         self.escalated_tasks: list[str] = []  # Spiff ids of user tasks whose deadline timer fired
         self.outcome: str | None = None
 
@@ -103,7 +103,7 @@ class Stepper:
         if self.steps >= MAX_STEPS:
             raise ProcessFailure(f"stopped after {MAX_STEPS} automatic steps without waiting for a person "
                                  "or a timer: the process loops", instance_id=self.ctx.instance.id)
-        if time.monotonic() - self.started > MAX_SECONDS:
+        if time.thread_time() - self.started > MAX_SECONDS:
             raise ProcessFailure(f"automatic steps took longer than {MAX_SECONDS:.0f} s: the process "
                                  "loops without waiting for a person or a timer",
                                  instance_id=self.ctx.instance.id)

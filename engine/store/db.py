@@ -56,8 +56,21 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return bind
 
 
+def _create_private_file(bind: Engine) -> None:
+    """Create a missing SQLite file readable by its owner only (it holds staff and customer data)."""
+    path = bind.url.database
+    if not path or path == ":memory:" or path.startswith("file:") or os.path.exists(path):
+        return
+    try:
+        # SQLite gives its -wal and -shm files the main file's mode, so they stay private too.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError:
+        return  # a missing folder or no right to write: SQLite's own error on connect says so
+
+
 def _configure_sqlite(bind: Engine) -> None:
     """Use WAL and take the write lock at BEGIN so two writers queue instead of deadlocking."""
+    _create_private_file(bind)
 
     @event.listens_for(bind, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

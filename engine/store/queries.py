@@ -222,14 +222,15 @@ def may_observe(actor: Actor) -> bool:
 
 
 def _visible(session: Session, inst: ProcessInstance, actor: Actor) -> bool:
-    """An instance is visible to observers, its starter and anyone who has a task in it."""
+    """An instance is visible to observers, its starter, whoever holds or did a task in it, and the
+    role of an unclaimed open task; a case assigned to a colleague is not the role's to read."""
     if may_observe(actor) or inst.started_by == actor.username:
         return True
     roles = sorted(domain.current().effective_roles(actor.roles))
     return bool(session.scalar(select(func.count()).select_from(TaskRow).where(
         TaskRow.instance_id == inst.id,
         or_(TaskRow.assignee == actor.username, TaskRow.completed_by == actor.username,
-            (TaskRow.status == "open") & TaskRow.role.in_(roles)))))
+            (TaskRow.status == "open") & TaskRow.assignee.is_(None) & TaskRow.role.in_(roles)))))
 
 
 def _version_number(session: Session, version_id: int) -> int:

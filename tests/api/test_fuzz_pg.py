@@ -16,11 +16,11 @@ from sqlalchemy import text
 import engine.users
 from engine.store.db import make_engine
 from engine.users import ScryptParams
-from tests.api.conftest import basic
+from tests.api.conftest import REPAIR, basic
 from tests.api.test_fuzz import FUZZ_SETTINGS, Targets, check_case, existing, load_schema, seed
 from tests.conftest import PG_URL
-from tests.pg import pg_unreachable
-from tests.webui.conftest import make_app
+from tests.pg import pg_unreachable, skip_without_pg
+from tests.webui.conftest import login, make_app
 from webui.extensions import db
 
 pytestmark = pytest.mark.postgres
@@ -31,7 +31,8 @@ def pg_app(tmp_path_factory: pytest.TempPathFactory, compiled_translations: Path
     """A seeded app on a private PostgreSQL schema, dropped afterwards."""
     reason = pg_unreachable()
     if reason:
-        pytest.skip(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): the API was NOT fuzzed on PostgreSQL")
+        skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): "
+                        "the API was NOT fuzzed on PostgreSQL")
     schema = f"bpm_t_{uuid.uuid4().hex[:12]}"
     admin = make_engine(PG_URL)
     with admin.begin() as conn:
@@ -88,3 +89,19 @@ def test_nul_characters_are_422_on_postgresql(pg_app: Flask) -> None:
                            json={"item": "alcohol", "quantity": 1, "note": "a\u0000b"})
     assert response.status_code == 422
     assert client.get("/api/v1/process-definitions/a%00b", headers=basic("admin")).status_code == 404
+
+
+@pytest.mark.parametrize("bad", ["\ud800", "a\x00b"])
+def test_unstorable_start_data_is_422_on_postgresql(pg_app: Flask, bad: str) -> None:
+    response = pg_app.test_client().post(
+        "/api/v1/process-instances", headers=basic("cs_assistant"),
+        json={"process_key": "repair_dispatch", "data": {**REPAIR, "description": bad}})
+    assert response.status_code == 422, response.get_data(as_text=True)[:300]
+    assert "description" in response.get_json()["fields"]["data"]
+
+
+def test_nul_in_a_web_search_filter_is_a_friendly_400_on_postgresql(pg_app: Flask) -> None:
+    client = pg_app.test_client()
+    login(client, "admin")
+    page = client.get("/instances?q=a%00b")
+    assert page.status_code == 400 and "q" in page.get_data(as_text=True)

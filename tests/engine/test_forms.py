@@ -488,3 +488,23 @@ def test_describe_form_shows_limits_roles_and_falls_back_to_the_other_help() -> 
     assert note["max_length"] == 500
     with pytest.raises(ValueError):
         describe_form(form, "fr")
+
+
+@pytest.mark.parametrize(("value", "refused"), [
+    ("0.0004", True), (1.2345, True), ("1e-7", True), ("0.001", False), (2.5, False), ("12", False)])
+def test_a_number_finer_than_its_decimals_is_refused_at_the_form(value: object, refused: bool) -> None:
+    form = form_of(field("qty", "number", 'decimals="3"'))
+    clean, errors = check(form, {"qty": value})
+    assert codes(errors) == ({"qty": ["too_precise"]} if refused else {})
+    assert ("qty" in clean) is not refused
+    assert describe_form(form, "en")[0]["decimals"] == 3
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    ('type="text" decimals="2"', "decimals applies only to number fields"),
+    ('type="number" decimals="many"', "decimals must be a whole number from 0 to 9"),
+    ('type="number" decimals="12"', "decimals must be a whole number from 0 to 9"),
+])
+def test_a_bad_decimals_attribute_is_a_deploy_problem(extra: str, words: str) -> None:
+    _, problems = parse(f'<pf:field name="q" {extra} {LABELS}/>')
+    assert any(words in p for p in problems), problems

@@ -259,6 +259,39 @@ def test_not_performer_of_blocks_the_same_person(session: Session, engine: Engin
     engine.complete(session, check.id, {}, people["cs_supervisor"])
 
 
+def test_reassigning_to_someone_separation_of_duties_forbids_is_refused(
+        session: Session, engine: Engine, people: dict[str, Actor]) -> None:
+    from tests.conftest import add_user
+
+    both = add_user(session, "both", "cs_assistant", "cs_manager")
+    dual = add_user(session, "dual", "cs_foreman", "cs_supervisor")
+    engine.deploy(session, two_step())
+    inst = engine.start(session, "two_step", {"unit": "A"}, both)
+    [first] = open_tasks(session, inst.id)
+    engine.complete(session, first.id, {"ok": True}, both)
+    [second] = open_tasks(session, inst.id)
+    with pytest.raises(InvalidData) as refused:
+        engine.reassign(session, second.id, "both", people["admin"])
+    reason = str(refused.value.fields["assignee"])
+    assert "separation of duties" in reason and "started this case" in reason
+    p = Process("sod")
+    p.start()
+    p.user("approve", "cs_foreman", [])
+    p.user("check", "cs_supervisor", [], separation='<pf:notPerformerOf task="approve"/>')
+    p.end("end")
+    p.chain("start", "approve", "check", "end")
+    engine.deploy(session, p.xml())
+    sod = engine.start(session, "sod", {}, people["cs_assistant"])
+    [approve] = open_tasks(session, sod.id)
+    engine.complete(session, approve.id, {}, dual)
+    [check] = open_tasks(session, sod.id)
+    with pytest.raises(InvalidData, match="assignee refused") as refused:
+        engine.reassign(session, check.id, "dual", people["admin"])
+    assert "whoever did approve" in str(refused.value.fields)
+    assert check.assignee is None
+    engine.reassign(session, check.id, "cs_supervisor", people["admin"])  # anyone else is fine
+
+
 def test_failing_script_puts_the_instance_in_error_and_retry_resumes(
         session: Session, engine: Engine, people: dict[str, Actor]) -> None:
     from department import services

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -193,3 +195,26 @@ def test_demo_users_leave_changed_passwords_alone(session: Session) -> None:
     set_password(user, "the-real-admin-password")
     ensure_demo_users(session, now=NOW)
     assert verify_password(user.password_hash, "the-real-admin-password")
+
+
+def test_passwords_are_hashed_outside_any_database_transaction(
+        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    create_user(session, "li", "long-enough", ["cleaner"])
+    create_user(session, "wu", "long-enough", ["cleaner"]).active = False
+    session.commit()
+    in_transaction: list[bool] = []
+    real = hashlib.scrypt
+
+    def observed(password: bytes, **kwargs: Any) -> bytes:
+        in_transaction.append(session.in_transaction())
+        return real(password, **kwargs)
+
+    monkeypatch.setattr(hashlib, "scrypt", observed)
+    monkeypatch.setattr(users, "SCRYPT", ScryptParams(n=2**5, r=8, p=1))  # the success rehashes too
+    assert authenticate(session, "li", "wrong-password", NOW) is None
+    assert authenticate(session, "nobody", "long-enough", NOW) is None
+    assert authenticate(session, "wu", "long-enough", NOW) is None
+    assert authenticate(session, "li", "long-enough", NOW) is not None
+    session.commit()
+    assert len(in_transaction) >= 5 and not any(in_transaction), in_transaction
+    assert get_user(session, "li").password_hash.startswith("scrypt$32$")  # type: ignore[union-attr]

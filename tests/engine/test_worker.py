@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -227,9 +228,9 @@ def test_wake_local_fires_only_after_the_commit_that_moved_a_wakeup_earlier(
     assert worker_mod.WAKE.is_set()
 
 
-def deploy_soon(factory: Factory) -> Engine:
-    """Deploy a process whose deadline is one second away; return an engine on the real clock."""
-    engine = Engine(calendar=BusinessCalendar(country=None))
+def deploy_soon(factory: Factory, clock: Callable[[], datetime] | None = None) -> Engine:
+    """Deploy a process whose deadline is one second away; return an engine on the given (or real) clock."""
+    engine = Engine(calendar=BusinessCalendar(country=None), clock=clock)
     p = Process("soon")
     p.start()
     p.user("arrive", "technician", [])
@@ -242,12 +243,14 @@ def deploy_soon(factory: Factory) -> Engine:
     return engine
 
 
-def wait_fired(session: Session, instance_id: int, seconds: float = 5.0) -> float:
-    """Wait until the instance's timer fired; return how long that took."""
-    started = time.monotonic()
-    while timer_fired(session, instance_id) == 0 and time.monotonic() - started < seconds:
+def wait_fired(session: Session, instance_id: int, bound: float = 120.0) -> bool:
+    """Wait until the instance's timer fired (the bound only ends a hung wait); return whether it did."""
+    while timer_fired(session, instance_id) == 0:
+        if bound <= 0:
+            return False
         time.sleep(0.05)
-    return time.monotonic() - started
+        bound -= 0.05
+    return True
 
 
 def count_passes(worker: Worker) -> list[float]:
@@ -263,25 +266,83 @@ def count_passes(worker: Worker) -> list[float]:
     return passes
 
 
+@dataclass
+class Sleep:
+    """One wait of the worker: how long it asked to sleep, whether a wake-up was pending, how it ended."""
+
+    seconds: float | None
+    pending: bool
+    woken: bool | None = None  # True: a wake-up ended it; False: the time ran out; None: still asleep
+
+
+class SleepLog(threading.Event):
+    """Stands in for a worker's wake event and records every sleep, so tests wait on events, not time.
+
+    With `pass_time`, a sleep shorter than `real_below` is not slept: the fake clock is advanced by
+    its length instead, as if the time had passed.
+    """
+
+    def __init__(self, pass_time: Callable[[float], None] | None = None, real_below: float = 0.0) -> None:
+        super().__init__()
+        self.sleeps: list[Sleep] = []
+        self.changed = threading.Condition()
+        self.pass_time = pass_time
+        self.real_below = real_below
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Sleep like Event.wait, recording the sleep (or let fake time pass for a short one)."""
+        sleep = Sleep(timeout, self.is_set())
+        self._note(lambda: self.sleeps.append(sleep))
+        if self.pass_time is not None and not sleep.pending and timeout is not None \
+                and timeout < self.real_below:
+            self.pass_time(timeout)
+            woken = False
+        else:
+            woken = super().wait(timeout)
+        self._note(lambda: setattr(sleep, "woken", woken))
+        return woken
+
+    def _note(self, change: Callable[[], object]) -> None:
+        """Apply a change to the record and tell waiting tests."""
+        with self.changed:
+            change()
+            self.changed.notify_all()
+
+    def until(self, predicate: Callable[[list[Sleep]], bool], bound: float = 120.0) -> list[Sleep]:
+        """Block until the record satisfies `predicate` (the bound only ends a hung wait); return it."""
+        with self.changed:
+            assert self.changed.wait_for(lambda: predicate(self.sleeps), bound), self.sleeps
+            return list(self.sleeps)
+
+
 def test_the_worker_sleeps_until_due_and_wakes_for_a_new_earlier_timer(
         session_factory: Factory, people: dict[str, Actor], session: Session) -> None:
-    engine = deploy_soon(session_factory)
+    now = [datetime.now(UTC)]
+
+    def pass_time(seconds: float) -> None:
+        now[0] += timedelta(seconds=seconds)
+
+    engine = deploy_soon(session_factory, clock=lambda: now[0])
     worker = Worker(session_factory, engine, max_sleep=30.0)
     passes = count_passes(worker)
+    log = worker._wake = SleepLog(pass_time, real_below=30.0)  # noqa: SLF001 - observe its sleeps
     stop = threading.Event()
     thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
     thread.start()
     try:
-        time.sleep(0.3)  # idle: one pass, then asleep for up to 30 s
-        iid = start(session_factory, engine, people["cs_assistant"], key="soon", at=datetime.now(UTC))
-        took = wait_fired(session, iid)
+        log.until(lambda s: len(s) == 1)  # idle: one pass, then asleep for the whole 30 s cap
+        iid = start(session_factory, engine, people["cs_assistant"], key="soon", at=now[0])
+        sleeps = log.until(lambda s: len(s) == 3)  # woken by the start, slept until due, fired, idle
     finally:
         stop.set()
         worker.stop()
-        thread.join(5)
+        thread.join(60)
+    idle, until_due, after = sleeps
+    assert idle.seconds == pytest.approx(30.001) and idle.woken is True  # the start woke it early
+    assert until_due.seconds == pytest.approx(1.001) and until_due.woken is False  # slept exactly to due
+    assert after.seconds == pytest.approx(30.001)  # nothing left: idle again, no polling
     assert timer_fired(session, iid) == 1
-    assert 0.9 < took < 2.5
-    assert len(passes) <= 4  # idle, woken by the start, the due time (+1 spare): no polling
+    assert len(passes) == 3  # idle, woken by the start, the due time
     assert not thread.is_alive()
 
 
@@ -338,7 +399,7 @@ def test_bpm_run_with_worker_fires_timers_in_a_daemon_thread_of_the_web_process(
     try:
         assert thread.daemon and app.extensions["bpm_worker"] is worker
         iid = start(session_factory, engine, people["cs_assistant"], key="soon", at=datetime.now(UTC))
-        assert wait_fired(session, iid) < 3
+        assert wait_fired(session, iid)
     finally:
         stop.set()
         worker.stop()

@@ -17,6 +17,7 @@ from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import worker as worker_mod
 from engine.calendar import BusinessCalendar
 from engine.runtime import Actor, Engine
 from engine.store.db import create_schema, make_engine, make_session_factory
@@ -24,9 +25,9 @@ from engine.store.models import HistoryEvent, ProcessInstance
 from engine.worker import Worker, fire_due
 from tests.bpmn_builder import Process
 from tests.conftest import PG_URL, T0, add_user
-from tests.pg import pg_unreachable, schema_bind
+from tests.pg import pg_unreachable, schema_bind, skip_without_pg
 
-from .test_worker import count_passes
+from .test_worker import SleepLog, count_passes
 
 pytestmark = pytest.mark.postgres
 
@@ -49,7 +50,7 @@ def pg_schema() -> Iterator[str]:
     """Create a unique schema with the tables, drop it afterwards (and close every pool opened)."""
     reason = pg_unreachable()
     if reason:
-        pytest.skip(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): the multi-worker exactly-once "
+        skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): the multi-worker exactly-once "
                     "guarantees were NOT tested; start it with pg_ctlcluster … main start")
     schema = f"bpm_test_{uuid.uuid4().hex[:12]}"
     admin = make_engine(PG_URL)
@@ -180,20 +181,25 @@ def test_a_pg_worker_is_woken_by_a_notification_from_another_connection(pg_schem
     factory = populate(pg_schema, count=1)
     worker = Worker(factory, _engine(), max_sleep=30.0)
     passes = count_passes(worker)
+    log = worker._wake = SleepLog()  # noqa: SLF001 - observe its sleeps
+    worker_mod.WAKE.clear()
     stop = threading.Event()
     thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
     thread.start()
     try:
-        time.sleep(1.5)  # listener connected, first pass done, asleep (the instance is not due at T0)
+        # The listener wakes the worker once it is listening (WAKE); after that, wait for a sleep that
+        # began with no wake-up pending: the instance is not due at T0, so only a notification ends it.
+        assert worker_mod.WAKE.wait(120)
+        listening = len(log.until(lambda s: True))
+        asleep = log.until(lambda s: any(not x.pending and x.woken is None for x in s[listening:]))
         before = len(passes)
         with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
             conn.execute("NOTIFY bpm_wakeup")
-        waited = time.monotonic()
-        while len(passes) == before and time.monotonic() - waited < 5:
-            time.sleep(0.02)
-        assert len(passes) > before and passes[-1] - waited < 2
+        index = len(asleep) - 1
+        after = log.until(lambda s: s[index].woken is not None and len(passes) > before)
+        assert after[index].woken is True and after[index].seconds == pytest.approx(30.001)
     finally:
         stop.set()
         worker.stop()
-        thread.join(10)
+        thread.join(60)
     assert not thread.is_alive()

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from department import services
 from department.models import HazardLedgerLine, HazardStock
-from department.registers import HAZARD_COLUMNS, hazard_register_csv
+from department.registers import HAZARD_COLUMNS, csv_safe, hazard_register_csv
 from engine.errors import EngineError, Forbidden, InvalidData
 from engine.runtime import Engine
 from tests.conftest import T0, add_user
@@ -290,3 +290,12 @@ def _race_for_the_last_units(bind: Any) -> None:
         assert check.get(HazardStock, "alcohol").balance == 0  # type: ignore[union-attr]
         kinds = check.scalars(select(HazardLedgerLine.kind).order_by(HazardLedgerLine.id)).all()
         assert kinds == ["stock_in", "issue"]
+
+
+def test_register_csv_neutralises_formulas_and_keeps_negative_numbers(session: Session) -> None:
+    for note in ("=HYPERLINK(\"http://evil.example\")", "+1+2", "-2+3", "@SUM(A1)", "\t=1", "正常"):
+        services.stock_in(session, "alcohol", 1, note, "cs_foreman", T0)
+    rows = list(csv.reader(io.StringIO(hazard_register_csv(session, "alcohol").removeprefix("\ufeff"))))
+    notes = [dict(zip(HAZARD_COLUMNS, row, strict=True))["备注"] for row in rows[1:]]
+    assert notes == ["'=HYPERLINK(\"http://evil.example\")", "'+1+2", "'-2+3", "'@SUM(A1)", "'\t=1", "正常"]
+    assert [csv_safe(v) for v in ("-2.5", "+3", "-", "3")] == ["-2.5", "+3", "'-", "3"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -60,6 +61,7 @@ def test_completing_a_step_reads_no_version_row_and_each_user_once_on_sqlite(sc:
     assert sc.task("arrive_on_site").assignee == "technician"
 
 
+@pytest.mark.postgres
 def test_completing_a_step_writes_the_instance_once_with_notify_on_postgresql(pg_schema: str) -> None:
     bind = schema_bind(pg_schema)
     try:

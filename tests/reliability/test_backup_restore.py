@@ -19,7 +19,7 @@ from engine.runtime import Actor, Engine
 from engine.store.db import make_engine, make_session_factory
 from engine.store.models import User
 from tests.conftest import PG_URL, T0
-from tests.pg import pg_unreachable
+from tests.pg import pg_unreachable, skip_without_pg
 from tests.webui.conftest import make_app
 from webui.cli import cli, load_extensions
 from webui.extensions import db
@@ -153,10 +153,10 @@ def pg_app(tmp_path: Path, compiled_translations: Path, monkeypatch: pytest.Monk
     """Yield an app on a fresh PostgreSQL schema (skips loudly without server or client tools)."""
     reason = pg_unreachable()
     if reason:
-        pytest.skip(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): PostgreSQL backup NOT tested")
+        skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): PostgreSQL backup NOT tested")
     missing = [tool for tool in ("pg_dump", "pg_restore") if shutil.which(tool) is None]
     if missing:
-        pytest.skip(f"{' and '.join(missing)} NOT INSTALLED: PostgreSQL backup/restore NOT tested")
+        skip_without_pg(f"{' and '.join(missing)} NOT INSTALLED: PostgreSQL backup/restore NOT tested")
     schema = f"bpm_b_{uuid.uuid4().hex[:12]}"
     admin = make_engine(PG_URL)
     with admin.begin() as conn:

@@ -22,7 +22,7 @@ from engine.integrity import check_all
 from engine.store.db import make_engine, make_session_factory
 from engine.store.models import HistoryEvent, ProcessInstance, TaskRow
 from tests.bpmn_builder import Process
-from tests.pg import pg_unreachable
+from tests.pg import pg_unreachable, skip_without_pg
 
 # `make test` runs a short drill; BPM_RELIABILITY_FULL=1 runs the one docs/reliability.md reports.
 FULL = os.environ.get("BPM_RELIABILITY_FULL") == "1"
@@ -93,13 +93,13 @@ class Drill:
             thread.join(60)
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"])
 def backend(request: pytest.FixtureRequest) -> str:
     """Return the database kind, skipping PostgreSQL loudly when it is not reachable."""
     if request.param == "postgresql":
         reason = pg_unreachable()
         if reason:
-            pytest.skip(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): "
+            skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): "
                         "crash recovery on PostgreSQL NOT tested")
     return str(request.param)
 

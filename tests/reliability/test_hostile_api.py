@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +13,8 @@ from flask import Flask
 import engine.users
 from engine.integrity import check_all
 from engine.users import ScryptParams
-from tests.api.conftest import Api, error_of, prepare
-from tests.webui.conftest import make_app
+from tests.api.conftest import REPAIR, Api, error_of, prepare
+from tests.webui.conftest import login, make_app
 from webui.extensions import db
 
 from .test_hostile_bpmn import ACCEPTED, FAILS_AT_RUN, HOSTILE, MIWG, REFUSED
@@ -86,7 +88,8 @@ def test_runaway_upload_deploys_and_its_instance_ends_in_error_alone(api: Api, a
 
 
 def test_markup_titles_are_accepted_as_text(api: Api) -> None:
-    [(name, key)] = ACCEPTED.items()
+    name = "ok_markup_in_titles.bpmn"
+    key = ACCEPTED[name]
     status, body = _deploy(api, HOSTILE / name)
     assert status == 201 and body["process_key"] == key
     again, body = _deploy(api, HOSTILE / name)
@@ -111,3 +114,64 @@ def test_a_body_over_the_request_limit_is_refused_without_a_500(api: Api) -> Non
                         headers=XML)
     assert response.status_code == 413
     assert response.get_json()["error"]
+
+
+# Text no database can store: a lone surrogate (\ud800 escaped in JSON) and NUL.
+UNSTORABLE = ("\ud800", "a\udfffb", "a\x00b")
+
+
+@pytest.mark.parametrize("bad", UNSTORABLE)
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/process-instances", {"process_key": "repair_dispatch", "data": {**REPAIR, "description": "{bad}"}},
+     "data.description"),
+    ("/process-instances", {"process_key": "repair_dispatch", "data": {**REPAIR, "{bad}": "x"}},
+     "data.{bad}"),
+    ("/process-instances", {"process_key": "repair_{bad}", "data": REPAIR}, "process_key"),
+    ("/registers/hazardous-goods/stock-in", {"item": "alcohol", "quantity": 1, "note": "{bad}"}, "note"),
+])
+def test_unstorable_text_in_any_json_field_is_422_naming_the_field(
+        api: Api, bad: str, path: str, body: dict[str, object], field: str) -> None:
+    sent = json.loads(json.dumps(body).replace("{bad}", json.dumps(bad)[1:-1]))
+    response = api.call("POST", path, "cs_foreman" if "stock" in path else "cs_assistant", sent)
+    assert response.status_code == 422, response.get_data(as_text=True)[:300]
+    assert response.get_json()["error"] == "invalid_data"
+    shown = field.replace("{bad}", re.sub("[\x00\ud800-\udfff]", "?", bad))  # keys are named readably
+    where = response.get_json()["fields"]
+    for part in shown.split("."):  # nested like every other field error: {"data": {"description": …}}
+        assert part in where, response.get_json()
+        where = where[part]
+    assert "lone surrogate" in where[0]
+
+
+@pytest.mark.parametrize("bad", ["%00", "%ED%A0%80"])
+def test_unstorable_text_in_a_query_filter_is_never_a_500(api: Api, app: Flask, bad: str) -> None:
+    response = api.call("GET", f"/tasks?scope=a{bad}b", "admin")
+    assert response.status_code == 422 and "scope" in response.get_json()["fields"]
+    client = app.test_client()
+    login(client, "admin")
+    page = client.get(f"/instances?q=a{bad}b")
+    assert page.status_code in (200, 400), page.get_data(as_text=True)[:300]
+
+
+def test_a_quantity_finer_than_the_ledger_is_refused_at_the_form_not_in_the_case(api: Api) -> None:
+    hazard = {"item": "alcohol", "quantity": 0.0004, "purpose": "消毒", "location": "3F"}
+    response = api.call("POST", "/process-instances", "cs_foreman",
+                        {"process_key": "hazardous_goods_issuance", "data": hazard})
+    assert response.status_code == 422, response.get_data(as_text=True)[:300]
+    assert "quantity" in response.get_json()["fields"]
+
+
+def test_a_stock_in_finer_than_the_ledger_is_422_naming_quantity(api: Api) -> None:
+    response = api.call("POST", "/registers/hazardous-goods/stock-in", "cs_foreman",
+                        {"item": "alcohol", "quantity": 1.0004, "note": ""})
+    assert response.status_code == 422, response.get_data(as_text=True)[:300]
+    assert "decimal places" in str(response.get_json()["fields"]["quantity"])
+
+
+def test_nul_in_a_web_form_field_is_a_friendly_400_and_starts_nothing(api: Api, app: Flask) -> None:
+    before = api.ok("GET", "/process-instances?per_page=1", "admin")["total"]
+    client = app.test_client()
+    login(client, "cs_assistant")
+    page = client.post("/start/repair_dispatch", data={**REPAIR, "paid": "false", "description": "a\x00b"})
+    assert page.status_code == 400 and "description" in page.get_data(as_text=True)
+    assert api.ok("GET", "/process-instances?per_page=1", "admin")["total"] == before

@@ -3,24 +3,32 @@ instance at run time under time and memory limits — never a crash, and nothing
 
 from __future__ import annotations
 
-import time
 import tracemalloc
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from lxml import etree
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine import definitions
+from engine.bpmn_model import BPMN_NS, read_model
 from engine.errors import InvalidBpmn, ProcessFailure
 from engine.integrity import check_all
 from engine.runtime import Actor, Engine
+from engine.sandbox.scripting import check_expression, check_script
+from engine.spiff.state import dump_state, load_state
 from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
 
 from .scenario import audit_process
 
 HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile"
 MIWG = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "miwg"
-RUN_SECONDS = 15.0  # the engine stops runaway automatic steps after 5 s (plus slack for a loaded machine)
+# No wall-clock bound here: the failure message proves the engine's budget stopped the runaway step, and
+# pytest-timeout ends a hung test; durations on a loaded machine are not a property of the code.
 RUN_PEAK_BYTES = 200_000_000
 
 # file: (words in one of the reasons, the element that reason must name; None for whole-file problems)
@@ -88,6 +96,15 @@ REFUSED: dict[str, tuple[str, str | None]] = {
     "flow_from_missing_node.bpmn": ("phantom", "f9"),
     "field_role_unknown.bpmn": ("'root'", "review"),
     "timer_bad_duration.bpmn": ("PT15X", "deadline"),
+    "timer_date_out_of_range.bpmn": ("outside the range a clock can reach", "deadline"),
+    "timer_cycle_forever.bpmn": ("needs a repetition count", "deadline"),
+    "timer_cycle_garbage.bpmn": ("is not R<count>/<duration>", "deadline"),
+    "timer_cycle_too_often.bpmn": ("shorter than PT1M", "deadline"),
+    "timer_fractional_years.bpmn": ("fraction", "deadline"),
+    "timer_negative_duration.bpmn": ("cannot be negative", "deadline"),
+    "timer_duration_beyond_horizon.bpmn": ("longer than 10 years", "deadline"),
+    "timer_date_beyond_horizon.bpmn": ("more than 10 years ahead", "deadline"),
+    "timer_cycle_beyond_horizon.bpmn": ("longer than 10 years", "deadline"),
     "plain_task_in_no_lane.bpmn": ("lane", "s1"),
 }
 # file: (words in the instance's error, the element it names; None when the engine names none)
@@ -103,14 +120,20 @@ FAILS_AT_RUN: dict[str, tuple[str, str | None]] = {
     "run_script_raises.bpmn": ("ZeroDivisionError", "s1"),
     "run_condition_huge_allocation.bpmn": ("would hold 10,000,000,000", "gw"),
     "run_condition_endless_sum.bpmn": ("range would hold", "gw"),
+    "run_conditions_exhaust_the_unit_budget.bpmn": ("of this unit of work together ran", "gw"),
+    "run_script_many_large_variables.bpmn": ("of task data in one unit of work; the limit is", "s1"),
     "run_timer_not_a_date.bpmn": ("'next tuesday-ish'", None),
+    "run_timer_date_out_of_range.bpmn": ("outside the range a clock can reach", None),
+    "run_timer_duration_beyond_horizon.bpmn": ("longer than 10 years", None),
+    "run_timer_date_beyond_horizon.bpmn": ("more than 10 years ahead", None),
     "run_assignee_nobody.bpmn": ("'nobody_at_all' is not an active user", "review"),
     "run_role_unknown.bpmn": ("'janitor' is not a known role", "review"),
     "run_gateway_dead_end.bpmn": ("No conditions satisfied", "gw"),
     "run_endless_loop_of_steps.bpmn": ("automatic steps", None),  # step or time limit, whichever first
 }
 # Markup in a title is text: stored as written, escaped by whatever shows it (see the web tests).
-ACCEPTED = {"ok_markup_in_titles.bpmn": "markup_titles"}
+ACCEPTED = {"ok_markup_in_titles.bpmn": "markup_titles",
+            "ok_gateway_with_thousands_of_flows.bpmn": "many_flows"}
 
 
 def corpus() -> list[str]:
@@ -150,10 +173,8 @@ def test_the_corpus_is_large_and_every_file_has_an_expectation() -> None:
 def _refusal(session: Session, engine: Engine, name: str, bystander: int) -> InvalidBpmn:
     """Deploy a file that must be refused; prove nothing changed; return the refusal."""
     before = snapshot(session, bystander)
-    started = time.monotonic()
     with pytest.raises(InvalidBpmn) as refused:
         engine.deploy(session, (HOSTILE / name).read_bytes(), filename=name)
-    assert time.monotonic() - started < 5
     session.rollback()
     assert snapshot(session, bystander) == before
     assert refused.value.filename == name and name in str(refused.value)
@@ -176,16 +197,14 @@ def test_runaway_code_stops_its_own_instance_with_a_clear_error(
     session.commit()
     before = snapshot(session, bystander)
     tracemalloc.start()
-    started = time.monotonic()
     try:
         with pytest.raises(ProcessFailure) as failed:
             engine.start(session, "hostile", {}, people["cs_assistant"])
         session.commit()  # as callers do: the instance's error is kept
-        elapsed = time.monotonic() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert elapsed < RUN_SECONDS and peak < RUN_PEAK_BYTES, (elapsed, peak)
+    assert peak < RUN_PEAK_BYTES, peak
     assert words in failed.value.message and failed.value.element_id == element, failed.value.message
     inst = session.scalars(select(ProcessInstance).where(ProcessInstance.process_key == "hostile")).one()
     assert inst.status == "error" and inst.error is not None and words in inst.error["message"]
@@ -217,3 +236,79 @@ def test_foreign_diagram_deploys_or_is_refused_with_reasons(
     else:
         session.commit()
         assert result.created and result.process_key
+
+
+def _store_timer_value(session: Session, instance_id: int, value: str) -> None:
+    """Write a timer due value straight into an instance's stored state, as an older engine could."""
+    inst = session.get(ProcessInstance, instance_id)
+    assert inst is not None
+    version = session.get(ProcessVersion, inst.version_id)
+    compiled = definitions.compiled_version(version)
+    workflow = load_state(inst.state, inst.state_format, compiled.spec, compiled.subprocess_specs, None)
+    timers = [t for t in workflow.event_manager.tasks.values()
+              if isinstance(t.task_spec.event_definition, TimerEventDefinition)]
+    assert timers
+    for task in timers:
+        task.internal_data["event_value"] = value
+    inst.state = dump_state(workflow)
+    inst.next_wakeup_at = datetime(2000, 1, 1, tzinfo=UTC)
+    session.commit()
+
+
+def test_a_stored_timer_date_outside_the_clock_is_a_finding_and_a_clean_failure(
+        session: Session, engine: Engine, people: dict[str, Actor], bystander: int) -> None:
+    broken = engine.start(session, "audit_trail", {"unit": "B-3", "qty": 1}, people["cs_assistant"]).id
+    session.commit()
+    _store_timer_value(session, bystander, "0001-01-01T00:00:00+14:00")
+    _store_timer_value(session, broken, "0001-01-01T00:00:00+14:00")
+    findings = check_all(session)  # reports each broken instance and goes on
+    assert {f.instance_id for f in findings if f.kind == "timer" and "out of range" in f.message} == {
+        bystander, broken}, findings
+    with pytest.raises(ProcessFailure) as failed:
+        engine.fire_timers(session, broken, now=datetime.now(UTC))
+    session.commit()
+    assert "out of range" in failed.value.message or "outside the range" in failed.value.message
+    inst = session.get(ProcessInstance, broken)
+    assert inst is not None and inst.status == "error"
+    with pytest.raises(ProcessFailure):
+        engine.retry(session, broken, people["admin"])
+
+
+class _CountingElement(etree.ElementBase):
+    """An element that records every search of its whole subtree."""
+
+    searches: list[str] = []
+
+    def xpath(self, path: str, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Record a subtree search, then search."""
+        if path.startswith((".//", "//")):
+            self.searches.append(path)
+        return super().xpath(path, **kwargs)
+
+    def find(self, path: Any, namespaces: Any = None) -> Any:  # type: ignore[override]
+        """Record a subtree search, then search."""
+        if str(path).startswith((".//", "//")):
+            self.searches.append(str(path))
+        return super().find(path, namespaces)
+
+    def findall(self, path: Any, namespaces: Any = None) -> Any:  # type: ignore[override]
+        """Record a subtree search, then search."""
+        if str(path).startswith((".//", "//")):
+            self.searches.append(str(path))
+        return super().findall(path, namespaces)
+
+
+def test_a_gateway_with_thousands_of_flows_is_checked_without_a_tree_search_per_flow(
+        session: Session, engine: Engine, people: dict[str, Actor]) -> None:
+    name = "ok_gateway_with_thousands_of_flows.bpmn"
+    parser = etree.XMLParser(resolve_entities=False)
+    parser.set_element_class_lookup(etree.ElementDefaultClassLookup(element=_CountingElement))
+    root = etree.fromstring((HOSTILE / name).read_bytes(), parser)
+    _CountingElement.searches = []
+    _model, problems = read_model(root.find(f"{{{BPMN_NS}}}process"), check_expression, check_script)
+    assert problems == []
+    assert len(_CountingElement.searches) < 10, len(_CountingElement.searches)  # none per flow end
+    result = engine.deploy(session, (HOSTILE / name).read_bytes(), filename=name)
+    inst = engine.start(session, result.process_key, {}, people["cs_assistant"])
+    session.commit()
+    assert result.process_key == ACCEPTED[name] and inst.status == "completed"  # by the default flow

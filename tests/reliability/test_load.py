@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.load import PG_URL, report, run
-from tests.pg import pg_unreachable
+from tests.pg import pg_unreachable, skip_without_pg
 
 
 @pytest.mark.slow
@@ -13,7 +13,7 @@ from tests.pg import pg_unreachable
 def test_quick_load_has_no_5xx_and_no_lost_or_doubled_completion() -> None:
     reason = pg_unreachable()
     if reason:
-        pytest.skip(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): the load run did NOT happen")
+        skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): the load run did NOT happen")
     result = run(staff=20, seconds=10.0)
     print("\n" + report(result))
     summary, books = result.summary, result.books

@@ -18,12 +18,12 @@ from engine.store import migrations
 from engine.store.db import create_schema, make_engine, make_session_factory
 from engine.store.models import ProcessInstance, TaskRow
 from tests.conftest import PG_URL, T0
-from tests.pg import pg_unreachable, schema_bind
+from tests.pg import pg_unreachable, schema_bind, skip_without_pg
 
 from .first_release import REVISION, load_fixture, load_rows, upgrade_to_first_release
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def empty_bind(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlEngine]:
     """Yield an engine on an empty database: a SQLite file, or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
@@ -33,7 +33,7 @@ def empty_bind(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlEn
         return
     reason = pg_unreachable()
     if reason:
-        pytest.skip(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): migrations NOT tested on PostgreSQL")
+        skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): migrations NOT tested on PostgreSQL")
     schema = f"bpm_m_{uuid.uuid4().hex[:12]}"
     admin = make_engine(PG_URL)
     with admin.begin() as conn:

@@ -20,7 +20,7 @@ from engine.integrity import check_all
 from engine.store.db import make_engine, make_session_factory
 from engine.store.models import HistoryEvent, TaskRow
 from tests.bpmn_builder import Process
-from tests.pg import pg_unreachable
+from tests.pg import pg_unreachable, skip_without_pg
 
 PAIRS = {"postgresql": 8, "sqlite": 5}  # per kind of race
 STAFF = {"disp_a": "engineering_dispatcher", "disp_b": "engineering_dispatcher", "tech": "technician",
@@ -49,14 +49,15 @@ class Live:
     session: sessionmaker[Session]
 
 
-@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
+@pytest.fixture(scope="module", params=[pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"])
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """Start gunicorn (2 workers) on PostgreSQL, or the development server on SQLite."""
     backend = request.param
     if backend == "postgresql":
         reason = pg_unreachable()
         if reason:
-            pytest.skip(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): HTTP races on PostgreSQL NOT tested")
+            skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): "
+                            "HTTP races on PostgreSQL NOT tested")
     folder = tmp_path_factory.mktemp(f"races_{backend}")
     extra = folder / "race_retry.bpmn"
     extra.write_text(retry_process(), encoding="utf-8")

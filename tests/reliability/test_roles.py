@@ -85,6 +85,8 @@ def cases() -> list[Case]:
         Case("GET", f"{api}/openapi.json", ALL),
         Case("GET", f"{api}/docs", ALL),
         Case("GET", "/", ALL),
+        Case("GET", "/account/password", ALL),
+        Case("POST", "/account/password", ALL, {}, changes=True),
         Case("GET", "/inbox", ALL),
         Case("GET", "/start", ALL),
         Case("GET", "/start/{k}", STARTERS),

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask, Response, jsonify
 from flask.testing import FlaskClient
 
-from engine.users import get_user, set_password
+from engine.users import CLIENT_MAX_FAILURES, get_user, set_password
 from webui.auth import current_actor, roles_required
 from webui.extensions import db
 
@@ -190,3 +190,53 @@ def test_roles_required_rejects_unknown_role_names() -> None:
         assert "janitor" in str(exc)
     else:
         raise AssertionError("unknown role accepted")
+
+
+def _login_from(client: FlaskClient, address: str, username: str, password: str) -> str:
+    response = client.post("/login", data={"username": username, "password": password},
+                           environ_overrides={"REMOTE_ADDR": address})
+    return f"{response.status_code} {response.get_data(as_text=True)}"
+
+
+def test_a_lock_caused_from_one_address_does_not_shut_the_user_out_elsewhere(client: FlaskClient) -> None:
+    for _ in range(6):
+        _login_from(client, "203.0.113.9", "admin", "wrong-password")
+    assert "登录失败次数过多" in _login_from(client, "203.0.113.9", "admin", "demo-admin")
+    assert _login_from(client, "127.0.0.1", "admin", "demo-admin").startswith("302")
+
+
+def test_unknown_and_locked_usernames_get_the_same_answer(client: FlaskClient) -> None:
+    for username in ("cs_foreman", "no_such_user"):
+        answers = {_login_from(client, "203.0.113.9", username, "wrong-password").split(" ", 1)[0]
+                   for _ in range(4)}
+        assert answers == {"200"}
+        assert "登录失败次数过多" in _login_from(client, "203.0.113.9", username, "wrong-password")
+
+
+def test_an_address_with_too_many_failures_is_refused_before_any_account_counts(
+        app: Flask, client: FlaskClient) -> None:
+    _add_probe_routes(app)
+    for n in range(CLIENT_MAX_FAILURES):
+        _login_from(client, "203.0.113.9", f"guess{n}", "wrong-password")
+    assert _login_from(client, "203.0.113.9", "admin", "demo-admin").startswith("429")
+    api = client.get("/api/v1/probe", headers=_basic("admin", "wrong"),
+                     environ_overrides={"REMOTE_ADDR": "203.0.113.9"})
+    assert api.status_code == 429 and int(api.headers["Retry-After"]) > 0
+    assert "too many failed sign-ins" in api.json["message"]  # type: ignore[index]
+    with app.app_context():
+        user = get_user(db.session, "admin")
+        assert user is not None and user.failed_logins == 0
+    assert login(client, "admin").status_code == 302  # other addresses are not throttled
+
+
+def test_a_session_cookie_copied_before_logout_no_longer_signs_in(app: Flask, client: FlaskClient) -> None:
+    login(client, "cs_assistant")
+    name = app.config["SESSION_COOKIE_NAME"]
+    cookie = client.get_cookie(name)
+    assert cookie is not None and client.get("/inbox").status_code == 200
+    client.post("/logout")
+    thief = app.test_client()
+    thief.set_cookie(name, cookie.value)
+    assert thief.get("/inbox").headers["Location"].startswith("/login")
+    assert login(client, "cs_assistant").status_code == 302  # signing in again works
+    assert client.get("/inbox").status_code == 200

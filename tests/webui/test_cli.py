@@ -13,7 +13,7 @@ from sqlalchemy import func, inspect, select
 from department.roles import ROLES
 from engine.store.models import User
 from engine.users import authenticate, demo_accounts, get_user
-from webui.cli import cli
+from webui.cli import cli, load_extensions
 from webui.extensions import db
 
 from .conftest import make_app
@@ -111,3 +111,62 @@ def test_the_group_is_extensible(runner: FlaskCliRunner) -> None:
         assert result.exit_code == 0 and result.output.strip() == str(len(ROLES) + 4)
     finally:
         cli.commands.pop("probe-extension")
+
+
+def test_a_command_on_a_fresh_embedded_database_creates_the_schema(
+        tmp_path: Path, compiled_translations: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BPM_DATABASE_URL", raising=False)
+    app = make_app("", compiled_translations, tmp_path, monkeypatch)  # "": the embedded default file
+    result = app.test_cli_runner().invoke(cli, ["users", "list"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "username" in result.output
+    with app.app_context():
+        assert "users" in set(inspect(db.engine).get_table_names())
+    db.dispose(app)
+
+
+@pytest.mark.parametrize("args", [["users", "list"], ["check"], ["deploy", "nothing.bpmn"], ["demo"]])
+def test_a_command_on_an_uninitialised_database_says_in_one_line_to_run_init_db(
+        tmp_path: Path, compiled_translations: Path, monkeypatch: pytest.MonkeyPatch,
+        args: list[str]) -> None:
+    load_extensions()  # bpm check and bpm deploy live in the extension modules
+    app = make_app(f"sqlite:///{tmp_path}/elsewhere.sqlite", compiled_translations, tmp_path, monkeypatch)
+    result = app.test_cli_runner().invoke(cli, args)
+    assert result.exit_code != 0
+    expected = (f"Error: the database sqlite:///{tmp_path}/elsewhere.sqlite has no schema yet: "
+                "run `bpm init-db` first")
+    assert result.output.strip().splitlines() == [expected]
+    with app.app_context():
+        assert inspect(db.engine).get_table_names() == []
+    assert app.test_cli_runner().invoke(cli, [*args[:1], "--help"]).exit_code == 0
+    db.dispose(app)
+
+
+def test_bpm_demo_accounts_must_choose_a_new_password_at_first_sign_in(
+        tmp_path: Path, compiled_translations: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    app = make_app(f"sqlite:///{tmp_path}/demo.sqlite", compiled_translations, tmp_path, monkeypatch)
+    runner = app.test_cli_runner()
+    assert runner.invoke(cli, ["init-db"]).exit_code == 0
+    result = runner.invoke(cli, ["demo"])
+    assert result.exit_code == 0 and "must choose a new password" in result.output
+
+    def basic(password: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()}
+
+    client = app.test_client()
+    refused = client.get("/api/v1/process-instances", headers=basic("demo-admin"))
+    assert refused.status_code == 403 and "demo password" in refused.json["message"]  # type: ignore[index]
+    signed_in = client.post("/login", data={"username": "admin", "password": "demo-admin"})
+    assert signed_in.headers["Location"] == "/"
+    assert client.get("/inbox").headers["Location"] == "/account/password"
+    same = client.post("/account/password", data={"current_password": "demo-admin",
+                                                  "new_password": "demo-admin", "confirm": "demo-admin"})
+    assert same.status_code == 422 and "不同" in same.get_data(as_text=True)
+    changed = client.post("/account/password", data={
+        "current_password": "demo-admin", "new_password": "my-own-secret", "confirm": "my-own-secret"})
+    assert changed.status_code == 302
+    assert client.get("/inbox").status_code == 200  # still signed in, with the new stamp
+    assert client.get("/api/v1/process-instances", headers=basic("my-own-secret")).status_code == 200
+    db.dispose(app)

@@ -6,9 +6,11 @@ import html
 import json
 import re
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from engine import definitions
 from engine.store.models import ProcessInstance, ProcessVersion
 from webui.extensions import db
 
@@ -232,3 +234,20 @@ def test_a_new_process_starts_from_a_one_lane_template_and_deploys(web: Flask) -
     with web.app_context():
         assert db.session.scalar(select(func.count()).select_from(ProcessVersion).where(
             ProcessVersion.process_key == "lost_and_found")) == 1
+
+
+def test_an_editor_deploy_parses_the_diagram_once(web: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    parses: list[str] = []
+    real = definitions.parse_document
+
+    def counted(xml: bytes | str, filename: str = "") -> object:
+        parses.append(filename)
+        return real(xml, filename)
+
+    monkeypatch.setattr(definitions, "parse_document", counted)
+    client, token = signed_in(web, "process_owner", lang="en")
+    xml = renamed(REPAIR_XML).replace("</bpmn:definitions>", "<!-- parsed once -->\n</bpmn:definitions>")
+    response = client.post("/models/repair_dispatch/deploy",
+                           data={"xml": xml, "base_hash": base_hash(web, 1), "csrf_token": token})
+    assert response.status_code == 302 and versions(web) == [1, 2]
+    assert parses == ["repair_dispatch.bpmn"]

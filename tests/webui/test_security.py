@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import stat
+import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -203,3 +206,30 @@ def test_vendor_files_are_served_from_our_origin(client: FlaskClient) -> None:
         response = client.get(f"/static/vendor/{path}")
         assert response.status_code == 200, path
         response.close()
+
+
+def test_the_development_server_names_no_versions(app: Flask) -> None:
+    from werkzeug.serving import make_server
+
+    from webui.security import PlainServerHandler
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=PlainServerHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/login", timeout=30) as response:
+            assert response.headers.get_all("Server") == ["PropertyFlow"]
+    finally:
+        server.shutdown()
+        thread.join(timeout=30)
+
+
+def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    from engine.store.db import make_engine
+
+    bind = make_engine(f"sqlite:///{tmp_path / 'fresh.sqlite'}")
+    create_schema(bind)
+    bind.dispose()
+    made = [p for p in tmp_path.iterdir() if p.name.startswith("fresh.sqlite")]
+    assert made and all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in made), \
+        {p.name: oct(p.stat().st_mode) for p in made}

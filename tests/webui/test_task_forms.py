@@ -252,3 +252,16 @@ def test_full_repair_flow_through_the_pages(web: Flask) -> None:
     for line in ("维修技工（technician） 完成了「维修并返单」",
                  "区域领班（area_foreman） 完成了「区域领班确认」", "案件已办结"):
         assert line in history
+
+
+def test_a_case_assigned_to_a_colleague_is_hidden_from_the_other_role_holders(process_app: Flask) -> None:
+    instance_id = start_case(process_app, "repair_dispatch", REPAIR, "cs_assistant")
+    dispatch(process_app, instance_id, technician="technician")
+    task_id = open_task(process_app, instance_id, "arrive_on_site")
+    peer = client_for(process_app, "technician2")
+    assert peer.get(f"/instances/{instance_id}").status_code == 403
+    assert "13800001111" not in peer.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert peer.get(f"/api/v1/process-instances/{instance_id}").status_code == 403
+    holder = client_for(process_app, "technician")
+    assert "13800001111" in holder.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert holder.get(f"/api/v1/process-instances/{instance_id}").status_code == 200

@@ -43,6 +43,7 @@ class FormFieldOut(Schema):
     min = fields.Raw(allow_none=True)
     max = fields.Raw(allow_none=True)
     max_length = fields.Integer(allow_none=True)
+    decimals = fields.Integer(metadata={"description": "number fields: the most decimal places accepted"})
     role = fields.String(allow_none=True,
                          metadata={"description": "user fields: the role the user must hold"})
     help = fields.String(allow_none=True)

@@ -72,6 +72,19 @@ def with_condition(condition: str) -> str:
     return doc(body)
 
 
+def with_conditions(conditions: list[str]) -> str:
+    """Return a process whose gateway has one conditional flow per condition (default flow to the end)."""
+    flows = "".join(f'<bpmn:sequenceFlow id="f_cond{i}" sourceRef="gw" targetRef="review">'
+                    f"<bpmn:conditionExpression>{escape(c)}</bpmn:conditionExpression></bpmn:sequenceFlow>"
+                    for i, c in enumerate(conditions))
+    body = ('<bpmn:startEvent id="start"/><bpmn:exclusiveGateway id="gw" default="f_default"/>'
+            f'{user_task()}<bpmn:endEvent id="end"/>'
+            '<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="gw"/>' + flows
+            + '<bpmn:sequenceFlow id="f_default" sourceRef="gw" targetRef="end"/>'
+            '<bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="end"/>')
+    return doc(body)
+
+
 def with_timer(kind: str, text: str | None) -> str:
     """Return a process whose user task has a boundary timer of the given kind and text."""
     inner = f"<bpmn:{kind}>{escape(text)}</bpmn:{kind}>" if text is not None else ""
@@ -200,6 +213,15 @@ CORPUS: dict[str, str | bytes] = {
     "timer_syntax_error.bpmn": with_timer("timeDate", "working_hours(("),
     "timer_forbidden_code.bpmn": with_timer("timeDate", "__import__('os').getcwd()"),
     "timer_without_definition.bpmn": with_timer("timeDate", None),
+    "timer_date_out_of_range.bpmn": with_timer("timeDate", "0001-01-01T00:00:00+14:00"),
+    "timer_cycle_forever.bpmn": with_timer("timeCycle", "R/PT1S"),
+    "timer_cycle_garbage.bpmn": with_timer("timeCycle", "R/garbage"),
+    "timer_cycle_too_often.bpmn": with_timer("timeCycle", "R5/PT1S"),
+    "timer_fractional_years.bpmn": with_timer("timeDuration", "P0.5Y"),
+    "timer_negative_duration.bpmn": with_timer("timeDuration", "-PT1H"),
+    "timer_duration_beyond_horizon.bpmn": with_timer("timeDuration", "P99999999Y"),
+    "timer_date_beyond_horizon.bpmn": with_timer("timeDate", "9999-12-31T00:00:00Z"),
+    "timer_cycle_beyond_horizon.bpmn": with_timer("timeCycle", "R2/P99999999Y"),
     # --- gateways
     "gateway_no_way_out.bpmn": doc(
         '<bpmn:startEvent id="start"/><bpmn:exclusiveGateway id="gw"/>' + user_task()
@@ -221,7 +243,16 @@ CORPUS: dict[str, str | bytes] = {
     "run_script_raises.bpmn": with_script("x = 1 / 0"),
     "run_condition_huge_allocation.bpmn": with_condition("len('x' * (10 ** 10)) > 0"),
     "run_condition_endless_sum.bpmn": with_condition("sum(range(10 ** 12)) > 0"),
+    # each condition stays under its own limits; together they must not hold the write lock for long
+    "run_conditions_exhaust_the_unit_budget.bpmn": with_conditions(
+        ["len([i for i in range(99000)]) < 0"] * 40),
+    # 200 names for one 1 MB string: stored as JSON that is 200 MB, though the script holds 1 MB
+    "run_script_many_large_variables.bpmn": with_script(
+        "big = 'x' * 1000000\n" + "".join(f"v{i} = big\n" for i in range(200))),
     "run_timer_not_a_date.bpmn": with_timer("timeDate", "'next tuesday-ish'"),
+    "run_timer_date_out_of_range.bpmn": with_timer("timeDate", "'0001-01-01T00:00:00' + '+14:00'"),
+    "run_timer_duration_beyond_horizon.bpmn": with_timer("timeDuration", "('P' + '99999999Y')"),
+    "run_timer_date_beyond_horizon.bpmn": with_timer("timeDate", "'9999-12-31T00:00:00' + 'Z'"),
     "run_assignee_nobody.bpmn": with_user_ext(extra="<pf:assignee>'nobody_at_all'</pf:assignee>"),
     "run_role_unknown.bpmn": with_user_ext(extra="<pf:role>'janitor'</pf:role>"),
     "run_gateway_dead_end.bpmn": doc(
@@ -245,6 +276,9 @@ CORPUS: dict[str, str | bytes] = {
         "<bpmn:conditionExpression>n &lt; 0</bpmn:conditionExpression></bpmn:sequenceFlow>"
         '<bpmn:sequenceFlow id="f5" sourceRef="review" targetRef="end"/>'),
     # --- accepted: markup in a title is inert text, stored as written and escaped wherever shown
+    # a gateway with thousands of flows must deploy as fast as a few (each flow end found by id once)
+    "ok_gateway_with_thousands_of_flows.bpmn": with_conditions(
+        [f"initiator == 'nobody{i}'" for i in range(3000)]).replace('id="hostile"', 'id="many_flows"'),
     "ok_markup_in_titles.bpmn": doc(
         linear(REGISTER.replace('name="腳本"', 'name="&lt;img src=x onerror=alert(1)&gt;"')),
         key="markup_titles", name="<script>alert('流程')</script>"),
