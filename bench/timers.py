@@ -44,7 +44,8 @@ from engine.worker import Worker, wake_local
 
 from .common import PG_URL, pg_reachable
 
-PLACEHOLDER = "2099-12-31T23:59:59+00:00"
+# A due time no run reaches (within the engine's 10-year timer horizon), replaced per instance below.
+PLACEHOLDER = f"{datetime.now(UTC).year + 2}-12-31T23:59:59+00:00"
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 PF = "https://propertyflow.dev/schema/bpmn/1"
 BPMN_XML = f"""<?xml version="1.0" encoding="UTF-8"?>

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from department.checks import hazard_ledger_balances
-from department.functions import FUNCTIONS
+from department.functions import FUNCTIONS, SERVICE_PROCESSES
 from department.kpis import compute_kpis
 from department.roles import FOREMAN_OR_ABOVE, OBSERVERS, ROLES, ROLES_ZH_HANS
 from engine.domain import DemoAccount, Domain, Role, install
@@ -37,6 +37,7 @@ DOMAIN = Domain(
     name="department",
     roles=_roles(),
     services=FUNCTIONS,
+    service_processes=SERVICE_PROCESSES,
     register_checks=(hazard_ledger_balances,),
     demo_accounts=_demo_accounts(),
     kpis=compute_kpis,

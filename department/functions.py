@@ -51,3 +51,14 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sealed_key_archive": sealed_key_archive,
 }
 """Registered name → implementation, as scripts call them."""
+
+SERVICE_PROCESSES: dict[str, frozenset[str]] = {
+    "ledger_issue": frozenset({"hazardous_goods_issuance"}),
+    "ledger_return": frozenset({"hazardous_goods_issuance"}),
+    "sealed_key_archive": frozenset({"sealed_key_usage"}),
+}
+"""Register-writing name → the processes allowed to write that register (issue 20).
+
+`stock_balance` is left open: it writes nothing, the balance is on the register pages for staff
+anyway, and its row lock lasts only the caller's unit of work, which the sandbox budget bounds.
+"""

@@ -12,6 +12,7 @@ from engine import domain
 from engine.errors import Problem
 from engine.forms.parser import PF_NS, parse_form
 from engine.messages import msg
+from engine.sandbox.scripting import names_read
 from engine.spiff.parser import is_iso_duration, normalise_timer_expression, timer_value_problem
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -55,8 +56,10 @@ def _text(node: Any) -> str:
 class ModelReader:
     """Collect the model of one executable process and every problem with it."""
 
-    def __init__(self, process: Any, check_expression: Checker, check_script: Checker) -> None:
+    def __init__(self, process: Any, check_expression: Checker, check_script: Checker, *,
+                 check_services: bool = True) -> None:
         self.process = process
+        self.check_services = check_services
         self.check_expression = check_expression
         self.check_script = check_script
         self.problems: list[Problem] = []
@@ -82,8 +85,17 @@ class ModelReader:
             self.problem(element_id, msg("{where} is empty", where=where))
             return
         checker = self.check_script if script else self.check_expression
-        for reason in checker(source):
+        reasons = checker(source)
+        for reason in reasons:
             self.problem(element_id, msg("{where}: {reason}", where=where, reason=reason))
+        if reasons or not self.check_services:
+            return
+        # A register-writing service is bound to the processes allowed to write that register.
+        key, served = self.process.get("id") or "", domain.current()
+        for name in served.refused_services(key, names_read(source, script=script)):
+            self.problem(element_id, msg(
+                "{where} calls '{name}', which this process may not call (it is bound to {allowed})",
+                where=where, name=name, allowed=", ".join(sorted(served.service_processes[name]))))
 
     def read(self) -> dict[str, Any]:
         """Return the model dict stored with the version."""
@@ -309,10 +321,9 @@ class ModelReader:
                                   flows=", ".join(unconditioned)))
 
 
-def read_model(process: Any, check_expression: Checker, check_script: Checker) -> tuple[
-    dict[str, Any], list[Problem]
-]:
+def read_model(process: Any, check_expression: Checker, check_script: Checker, *,
+               check_services: bool = True) -> tuple[dict[str, Any], list[Problem]]:
     """Return the model of an executable process element and the problems found in it."""
-    reader = ModelReader(process, check_expression, check_script)
+    reader = ModelReader(process, check_expression, check_script, check_services=check_services)
     model = reader.read()
     return model, reader.problems

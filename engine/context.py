@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine import domain
 from engine.calendar import BusinessCalendar
+from engine.errors import ProcessFailure
 from engine.sandbox.budget import UnitBudget
 from engine.sandbox.scripting import SandboxEnvironment
 from engine.spiff.script_engine import SandboxScriptEngine
@@ -58,6 +59,13 @@ class StepContext:
             # The script calls name(args); the service receives this unit of work first.
             return lambda *args, **kwargs: service(self, *args, **kwargs)
 
+        def refused(name: str) -> Callable[..., Any]:
+            # Deploy refuses such a call already; this holds for versions deployed before the binding.
+            def call(*args: Any, **kwargs: Any) -> Any:
+                raise ProcessFailure(f"process '{key}' may not call '{name}': it is bound to "
+                                     f"{', '.join(sorted(served.service_processes[name]))}")
+            return call
+
         engine_functions: dict[str, Callable[..., Any]] = {
             "now": lambda: iso(now),
             "minutes": lambda n: iso(now + timedelta(minutes=float(n))),
@@ -66,7 +74,9 @@ class StepContext:
             "next_working_morning": lambda: iso(cal.next_working_start(now)),
             "in_working_hours": lambda: cal.is_working_time(now),
         }
-        services = {name: bound(fn) for name, fn in domain.current().services.items()}
+        served, key = domain.current(), self.instance.process_key
+        services = {name: bound(fn) if served.may_call(key, name) else refused(name)
+                    for name, fn in served.services.items()}
         return {**engine_functions, **services}
 
     def script_engine(self) -> SandboxScriptEngine:

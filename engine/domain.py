@@ -93,6 +93,9 @@ class Domain:
     name: str
     roles: tuple[Role, ...]
     services: Mapping[str, Service] = field(default_factory=dict)
+    # Service name → the process keys whose scripts, conditions and form rules may call it; a
+    # service not named here is open to every process (a read such as a stock balance).
+    service_processes: Mapping[str, frozenset[str]] = field(default_factory=dict)
     register_checks: tuple[RegisterCheck, ...] = ()
     demo_accounts: tuple[DemoAccount, ...] = ()
     kpis: Callable[..., Any] | None = None  # computes the department's KPI report for a period
@@ -107,10 +110,23 @@ class Domain:
                      if i not in by_id]
         problems += [f"service {n!r} would hide an engine function" for n in self.services
                      if n in ENGINE_FUNCTIONS]
+        problems += [f"service_processes binds unknown service {n!r}" for n in self.service_processes
+                     if n not in self.services]
         if problems:
             raise ValueError(f"domain {self.name!r}: " + "; ".join(problems))
         object.__setattr__(self, "services", MappingProxyType(dict(self.services)))
+        object.__setattr__(self, "service_processes", MappingProxyType(
+            {n: frozenset(keys) for n, keys in self.service_processes.items()}))
         object.__setattr__(self, "_by_id", MappingProxyType(by_id))
+
+    def may_call(self, process_key: str, service: str) -> bool:
+        """Tell whether code of this process may call the service (True for a service bound to none)."""
+        allowed = self.service_processes.get(service)
+        return allowed is None or process_key in allowed
+
+    def refused_services(self, process_key: str, names: Iterable[str]) -> list[str]:
+        """Return, sorted, the names that are services this process may not call."""
+        return sorted({n for n in names if n in self.services and not self.may_call(process_key, n)})
 
     @property
     def role_ids(self) -> tuple[str, ...]:

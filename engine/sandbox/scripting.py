@@ -244,6 +244,13 @@ def check_script(source: str) -> list[str]:
     return [] if isinstance(result, Compiled) else list(result)
 
 
+def names_read(source: str, *, script: bool = False) -> frozenset[str]:
+    """Return the names an expression or script loads, e.g. the functions it calls (none if refused)."""
+    mode = "exec" if script else "eval"
+    result = _compile(_normalise(source, mode), mode)
+    return result.reads if isinstance(result, Compiled) else frozenset()
+
+
 # --- task data ------------------------------------------------------------------------------------
 
 _SCALARS = frozenset({type(None), bool, int, float, str, Decimal, date, datetime})

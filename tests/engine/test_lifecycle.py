@@ -296,7 +296,7 @@ def test_failing_script_puts_the_instance_in_error_and_retry_resumes(
         session: Session, engine: Engine, people: dict[str, Actor]) -> None:
     from department import services
 
-    p = Process("issue_it")
+    p = Process("hazardous_goods_issuance")  # the one process bound to ledger_issue
     p.start(fields=[field_xml("qty", "number", required=True)])
     p.script("take", "balance = ledger_issue('alcohol', qty)")
     p.user("done", "cs_foreman", [])
@@ -304,7 +304,7 @@ def test_failing_script_puts_the_instance_in_error_and_retry_resumes(
     p.chain("start", "take", "done", "end")
     engine.deploy(session, p.xml())
     with pytest.raises(ProcessFailure) as err:
-        engine.start(session, "issue_it", {"qty": 5}, people["cs_assistant"])
+        engine.start(session, "hazardous_goods_issuance", {"qty": 5}, people["cs_assistant"])
     session.commit()
     inst = session.scalars(select(ProcessInstance)).one()
     assert inst.status == "error" and inst.error["element_id"] == "take"

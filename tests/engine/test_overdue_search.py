@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
+import pytest
 from sqlalchemy.orm import Session
 
 from engine.runtime import Actor, Engine
 from engine.store import queries
 from engine.store.models import ProcessInstance
 from tests.conftest import T0
-from tests.reliability.scenario import open_task, populate
+from tests.reliability.scenario import open_task, populate, scenario_may_issue
+
+
+@pytest.fixture(autouse=True)
+def _scenario_may_issue() -> Iterator[None]:
+    """Let the shared scenario's process issue from the register."""
+    with scenario_may_issue():
+        yield
 
 
 def overdue_ids(session: Session, admin: Actor, minutes: int, overdue: bool = True) -> set[int]:

@@ -101,7 +101,7 @@ def regenerate() -> None:
     from engine.store.db import make_engine, make_session_factory
     from tests.conftest import T0, add_user
 
-    from .scenario import populate
+    from .scenario import populate, scenario_may_issue
 
     with tempfile.TemporaryDirectory() as tmp:
         bind = make_engine(f"sqlite:///{tmp}/first.sqlite")
@@ -111,7 +111,8 @@ def regenerate() -> None:
             people["cs_assistant2"] = add_user(session, "cs_assistant2", "cs_assistant")
             session.commit()
             engine = Engine(calendar=BusinessCalendar(country=None), clock=lambda: T0)
-            cases = populate(session, engine, people)
+            with scenario_may_issue():
+                cases = populate(session, engine, people)
         tables = dump_rows(bind)
         bind.dispose()
     FIXTURE.write_text(json.dumps({"revision": REVISION, "cases": asdict(cases), "tables": tables},

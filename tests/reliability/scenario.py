@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import department.domain
 from department import services
+from engine import domain
 from engine.errors import ProcessFailure
 from engine.runtime import Actor, Engine
 from engine.store.models import TaskRow
@@ -17,6 +20,22 @@ from tests.bpmn_builder import Process, field_xml
 from tests.conftest import T0
 
 KEY = "audit_trail"
+
+
+@contextlib.contextmanager
+def scenario_may_issue() -> Iterator[None]:
+    """Bind ledger_issue also to the scenario's process, which issues from the register, in the block."""
+    # Its key is frozen in the first release's data (tests/data/schema_r0001_data.json); the app
+    # factory installs department.domain.DOMAIN again, so the test domain replaces it there.
+    served = department.domain.DOMAIN
+    bound = {**served.service_processes,
+             "ledger_issue": served.service_processes["ledger_issue"] | {KEY}}
+    department.domain.DOMAIN = replace(served, service_processes=bound)
+    try:
+        with domain.installed(department.domain.DOMAIN):
+            yield
+    finally:
+        department.domain.DOMAIN = served
 
 
 def audit_process() -> str:

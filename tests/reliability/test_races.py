@@ -28,9 +28,12 @@ STAFF = {"disp_a": "engineering_dispatcher", "disp_b": "engineering_dispatcher",
 DISPATCH = {"trade": "plumbing", "technician": "tech"}
 
 
+RETRY_KEY = "hazardous_goods_issuance"  # a new version of it: the one process bound to ledger_issue
+
+
 def retry_process() -> str:
     """Return a process whose first step issues alcohol: it fails until there is stock."""
-    p = Process("race_retry")
+    p = Process(RETRY_KEY)
     p.start()
     p.script("take", "balance = ledger_issue('alcohol', 1)")
     p.user("after", "cs_assistant", [])
@@ -197,7 +200,7 @@ def test_two_admins_resuming_and_retrying(live: Live) -> None:
     failed = []
     for _ in range(count):  # no alcohol in stock: each instance stops in error at its first step
         status, body = live.staff["asst"].call("POST", "/process-instances", "start",
-                                               {"process_key": "race_retry", "data": {}})
+                                               {"process_key": RETRY_KEY, "data": {}})
         assert status == 201 and body["status"] == "error", body
         failed.append(body["id"])
     with live.session() as session:

@@ -253,9 +253,12 @@ def test_an_action_that_no_longer_fits_gets_a_friendly_409(web: Flask) -> None:
     assert "Resume is not possible: the instance is Running now." in html
 
 
+DRAW = "hazardous_goods_issuance"  # a new version of it: the one process bound to ledger_issue
+
+
 def failing_process() -> str:
     """Return a process whose script draws alcohol from an empty cabinet (fails until stocked)."""
-    p = Process("draw_alcohol", starters="cs_foreman")
+    p = Process(DRAW, starters="cs_foreman")
     p.start(fields=[field_xml("qty", "number", required=True)])
     p.script("take", "balance = ledger_issue('alcohol', qty)")
     p.user("done", "cs_foreman", [])
@@ -272,11 +275,11 @@ def test_errors_show_with_a_retry_that_runs_the_step_again(web: Flask) -> None:
         engine = get_engine()
         engine.deploy(db.session, failing_process())
         with pytest.raises(ProcessFailure):
-            engine.start(db.session, "draw_alcohol", {"qty": 2},
+            engine.start(db.session, DRAW, {"qty": 2},
                          Actor("cs_foreman", frozenset({"cs_foreman"})))
         db.session.commit()
         case = db.session.scalars(select(ProcessInstance.id).where(
-            ProcessInstance.process_key == "draw_alcohol")).one()
+            ProcessInstance.process_key == DRAW)).one()
     client, token = signed_in(web, "admin", lang="en")
     html = client.get(f"/instances/{case}").get_data(as_text=True)
     assert "insufficient stock" in html and f"/instances/{case}/retry" in html
