@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -89,33 +89,33 @@ def due_time(task: Any) -> datetime | None:
     return min(times) if times else None
 
 
-def unreadable_timers(workflow: Any) -> list[tuple[str, str, str]]:
-    """Return (element, due value, reason) for each waiting timer whose due time is no usable date."""
-    out = []
+def _waiting_timer_dues(workflow: Any) -> Iterator[tuple[Any, str]]:
+    """Yield (task, due value) for each waiting timer that has computed its due time."""
     for task in workflow.event_manager.tasks.values():
         if isinstance(task.task_spec.event_definition, TimerEventDefinition):
             value = task._get_internal_data("event_value")
             due = value.get("next") if isinstance(value, dict) else value
-            if not isinstance(due, str):
-                continue
-            try:
-                TimerEventDefinition.get_datetime(due)
-            except (ValueError, OverflowError) as exc:
-                out.append((task.task_spec.bpmn_id or task.task_spec.name, due, str(exc)))
+            if isinstance(due, str):
+                yield task, due
+
+
+def unreadable_timers(workflow: Any) -> list[tuple[str, str, str]]:
+    """Return (element, due value, reason) for each waiting timer whose due time is no usable date."""
+    out = []
+    for task, due in _waiting_timer_dues(workflow):
+        try:
+            TimerEventDefinition.get_datetime(due)
+        except (ValueError, OverflowError) as exc:
+            out.append((task.task_spec.bpmn_id or task.task_spec.name, due, str(exc)))
     return out
 
 
 def wakeup_time(workflow: Any) -> datetime | None:
     """Return when the instance next needs the timer worker (earliest waiting timer)."""
     times = []
-    for task in workflow.event_manager.tasks.values():
-        if isinstance(task.task_spec.event_definition, TimerEventDefinition):
-            value = task._get_internal_data("event_value")
-            due = value.get("next") if isinstance(value, dict) else value
-            if not isinstance(due, str):
-                continue
-            try:
-                times.append(TimerEventDefinition.get_datetime(due))
-            except (ValueError, OverflowError):
-                continue  # an unreadable due time already failed its instance when the timer ran
+    for _task, due in _waiting_timer_dues(workflow):
+        try:
+            times.append(TimerEventDefinition.get_datetime(due))
+        except (ValueError, OverflowError):
+            continue  # an unreadable due time already failed its instance when the timer ran
     return min(times) if times else None
