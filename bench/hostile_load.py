@@ -14,7 +14,6 @@ import json
 import random
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from bench.load import (
     prepare,
     staff_names,
     summarise,
-    work,
+    work_together,
 )
 from department.domain import register
 
@@ -171,23 +170,9 @@ def run(staff: int = 30, hostile: int = 3, seconds: float = 60.0, max_requests: 
         try:
             crew = [Staff(service.base, name, role) for name, role in names.items()]
             attackers = [Hostile(service.base, owner) for owner in owners]
-            signing = [threading.Thread(target=m.sign_in) for m in (*crew, *attackers)]
-            for t in signing:
-                t.start()
-            for t in signing:
-                t.join(120)
             technicians = [name for name, role in names.items() if role == "technician"]
-            deadline = time.monotonic() + seconds
-            threads = [threading.Thread(target=work, args=(m, deadline, technicians), daemon=True)
-                       for m in crew]
-            threads += [threading.Thread(target=a.attack, args=(deadline, max_requests, pause), daemon=True)
-                        for a in attackers]
-            began = time.monotonic()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(seconds + 2 * TIMEOUT)
-            elapsed = time.monotonic() - began
+            elapsed = work_together(crew, technicians, seconds, attackers,
+                                    lambda a, deadline: a.attack(deadline, max_requests, pause))
         finally:
             service.stop()
         summary = summarise(crew, elapsed)

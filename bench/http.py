@@ -24,7 +24,8 @@ from urllib.parse import quote
 import requests
 from tqdm import tqdm
 
-from engine.users import create_user, hash_password, verify_password
+from engine.passwords import hash_password, verify_password
+from engine.users import create_user
 
 from .common import (
     ACTORS,

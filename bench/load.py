@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -39,11 +39,11 @@ from sqlalchemy import create_engine, select, text
 from department.domain import register
 from engine.calendar import BusinessCalendar
 from engine.integrity import check_all
+from engine.passwords import hash_password
 from engine.runtime import Engine
 from engine.store import migrations
 from engine.store.db import make_engine, make_session_factory
 from engine.store.models import HistoryEvent, User, UserRole
-from engine.users import hash_password
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("BPM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -383,6 +383,27 @@ class LoadResult:
                     or b["lost"] or b["doubled"] or b["unacknowledged"] or b["findings"])
 
 
+def _run_all(threads: list[threading.Thread], timeout: float) -> None:
+    """Start every thread, then wait for each (bounded)."""
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+
+
+def work_together(crew: list[Staff], technicians: list[str], seconds: float, others: Sequence[Any] = (),
+                  other_work: Callable[[Any, float], None] | None = None) -> float:
+    """Sign everyone in, let staff (and `others` through `other_work`) work for `seconds`; return the time."""
+    _run_all([threading.Thread(target=m.sign_in) for m in (*crew, *others)], 120)
+    deadline = time.monotonic() + seconds
+    threads = [threading.Thread(target=work, args=(m, deadline, technicians), daemon=True) for m in crew]
+    if other_work is not None:
+        threads += [threading.Thread(target=other_work, args=(o, deadline), daemon=True) for o in others]
+    began = time.monotonic()
+    _run_all(threads, seconds + 2 * TIMEOUT)
+    return time.monotonic() - began
+
+
 def run(staff: int = 50, seconds: float = 60.0, database: str = "postgresql", server: str = "gunicorn",
         workers: int = 2) -> LoadResult:
     """Prepare a fresh database, start the server, let the staff work for `seconds`, check the books."""
@@ -394,20 +415,7 @@ def run(staff: int = 50, seconds: float = 60.0, database: str = "postgresql", se
         try:
             crew = [Staff(service.base, name, role) for name, role in names.items()]
             technicians = [name for name, role in names.items() if role == "technician"]
-            signing = [threading.Thread(target=m.sign_in) for m in crew]
-            for t in signing:
-                t.start()
-            for t in signing:
-                t.join(120)
-            deadline = time.monotonic() + seconds
-            threads = [threading.Thread(target=work, args=(m, deadline, technicians), daemon=True)
-                       for m in crew]
-            began = time.monotonic()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(seconds + 2 * TIMEOUT)
-            elapsed = time.monotonic() - began
+            elapsed = work_together(crew, technicians, seconds)
         finally:
             service.stop()
         return LoadResult(len(crew), elapsed, database, server, summarise(crew, elapsed), books(url, crew))

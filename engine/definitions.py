@@ -9,7 +9,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from lxml import etree
 from sqlalchemy import Select, func, select
@@ -138,25 +138,14 @@ def compile_process(xml: bytes | str, filename: str = "", *, check_services: boo
     return CompiledProcess(key, spec, subprocess_specs, model)
 
 
-# Recent valid compilations with the domain they were checked against (roles and functions decide
-# validity): the editor's check, reused by the deploy of the same bytes that follows it.
-_CHECKED: OrderedDict[str, tuple[object, CompiledProcess]] = OrderedDict()
-_CHECKED_LOCK = threading.Lock()
-
-
 def compile_cached(xml: bytes | str, filename: str = "") -> CompiledProcess:
     """Compile a valid file once: the editor's check and the deploy of the same bytes share the parse."""
     digest, installed = content_hash(xml), domain.current()
-    with _CHECKED_LOCK:
-        hit = _CHECKED.get(digest)
+    hit = _CHECKED.lookup(digest)
     if hit is not None and hit[0] is installed:
         return hit[1]
     compiled = compile_process(xml, filename)
-    with _CHECKED_LOCK:
-        _CHECKED[digest] = (installed, compiled)
-        _CHECKED.move_to_end(digest)
-        while len(_CHECKED) > 8:
-            _CHECKED.popitem(last=False)
+    _CHECKED.put(digest, (installed, compiled))
     return compiled
 
 
@@ -259,29 +248,39 @@ def latest_version(session: Session, process_key: str) -> ProcessVersion:
     return row
 
 
-class SpecCache:
-    """Parsed specs per content hash; parsing is the slowest part of loading an instance."""
+V = TypeVar("V")
 
-    def __init__(self, size: int = 64) -> None:
+
+class RecentByHash(Generic[V]):
+    """A small thread-safe least-recently-used map from a file's content hash to what was made of it."""
+
+    def __init__(self, size: int) -> None:
         self.size = size
-        self._items: OrderedDict[str, CompiledProcess] = OrderedDict()
+        self._items: OrderedDict[str, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def put(self, digest: str, compiled: CompiledProcess) -> None:
-        """Remember a compiled version (keyed by content, so any database's copy shares it)."""
+    def put(self, digest: str, value: V) -> None:
+        """Remember a value (keyed by content, so any database's copy shares it)."""
         with self._lock:
-            self._items[digest] = compiled
+            self._items[digest] = value
             self._items.move_to_end(digest)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
-    def lookup(self, digest: str) -> CompiledProcess | None:
-        """Return the compiled version with this content hash, if it is cached."""
+    def lookup(self, digest: str) -> V | None:
+        """Return the value kept for this content hash, if any."""
         with self._lock:
             hit = self._items.get(digest)
             if hit is not None:
                 self._items.move_to_end(digest)
             return hit
+
+
+class SpecCache(RecentByHash[CompiledProcess]):
+    """Parsed specs per content hash; parsing is the slowest part of loading an instance."""
+
+    def __init__(self, size: int = 64) -> None:
+        super().__init__(size)
 
     def get(self, version: ProcessVersion) -> CompiledProcess:
         """Return the compiled version, parsing its stored XML on a miss."""
@@ -296,6 +295,9 @@ class SpecCache:
 
 
 _CACHE = SpecCache()
+# Recent valid compilations with the domain they were checked against (roles and functions decide
+# validity): the editor's check, reused by the deploy of the same bytes that follows it.
+_CHECKED: RecentByHash[tuple[object, CompiledProcess]] = RecentByHash(size=8)
 
 
 def compiled_version(version: ProcessVersion) -> CompiledProcess:

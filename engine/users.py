@@ -1,12 +1,10 @@
-"""Staff accounts: password hashing, creation, sign-in with throttling, demo users. Callers commit."""
+"""Staff accounts: creation, sign-in with lockout and throttling, views, demo users. Callers commit."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
-import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from engine import domain
+from engine import domain, passwords
 from engine.domain import DemoAccount
 from engine.store.models import User, UserRole
 
@@ -27,23 +25,6 @@ LOCK_DURATION = timedelta(minutes=15)
 CLIENT_MAX_FAILURES = 20
 
 
-@dataclass(frozen=True)
-class ScryptParams:
-    """Cost parameters of scrypt; stored in every hash so they can be raised later."""
-
-    n: int = 2**14
-    r: int = 8
-    p: int = 1
-
-
-# Module-level so tests can lower the cost; hashes record their own parameters, so verifying
-# a hash made with other parameters still works.
-SCRYPT = ScryptParams()
-_SALT_BYTES = 16
-_KEY_BYTES = 32
-_SCHEME = "scrypt"
-
-
 class UserInputError(ValueError):
     """Bad input for an account; `field` names the offending field."""
 
@@ -51,68 +32,6 @@ class UserInputError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _scrypt(password: str, salt: bytes, params: ScryptParams) -> bytes:
-    # maxmem above the 128·n·r working set; the default 32 MiB limit is tight for n=2**15.
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=params.n, r=params.r, p=params.p,
-                          dklen=_KEY_BYTES, maxmem=256 * params.n * params.r + 1024 * 1024)
-
-
-def hash_password(password: str) -> str:
-    """Hash a password as `scrypt$n$r$p$salt$key` with a fresh random salt."""
-    params = SCRYPT
-    salt = secrets.token_bytes(_SALT_BYTES)
-    key = _scrypt(password, salt, params)
-    return f"{_SCHEME}${params.n}${params.r}${params.p}${_b64(salt)}${_b64(key)}"
-
-
-def _parse(password_hash: str) -> tuple[ScryptParams, bytes, bytes] | None:
-    parts = password_hash.split("$")
-    if len(parts) != 6 or parts[0] != _SCHEME:
-        return None
-    try:
-        params = ScryptParams(int(parts[1]), int(parts[2]), int(parts[3]))
-        salt = base64.b64decode(parts[4], validate=True)
-        key = base64.b64decode(parts[5], validate=True)
-    except ValueError:
-        return None
-    # Refuse absurd parameters from a tampered row rather than burning memory on them.
-    if not (2 <= params.n <= 2**20 and params.n & (params.n - 1) == 0 and 1 <= params.r <= 32
-            and 1 <= params.p <= 16):
-        return None
-    return params, salt, key
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    """Tell whether the password matches the stored hash (constant-time; malformed hashes never match)."""
-    parsed = _parse(password_hash or "")
-    if parsed is None:
-        return False
-    params, salt, key = parsed
-    return hmac.compare_digest(_scrypt(password, salt, params), key)
-
-
-def needs_rehash(password_hash: str) -> bool:
-    """Tell whether the hash was made with parameters other than the current ones."""
-    parsed = _parse(password_hash or "")
-    return parsed is None or parsed[0] != SCRYPT
-
-
-# A hash nobody's password matches, verified when the user does not exist so that the response
-# time does not reveal which usernames are taken.
-_DUMMY_HASH: str | None = None
-
-
-def _dummy_verify(password: str) -> None:
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None or needs_rehash(_DUMMY_HASH):
-        _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
-    verify_password(_DUMMY_HASH, password)
 
 
 def _check_password(password: str) -> None:
@@ -151,7 +70,7 @@ def create_user(session: Session, username: str, password: str, roles: Iterable[
         raise UserInputError("display_name", "must be at most 128 characters")
     if get_user(session, username) is not None:
         raise UserInputError("username", f"user {username!r} already exists")
-    user = User(username=username, display_name=display_name, password_hash=hash_password(password),
+    user = User(username=username, display_name=display_name, password_hash=passwords.hash_password(password),
                 active=True, created_at=now or datetime.now(UTC), failed_logins=0)
     user.roles = [UserRole(role=r) for r in wanted]
     session.add(user)
@@ -162,7 +81,7 @@ def create_user(session: Session, username: str, password: str, roles: Iterable[
 def set_password(user: User, password: str) -> None:
     """Replace the user's password and lift any sign-in lock."""
     _check_password(password)
-    user.password_hash = hash_password(password)
+    user.password_hash = passwords.hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
     user.must_change_password = False
@@ -173,7 +92,7 @@ def change_own_password(session: Session, user_id: int, current: str, new: str) 
     user = session.get(User, user_id)
     if user is None or not user.active:
         raise UserInputError("current_password", "this account cannot sign in")
-    if not verify_password(user.password_hash, current):
+    if not passwords.verify_password(user.password_hash, current):
         raise UserInputError("current_password", "is not your current password")
     if hmac.compare_digest(current.encode("utf-8"), new.encode("utf-8")):
         raise UserInputError("new_password", "must differ from the current password")
@@ -226,16 +145,16 @@ def authenticate(session: Session, username: str, password: str, now: datetime,
     # failure count or reset below is written in a short transaction of its own.
     session.commit()
     if user is None or not user.active:
-        _dummy_verify(password)
+        passwords.dummy_verify(password)
         return None
     if locked_until(user, now) is not None and not lock_exempt:
-        _dummy_verify(password)  # a locked account answers as slowly as any other refusal
+        passwords.dummy_verify(password)  # a locked account answers as slowly as any other refusal
         return None
-    if not verify_password(user.password_hash, password):
+    if not passwords.verify_password(user.password_hash, password):
         _count_failure(session, user, now)
         return None
     # Hashed before reading the counts: that read may reopen the transaction.
-    new_hash = hash_password(password) if needs_rehash(user.password_hash) else None
+    new_hash = passwords.hash_password(password) if passwords.needs_rehash(user.password_hash) else None
     if user.failed_logins or user.locked_until is not None:
         user.failed_logins = 0
         user.locked_until = None

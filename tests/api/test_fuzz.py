@@ -24,10 +24,12 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 from schemathesis.specs.openapi.schemas import BaseOpenAPISchema
 from sqlalchemy import select
 
+import engine.passwords
 import engine.users
 from department.roles import ROLES
+from engine.passwords import ScryptParams
 from engine.store.models import TaskRow
-from engine.users import ScryptParams, create_user
+from engine.users import create_user
 from tests.api.conftest import REPAIR, basic, prepare
 from tests.webui.conftest import make_app
 from webui.extensions import db
@@ -67,7 +69,7 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory, compiled_translations: Pa
     """A seeded app on SQLite."""
     tmp = tmp_path_factory.mktemp("fuzz")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(engine.users, "SCRYPT", ScryptParams(n=2**4, r=8, p=1))
+        mp.setattr(engine.passwords, "SCRYPT", ScryptParams(n=2**4, r=8, p=1))
         app = make_app(f"sqlite:///{tmp}/fuzz.sqlite", compiled_translations, tmp, mp)
         seed(app)
         yield app

@@ -13,9 +13,10 @@ from flask import Flask
 from schemathesis.specs.openapi.schemas import BaseOpenAPISchema
 from sqlalchemy import text
 
+import engine.passwords
 import engine.users
+from engine.passwords import ScryptParams
 from engine.store.db import make_engine
-from engine.users import ScryptParams
 from tests.api.conftest import REPAIR, basic
 from tests.api.test_fuzz import FUZZ_SETTINGS, Targets, check_case, existing, load_schema, seed
 from tests.conftest import PG_URL
@@ -40,7 +41,7 @@ def pg_app(tmp_path_factory: pytest.TempPathFactory, compiled_translations: Path
     tmp = tmp_path_factory.mktemp("fuzz_pg")
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(engine.users, "SCRYPT", ScryptParams(n=2**4, r=8, p=1))
+            mp.setattr(engine.passwords, "SCRYPT", ScryptParams(n=2**4, r=8, p=1))
             app = make_app(PG_URL, compiled_translations, tmp, mp,
                            BPM_ENGINE_OPTIONS={"connect_args": {"options": f"-csearch_path={schema}"}})
             seed(app)

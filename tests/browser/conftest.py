@@ -14,9 +14,11 @@ from babel.messages.pofile import read_po
 from flask import Flask
 from werkzeug.serving import make_server
 
+import engine.passwords
 import engine.users
+from engine.passwords import ScryptParams
 from engine.store.db import create_schema
-from engine.users import ScryptParams, demo_accounts, ensure_demo_users
+from engine.users import demo_accounts, ensure_demo_users
 from webui import create_app
 from webui.engine_ext import get_engine
 from webui.extensions import db
@@ -57,7 +59,7 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
         mp.delenv("BPM_SECRET_KEY", raising=False)
         mp.delenv("BPM_DATABASE_URL", raising=False)
         # Demo users are hashed once per session; cheap parameters keep start-up short.
-        mp.setattr(engine.users, "SCRYPT", ScryptParams(n=2**4, r=8, p=1))
+        mp.setattr(engine.passwords, "SCRYPT", ScryptParams(n=2**4, r=8, p=1))
         app = create_app({
             "SECRET_KEY": "browser-tests", "BPM_DATABASE_URL": f"sqlite:///{root}/live.sqlite",
             "BABEL_TRANSLATION_DIRECTORIES": str(_compile_translations(root / "translations")),

@@ -238,18 +238,23 @@ def test_assignee_expression_names_the_user_and_must_hold_the_role(
     assert inst.status == "completed"
 
 
-def test_not_performer_of_blocks_the_same_person(session: Session, engine: Engine,
-                                                 people: dict[str, Actor]) -> None:
-    from tests.conftest import add_user
-
-    dual = add_user(session, "dual", "cs_foreman", "cs_supervisor")
+def approve_then_check() -> str:
+    """Return a process whose `check` may not be done by whoever did `approve`."""
     p = Process("sod")
     p.start()
     p.user("approve", "cs_foreman", [])
     p.user("check", "cs_supervisor", [], separation='<pf:notPerformerOf task="approve"/>')
     p.end("end")
     p.chain("start", "approve", "check", "end")
-    engine.deploy(session, p.xml())
+    return p.xml()
+
+
+def test_not_performer_of_blocks_the_same_person(session: Session, engine: Engine,
+                                                 people: dict[str, Actor]) -> None:
+    from tests.conftest import add_user
+
+    dual = add_user(session, "dual", "cs_foreman", "cs_supervisor")
+    engine.deploy(session, approve_then_check())
     inst = engine.start(session, "sod", {}, people["cs_assistant"])
     [approve] = open_tasks(session, inst.id)
     engine.complete(session, approve.id, {}, dual)
@@ -274,13 +279,7 @@ def test_reassigning_to_someone_separation_of_duties_forbids_is_refused(
         engine.reassign(session, second.id, "both", people["admin"])
     reason = str(refused.value.fields["assignee"])
     assert "separation of duties" in reason and "started this case" in reason
-    p = Process("sod")
-    p.start()
-    p.user("approve", "cs_foreman", [])
-    p.user("check", "cs_supervisor", [], separation='<pf:notPerformerOf task="approve"/>')
-    p.end("end")
-    p.chain("start", "approve", "check", "end")
-    engine.deploy(session, p.xml())
+    engine.deploy(session, approve_then_check())
     sod = engine.start(session, "sod", {}, people["cs_assistant"])
     [approve] = open_tasks(session, sod.id)
     engine.complete(session, approve.id, {}, dual)

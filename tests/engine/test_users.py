@@ -9,22 +9,19 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-import engine.users as users
+import engine.passwords as passwords
 from department.roles import ROLES
+from engine.passwords import ScryptParams, hash_password, needs_rehash, verify_password
 from engine.users import (
     LOCK_DURATION,
-    ScryptParams,
     UserInputError,
     authenticate,
     create_user,
     ensure_demo_users,
     get_user,
-    hash_password,
-    needs_rehash,
     set_password,
     set_roles,
     users_with_role,
-    verify_password,
 )
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -33,7 +30,7 @@ NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 @pytest.fixture(autouse=True)
 def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep scrypt cheap except where a test asks for the real parameters."""
-    monkeypatch.setattr(users, "SCRYPT", ScryptParams(n=2**4, r=8, p=1))
+    monkeypatch.setattr(passwords, "SCRYPT", ScryptParams(n=2**4, r=8, p=1))
 
 
 def test_hash_records_scheme_params_and_salt() -> None:
@@ -44,7 +41,7 @@ def test_hash_records_scheme_params_and_salt() -> None:
 
 
 def test_default_parameters_are_strong_and_work(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(users, "SCRYPT", ScryptParams())
+    monkeypatch.setattr(passwords, "SCRYPT", ScryptParams())
     stored = hash_password("correct horse")
     assert stored.startswith("scrypt$16384$8$1$")
     assert verify_password(stored, "correct horse")
@@ -70,7 +67,7 @@ def test_malformed_or_hostile_hashes_never_match(bad: str) -> None:
 def test_hashes_with_other_parameters_still_verify_and_ask_for_rehash(
         monkeypatch: pytest.MonkeyPatch) -> None:
     old = hash_password("correct horse")
-    monkeypatch.setattr(users, "SCRYPT", ScryptParams(n=2**5, r=8, p=1))
+    monkeypatch.setattr(passwords, "SCRYPT", ScryptParams(n=2**5, r=8, p=1))
     assert verify_password(old, "correct horse")
     assert needs_rehash(old)
     assert not needs_rehash(hash_password("x" * 8))
@@ -146,7 +143,7 @@ def test_inactive_users_cannot_sign_in(session: Session) -> None:
 
 def test_sign_in_upgrades_an_old_hash(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     user = create_user(session, "li", "long-enough", ["cleaner"])
-    monkeypatch.setattr(users, "SCRYPT", ScryptParams(n=2**5, r=8, p=1))
+    monkeypatch.setattr(passwords, "SCRYPT", ScryptParams(n=2**5, r=8, p=1))
     authenticate(session, "li", "long-enough", NOW)
     assert user.password_hash.startswith("scrypt$32$")
 
@@ -210,7 +207,7 @@ def test_passwords_are_hashed_outside_any_database_transaction(
         return real(password, **kwargs)
 
     monkeypatch.setattr(hashlib, "scrypt", observed)
-    monkeypatch.setattr(users, "SCRYPT", ScryptParams(n=2**5, r=8, p=1))  # the success rehashes too
+    monkeypatch.setattr(passwords, "SCRYPT", ScryptParams(n=2**5, r=8, p=1))  # the success rehashes too
     assert authenticate(session, "li", "wrong-password", NOW) is None
     assert authenticate(session, "nobody", "long-enough", NOW) is None
     assert authenticate(session, "wu", "long-enough", NOW) is None

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+import engine.passwords
 import engine.users
 from engine.integrity import check_all
-from engine.users import ScryptParams
+from engine.passwords import ScryptParams
 from tests.api.conftest import REPAIR, Api, error_of, prepare
 from tests.webui.conftest import login, make_app
 from webui.extensions import db
@@ -31,7 +32,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, compiled_translations: Path) -
     """Yield one app for the module: a refused upload changes nothing, so files can share it."""
     tmp = tmp_path_factory.mktemp("hostile_api")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engine.users, "SCRYPT", ScryptParams(n=2**4, r=8, p=1))
+        patch.setattr(engine.passwords, "SCRYPT", ScryptParams(n=2**4, r=8, p=1))
         app = make_app(f"sqlite:///{tmp}/api.sqlite", compiled_translations, tmp, patch)
         prepare(app)
         yield app

@@ -16,9 +16,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+import engine.passwords
 import engine.users
 from department.roles import ADMIN, FOREMAN_OR_ABOVE, OBSERVERS, PROCESS_OWNER, ROLES
-from engine.users import ScryptParams
+from engine.passwords import ScryptParams
 from tests.api.conftest import REPAIR, prepare
 from tests.conftest import T0
 from tests.webui.conftest import PASSWORDS, make_app
@@ -148,7 +149,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, compiled_translations: Path)
     """Build the app once: refused requests change nothing, so every role can share it."""
     tmp = tmp_path_factory.mktemp("roles")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engine.users, "SCRYPT", ScryptParams(n=2**4, r=8, p=1))
+        patch.setattr(engine.passwords, "SCRYPT", ScryptParams(n=2**4, r=8, p=1))
         app = make_app(f"sqlite:///{tmp}/roles.sqlite", compiled_translations, tmp, patch)
         prepare(app)
         client = app.test_client()

@@ -13,9 +13,11 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.test import TestResponse
 
+import engine.passwords
 import engine.users
+from engine.passwords import ScryptParams
 from engine.store.db import create_schema
-from engine.users import ScryptParams, demo_accounts, ensure_demo_users
+from engine.users import demo_accounts, ensure_demo_users
 from webui import create_app
 from webui.extensions import db
 
@@ -41,7 +43,7 @@ def compiled_translations(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Use cheap scrypt parameters: demo users are created for every test."""
-    monkeypatch.setattr(engine.users, "SCRYPT", ScryptParams(n=2**4, r=8, p=1))
+    monkeypatch.setattr(engine.passwords, "SCRYPT", ScryptParams(n=2**4, r=8, p=1))
 
 
 def make_app(db_url: str, translations: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
