@@ -24,6 +24,8 @@ _ROLES: dict[str, tuple[str, str]] = {
     "security_guard": ("保安員", "Security guard"),
     "cleaning_foreman": ("保潔領班", "Cleaning foreman"),
     "cleaner": ("保潔員", "Cleaner"),
+    # Seed 003 四 第5、10條: 售後服務專員 / 服務質量管理專員 checks service quality and opens 異常處理單.
+    "quality_specialist": ("服務質量管理專員", "Service quality specialist"),
     "process_owner": ("流程負責人", "Process owner"),
     "admin": ("系統管理員", "System administrator"),
 }
@@ -44,6 +46,7 @@ _ROLES_ZH_HANS: dict[str, str] = {
     "security_guard": "保安员",
     "cleaning_foreman": "保洁领班",
     "cleaner": "保洁员",
+    "quality_specialist": "服务质量管理专员",
     "process_owner": "流程负责人",
     "admin": "系统管理员",
 }

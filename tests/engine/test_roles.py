@@ -6,8 +6,8 @@ from department.domain import DOMAIN
 from department.roles import FOREMAN_OR_ABOVE, ROLES, ROLES_ZH_HANS
 
 
-def test_sixteen_roles_in_spec_order_with_both_chinese_forms() -> None:
-    assert len(ROLES) == 16
+def test_seventeen_roles_in_spec_order_with_both_chinese_forms() -> None:
+    assert len(ROLES) == 17
     assert next(iter(ROLES)) == "cs_assistant" and list(ROLES)[-1] == "admin"
     assert list(ROLES_ZH_HANS) == list(ROLES)
     assert ROLES["cs_foreman"] == ("客服部領班", "Customer-service foreman")

@@ -17,6 +17,10 @@ DEADLINES = {
     "sealed_key_usage": {},
     "hazardous_goods_issuance": {},
     "sealed_key_incident": {},
+    "service_quality_anomaly": {"improvement_overdue": "implement_improvement"},
+    "customer_proposal": {"hold_overdue": "reanalyse"},
+    "satisfaction_survey": {},
+    "customer_visit": {},
 }
 
 

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 WEBUI = Path(__file__).resolve().parents[2] / "webui"
-TABLE_MODULES = ("engine.store.models", "department.models")
+TABLE_MODULES = ("engine.store.models", "department.models", "department.quality_models")
 
 
 def imported_modules(path: Path) -> set[str]:
