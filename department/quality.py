@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,8 +109,8 @@ def proposal_record(ctx: ServiceContext, status: str) -> str:
     data = ctx.task_data()
     row = _row(ctx.session, CustomerProposal, ctx.instance_id)
     if row is None:
-        row = CustomerProposal(instance_id=ctx.instance_id, registered_by=_text(data, "initiator") or ctx.actor,
-                               grade="")
+        row = CustomerProposal(instance_id=ctx.instance_id, grade="",
+                               registered_by=_text(data, "initiator") or ctx.actor)
         ctx.session.add(row)
     row.customer = _text(data, "customer")[:100]
     row.channel = _text(data, "channel")[:16]
@@ -147,7 +148,8 @@ def proposals_per_customer(rows: list[CustomerProposal], zone: Any = UTC) -> lis
 # -- satisfaction_survey: 客戶滿意度調查 ----------------------------------------------------------
 def survey_previous(ctx: ServiceContext) -> float:
     """Return the satisfaction % of the latest survey analysed before this one (-1 when none)."""
-    row = ctx.session.scalar(select(SatisfactionSurvey).where(SatisfactionSurvey.instance_id != ctx.instance_id)
+    others = select(SatisfactionSurvey).where(SatisfactionSurvey.instance_id != ctx.instance_id)
+    row = ctx.session.scalar(others
                              .order_by(SatisfactionSurvey.analysed_at.desc(), SatisfactionSurvey.id.desc())
                              .limit(1))
     if row is None or not row.returned:
@@ -164,7 +166,8 @@ def survey_record(ctx: ServiceContext) -> bool:
     non_conforming = " ".join(d for d in DEPARTMENTS if data.get(f"nc_{d}") is True)
     ctx.session.add(SatisfactionSurvey(
         instance_id=ctx.instance_id, period=_text(data, "period")[:32],
-        building_customers=int(data.get("building_customers") or 0), handed_out=int(data.get("handed_out") or 0),
+        building_customers=int(data.get("building_customers") or 0),
+        handed_out=int(data.get("handed_out") or 0),
         returned=int(data.get("returned") or 0), satisfied=int(data.get("satisfied") or 0),
         non_conforming=non_conforming, analysis=_text(data, "analysis"), analysed_by=ctx.actor,
         analysed_at=ctx.now))
@@ -208,7 +211,7 @@ def visits(session: Session, start: datetime | None = None, end: datetime | None
     return list(session.scalars(query))
 
 
-FUNCTIONS = {
+FUNCTIONS: dict[str, Callable[..., Any]] = {
     "anomaly_record": anomaly_record,
     "proposal_record": proposal_record,
     "survey_previous": survey_previous,
@@ -217,7 +220,7 @@ FUNCTIONS = {
 }
 """Script name → implementation, merged into the department's functions."""
 
-SERVICE_PROCESSES = {
+SERVICE_PROCESSES: dict[str, frozenset[str]] = {
     "anomaly_record": frozenset({"service_quality_anomaly"}),
     "proposal_record": frozenset({"customer_proposal"}),
     "survey_record": frozenset({"satisfaction_survey"}),

@@ -7,6 +7,8 @@ Create Date: 2026-12-06 15:30:00
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -19,7 +21,7 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TS = sa.DateTime(timezone=True)
 
 
-def _id_and_instance(table: str) -> list[sa.SchemaItem]:
+def _id_and_instance(table: str) -> list[Any]:
     """Return the id, the owning instance and their constraints every quality table shares."""
     return [
         sa.Column("id", ID, autoincrement=True, nullable=False),
