@@ -13,7 +13,8 @@ Definitions (the measuring rules admins read these figures by):
     with `valid` = true; deadline 4 working hours (major) or 24 working hours (general, minor) after
     ready; the severity is read from the instance's `started` event. Target 100 %, per severity
     and overall.
-(d) Customer satisfaction — `callback` completions of every process inside the period; satisfied
+(d) Callback satisfaction (`callback_satisfaction`) — `callback` completions of every process inside
+    the period; satisfied
     when the completion data says `satisfied` = true. Target ≥ 95 %.
 
 Deadline figures (a–c) count each task once, in the period that holds its **deadline**: a task
@@ -91,6 +92,7 @@ class Kpi:
     breakdowns: dict[str, dict[str, Figure]] = field(default_factory=dict)
     pending: int = 0  # deadline in the period but not reached yet and not done
     missed: tuple[Miss, ...] = ()
+    cases: tuple[int, ...] = ()  # issue 14: instances behind the figure (drill-down), when not deadline-based
 
 
 @dataclass(frozen=True)
@@ -102,16 +104,20 @@ class KpiReport:
     repair_timeliness: Kpi
     callback_rate: Kpi
     complaint_timeliness: Kpi
-    satisfaction: Kpi
+    callback_satisfaction: Kpi
+    # Issue 14: survey, visit and anomaly KPIs (department.quality_kpis), after the four of SPEC §4.
+    quality: tuple[Kpi, ...] = ()
+    quality_facts: dict[str, Any] = field(default_factory=dict)
 
     def kpis(self) -> list[Kpi]:
-        """Return the four KPIs in SPEC order."""
-        return [self.repair_timeliness, self.callback_rate, self.complaint_timeliness, self.satisfaction]
+        """Return the four KPIs in SPEC order, then the quality KPIs."""
+        return [self.repair_timeliness, self.callback_rate, self.complaint_timeliness,
+                self.callback_satisfaction, *self.quality]
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict for the web layer."""
         return {"from": self.start.isoformat(), "to": self.end.isoformat(),
-                "kpis": [_kpi_dict(k) for k in self.kpis()]}
+                "kpis": [_kpi_dict(k) for k in self.kpis()], "quality_facts": self.quality_facts}
 
 
 def _figure_dict(f: Figure) -> dict[str, Any]:
@@ -127,7 +133,8 @@ def _kpi_dict(k: Kpi) -> dict[str, Any]:
             "missed": [{"instance_id": m.instance_id, "task_id": m.task_id,
                         "deadline": m.deadline.isoformat(),
                         "completed_at": m.completed_at.isoformat() if m.completed_at else None}
-                       for m in k.missed]}
+                       for m in k.missed],
+            "cases": list(k.cases)}
 
 
 @dataclass
@@ -279,7 +286,17 @@ def compute_kpis(session: Session, start: datetime, end: datetime, calendar: Bus
         investigations, investigation_deadline, start, end, now,
         lambda t: {"severity": severity.get(t.instance_id, "general")})
     callbacks = by_kind[(REPAIR, "callback")] + by_kind[(COMPLAINT, "callback")]
-    return KpiReport(start, end, repair, callback, complaint, _satisfaction(callbacks, start, end))
+    return KpiReport(start, end, repair, callback, complaint, _satisfaction(callbacks, start, end),
+                     *_quality(session, start, end, now, calendar))
+
+
+def _quality(session: Session, start: datetime, end: datetime, now: datetime, calendar: BusinessCalendar
+             ) -> tuple[tuple[Kpi, ...], dict[str, Any]]:
+    """Issue 14: the survey, visit and anomaly KPIs and the anomaly facts (department.quality_kpis)."""
+    from department.quality_kpis import anomaly_facts, quality_kpis  # it imports this module
+
+    kpis = tuple(quality_kpis(session, start, end, now, calendar.zone))
+    return kpis, {"anomalies": anomaly_facts(session, start, end)}
 
 
 def _satisfaction(callbacks: Iterable[_Task], start: datetime, end: datetime) -> Kpi:
@@ -292,5 +309,6 @@ def _satisfaction(callbacks: Iterable[_Task], start: datetime, end: datetime) ->
         if task.completed_by:
             groups["actor"] = task.completed_by
         tally.add(task.data.get("satisfied") is True, groups)
-    return Kpi("satisfaction", "客戶滿意率", "Customer satisfaction", tally.overall(SATISFACTION_TARGET),
+    return Kpi("callback_satisfaction", "回訪滿意率", "Callback satisfaction",
+               tally.overall(SATISFACTION_TARGET),
                tally.breakdowns(SATISFACTION_TARGET))

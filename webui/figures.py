@@ -28,10 +28,17 @@ KPI_TITLES = {
     "repair_timeliness": _l("Repair timeliness (on site within 15 minutes)"),
     "repair_callback_rate": _l("Repair callbacks within 24 working hours"),
     "valid_complaint_timeliness": _l("Valid complaints handled in time"),
-    "satisfaction": _l("Customer satisfaction"),
+    "callback_satisfaction": _l("Callback satisfaction"),
+    # issue 14: the quality KPIs
+    "satisfaction": _l("Customer satisfaction (survey)"),
+    "survey_handout_rate": _l("Survey handout rate"),
+    "survey_return_rate": _l("Survey return rate"),
+    "customer_visits": _l("Customer visits (2–5 per person a month)"),
+    "anomalies_closed": _l("Service-quality anomalies closed"),
 }
 BREAKDOWN_TITLES = {"role": _l("By role"), "process": _l("By process"), "severity": _l("By severity"),
-                    "actor": _l("By person")}
+                    "actor": _l("By person"), "survey": _l("By survey"), "month": _l("By month"),
+                    "service_item": _l("By service item")}
 SEVERITY_LABELS = {"major": _l("Major"), "general": _l("General"), "minor": _l("Minor")}
 CHARTED = ("process", "role", "severity")  # per person stays a table: names make poor chart axes
 
@@ -81,7 +88,7 @@ def _percent(f: Any) -> float | None:
 def kpi_view(kpi: Any, names: dict[str, tuple[str, str]]) -> dict[str, Any]:
     """Return what the page and its charts show for one KPI."""
     breakdowns = []
-    for name in (*CHARTED, "actor"):
+    for name in (*CHARTED, "actor", "survey", "month", "service_item"):
         groups = kpi.breakdowns.get(name)
         if not groups:
             continue
@@ -93,7 +100,7 @@ def kpi_view(kpi: Any, names: dict[str, tuple[str, str]]) -> dict[str, Any]:
     return {"key": kpi.key, "title": str(KPI_TITLES.get(kpi.key, pick(kpi.title_zh, kpi.title_en))),
             "percent": _percent(overall), "numerator": overall.numerator, "denominator": overall.denominator,
             "target": round(overall.target * 100), "met": overall.met, "pending": kpi.pending,
-            "missed": kpi.missed, "breakdowns": breakdowns}
+            "missed": kpi.missed, "breakdowns": breakdowns, "cases": getattr(kpi, "cases", ())}
 
 
 @bp.get("/figures")
@@ -119,4 +126,5 @@ def index() -> str | tuple[str, int]:
         "charts": [{"id": f"chart-{k['key']}-{b['name']}", "target": k["target"], "rows": b["rows"]}
                    for k in kpis for b in k["breakdowns"] if b["chart"]],
     }
-    return render_template("figures/index.html", kpis=kpis, chart_data=chart_data, **context)
+    return render_template("figures/index.html", kpis=kpis, chart_data=chart_data,
+                           quality_facts=report.to_dict().get("quality_facts", {}), **context)

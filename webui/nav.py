@@ -34,6 +34,9 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("/figures", _l("Figures"), frozenset({ADMIN}) | _MANAGEMENT),
     NavItem("/registers", _l("Registers"),
             frozenset({ADMIN, "cleaning_foreman", "general_manager", "project_manager"}) | FOREMAN_OR_ABOVE),
+    NavItem("/quality", _l("Quality"),  # issue 14: the quality registers
+            frozenset({ADMIN, "quality_specialist", "general_manager", "project_manager"})
+            | FOREMAN_OR_ABOVE),
 )
 
 

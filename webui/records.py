@@ -28,6 +28,7 @@ RECORD_TEMPLATES = {
     "complaint_handling": "records/complaint.html",
     "sealed_key_usage": "records/sealed_key.html",
     "hazardous_goods_issuance": "records/hazard_issue.html",
+    "service_quality_anomaly": "records/anomaly_ticket.html",  # 異常處理單 (issue 14)
 }
 # Who may print the whole register: as for the registers area (the cabinet's key holder and
 # foreman or above, who approve and issue; management and admins who check it).

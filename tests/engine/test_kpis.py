@@ -192,7 +192,7 @@ def test_satisfaction_is_satisfied_over_all_callbacks_of_every_process(
               role="cs_manager")
     hist.task(repair, "callback", start, done=end, data={"satisfied": False})  # at `end`: next period
     hist.task(repair, "callback", start, done=start - timedelta(seconds=1), data={"satisfied": False})
-    kpi = compute_kpis(session, start, end, CAL, now=end).satisfaction
+    kpi = compute_kpis(session, start, end, CAL, now=end).callback_satisfaction
     assert (kpi.overall.numerator, kpi.overall.denominator) == (19, 20)
     assert kpi.overall.ratio == 0.95 and kpi.overall.target == 0.95 and kpi.overall.met is True
     by_process = kpi.breakdowns["process"]

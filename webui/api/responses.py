@@ -262,9 +262,13 @@ class KpiOut(FigureOut):
                              values=fields.Dict(keys=fields.String(), values=fields.Nested(FigureOut)),
                              required=True)
     missed = fields.List(fields.Nested(MissOut), required=True)
+    cases = fields.List(fields.Integer(), required=True,
+                        metadata={"description": "instances behind a register-based figure (issue 14)"})
 
 
 class KpiReportOut(Schema):
     from_ = fields.String(data_key="from", attribute="from", required=True)
     to = fields.String(required=True)
     kpis = fields.List(fields.Nested(KpiOut), required=True)
+    quality_facts = fields.Dict(required=True,
+                                metadata={"description": "anomaly counts and mean hours to close"})
