@@ -30,6 +30,7 @@ EDITORS = frozenset({PROCESS_OWNER, ADMIN})
 ADMINS = frozenset({ADMIN})
 READERS = FOREMAN_OR_ABOVE | {ADMIN, "cleaning_foreman", "general_manager", "project_manager"}
 STOCKERS = FOREMAN_OR_ABOVE
+QUALITY_READERS = FOREMAN_OR_ABOVE | {ADMIN, "quality_specialist", "general_manager", "project_manager"}
 DISPATCHERS = frozenset({"engineering_dispatcher"})
 # The repair instance below was started by cs_assistant and waits in `dispatch` (engineering_dispatcher):
 # observers, its starter and the role with a task in it may read it; the task is for dispatchers.
@@ -74,6 +75,9 @@ def cases() -> list[Case]:
         Case("POST", f"{api}/registers/hazardous-goods/stock-in", STOCKERS,
              {"item": "alcohol", "quantity": 1, "note": "x"}, changes=True),
         Case("GET", f"{api}/registers/sealed-keys", READERS),
+        # issue 14: the quality registers
+        *(Case("GET", f"{api}/registers/{path}", QUALITY_READERS)
+          for path in ("anomalies", "anomalies/daily-analysis", "proposals", "surveys", "visits")),
         Case("GET", f"{api}/tasks", ALL),
         Case("GET", f"{api}/tasks?scope=all", OBSERVERS),
         Case("GET", f"{api}/tasks/{{t}}", SEES_TASK),
@@ -115,6 +119,9 @@ def cases() -> list[Case]:
         Case("POST", "/registers/hazardous-goods/stock-in", STOCKERS, {"item": "alcohol", "quantity": "1"},
              changes=True),
         Case("GET", "/registers/sealed-keys", READERS),
+        Case("GET", "/quality", QUALITY_READERS),
+        *(Case("GET", f"/registers/{path}", QUALITY_READERS)
+          for path in ("anomalies", "anomalies/analysis", "proposals", "surveys", "visits")),
         Case("GET", "/tasks/{t}", SEES_TASK),
         Case("GET", "/tasks/{t}/diagram.json", SEES_TASK),
         Case("POST", "/tasks/{t}", DISPATCHERS, {}, changes=True),
