@@ -29,7 +29,7 @@ READERS = tuple(sorted(FOREMAN_OR_ABOVE | {ADMIN, "quality_specialist", "general
 SERVICE_ITEMS = {"appearance": _l("Appearance"), "discipline": _l("Work discipline"),
                  "conduct": _l("Service conduct"), "repair": _l("Repairs"), "cleaning": _l("Cleaning"),
                  "security": _l("Security"), "other": _l("Other")}
-STATUS = {"open": _l("Open"), "closed": _l("Closed"), "received": _l("Received"), "held": _l("Held"),
+STATUS = {"open": _l("Not closed"), "closed": _l("Closed"), "received": _l("Received"), "held": _l("Held"),
           "adopted": _l("Adopted"), "rejected": _l("Not adopted")}
 CHANNELS = {"email": _l("Email"), "letter": _l("Letter"), "phone": _l("Phone"), "visit": _l("Visit")}
 
