@@ -57,7 +57,7 @@ def index() -> Response | str | tuple[str, int]:
     return anomalies()
 
 
-@bp.get("/registers/anomalies")
+@bp.get("/quality/anomalies")
 @roles_required(*READERS)
 def anomalies() -> str | tuple[str, int]:
     """Show 服務質量異常記錄表 of one day (default today)."""
@@ -69,7 +69,7 @@ def anomalies() -> str | tuple[str, int]:
                            next_day=day + timedelta(days=1)), 400 if error else 200
 
 
-@bp.get("/registers/anomalies/analysis")
+@bp.get("/quality/anomalies/analysis")
 @roles_required(*READERS)
 def anomaly_analysis() -> str | tuple[str, int]:
     """Show 質量異常分析日報表: the day's anomalies per service item, causes, measures, and what is open."""
@@ -80,7 +80,7 @@ def anomaly_analysis() -> str | tuple[str, int]:
                            next_day=day + timedelta(days=1)), 400 if error else 200
 
 
-@bp.get("/registers/proposals")
+@bp.get("/quality/proposals")
 @roles_required(*READERS)
 def proposals() -> str:
     """Show the proposal register and the yearly count per customer."""
@@ -89,7 +89,7 @@ def proposals() -> str:
                            labels=_labels())
 
 
-@bp.get("/registers/surveys")
+@bp.get("/quality/surveys")
 @roles_required(*READERS)
 def surveys() -> str:
     """Show the analysed satisfaction surveys with their three rates."""
@@ -97,7 +97,7 @@ def surveys() -> str:
                            labels=_labels())
 
 
-@bp.get("/registers/visits")
+@bp.get("/quality/visits")
 @roles_required(*READERS)
 def visits() -> str:
     """Show the customer-visit records of the last 92 days."""

@@ -33,11 +33,11 @@ def test_the_manager_reads_the_days_anomalies_and_their_analysis_and_prints_the_
         "source": "self_check", "description": "大堂地面未清洁"})
     instance_id = started.id  # type: ignore[attr-defined]
     manager = people.page("cs_manager")
-    manager.goto("/registers/anomalies")
+    manager.goto("/quality/anomalies")
     assert "大堂地面未清洁" in manager.inner_text("main")
     no_sideways_scroll(manager)
     shot(manager, "quality-anomaly-register")
-    manager.goto("/registers/anomalies/analysis")
+    manager.goto("/quality/anomalies/analysis")
     assert "质量异常分析日报表" in manager.inner_text("main")
     shot(manager, "quality-anomaly-analysis")
     manager.goto(f"/records/{instance_id}")

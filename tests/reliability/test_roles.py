@@ -120,7 +120,7 @@ def cases() -> list[Case]:
              changes=True),
         Case("GET", "/registers/sealed-keys", READERS),
         Case("GET", "/quality", QUALITY_READERS),
-        *(Case("GET", f"/registers/{path}", QUALITY_READERS)
+        *(Case("GET", f"/quality/{path}", QUALITY_READERS)
           for path in ("anomalies", "anomalies/analysis", "proposals", "surveys", "visits")),
         Case("GET", "/tasks/{t}", SEES_TASK),
         Case("GET", "/tasks/{t}/diagram.json", SEES_TASK),

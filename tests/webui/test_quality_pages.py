@@ -27,18 +27,18 @@ def test_anomaly_register_and_daily_analysis_show_the_days_anomalies(web: Flask)
     deploy_processes(web)
     instance_id = report_anomaly(web)
     client, _ = signed_in(web, "cs_manager")
-    page = client.get("/registers/anomalies?day=2026-11-23").get_data(as_text=True)
+    page = client.get("/quality/anomalies?day=2026-11-23").get_data(as_text=True)
     assert "服务质量异常记录表" in page and "大堂地面未清洁" in page and f"#{instance_id}" in page
-    analysis = client.get("/registers/anomalies/analysis?day=2026-11-23").get_data(as_text=True)
+    analysis = client.get("/quality/anomalies/analysis?day=2026-11-23").get_data(as_text=True)
     assert "质量异常分析日报表" in analysis and "保洁" in analysis
-    assert client.get("/registers/anomalies/analysis?day=2026-02-30").status_code == 400
-    assert "当日无异常记录" in client.get("/registers/anomalies?day=2026-11-24").get_data(as_text=True)
+    assert client.get("/quality/anomalies/analysis?day=2026-02-30").status_code == 400
+    assert "当日无异常记录" in client.get("/quality/anomalies?day=2026-11-24").get_data(as_text=True)
 
 
 def test_the_quality_specialist_reads_the_quality_registers_and_a_cleaner_does_not(web: Flask) -> None:
     deploy_processes(web)
     client, _ = signed_in(web, "quality_specialist", lang="en")
-    for path in ("/quality", "/registers/proposals", "/registers/surveys", "/registers/visits"):
+    for path in ("/quality", "/quality/proposals", "/quality/surveys", "/quality/visits"):
         assert client.get(path).status_code == 200, path
     assert "Service-quality anomaly register" in client.get("/quality").get_data(as_text=True)
     cleaner, _ = signed_in(web, "cleaner")
