@@ -89,3 +89,14 @@ def test_a_version_deployed_before_the_binding_fails_at_run_time_and_writes_noth
 def test_a_binding_must_name_a_service() -> None:
     with pytest.raises(ValueError, match="binds unknown service 'nothing'"):
         Domain(name="d", roles=DOMAIN.roles, service_processes={"nothing": frozenset({"x"})})
+
+
+@pytest.mark.parametrize(("name", "owner"), [("anomaly_record('closed')", "service_quality_anomaly"),
+                                             ("proposal_record('adopted')", "customer_proposal"),
+                                             ("survey_record()", "satisfaction_survey"),
+                                             ("visit_record()", "customer_visit")])
+def test_the_quality_registers_are_written_only_by_their_own_process(name: str, owner: str) -> None:
+    with pytest.raises(InvalidBpmn) as err:
+        compile_process(issuing("fake_quality", f"done_it = {name}"))
+    [problem] = err.value.problems
+    assert problem.element_id == "take" and owner in problem.message
