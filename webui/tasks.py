@@ -11,11 +11,13 @@ from werkzeug.wrappers import Response
 
 from engine import domain
 from engine.errors import EngineError, Forbidden, InvalidData, NotFound
-from engine.store import queries
+from engine.handoff import may_hand_on
+from engine.store import eligibility, queries
 from engine.store.queries import TaskView
 from engine.store.unit_of_work import run_unit
 
 from .auth import roles_required, safe_next
+from .blocked import reason
 from .case_view import CaseModel, value_sources
 from .display import case_number, display_names, local_time, person, pick
 from .engine_ext import actor, get_engine, now
@@ -129,17 +131,28 @@ def _context(task: TaskView, submitted: Mapping[str, str] | None = None,
                                     *((r.get("details") or {}).get("assignee") for r in history),
                                     *model.usernames(data)])
     model.names = names
-    workable = (task.status == "open" and task.role in domain.current().effective_roles(who.roles)
-                and task.assignee in (None, who.username))
+    block = eligibility.blocks(session, [task], who)[task.id]
+    workable = block is None
     fields = FormBuilder(session, task.form, data, model).views(submitted, errors) if workable else []
+    hand_on = task.status == "open" and may_hand_on(task.role, task.assignee, who) and (
+        block is None or block.code in ("not_starter", "not_performer_of", "assigned", "role"))
+    # Who may do it instead: offered to whoever may hand it on, named to whoever may not.
+    offer = task.status == "open" and (hand_on or (block is not None and block.code.startswith("not_")))
+    able = [u for u in eligibility.eligible_people(session, task)
+            if u not in (task.assignee, who.username)] if offer else []
+    people = display_names(session, able)
+    running = block is None or not block.code.startswith(("case_", "closed"))
     return {
         "task": task, "title": pick(task.title_zh, task.title_en), "model": model,
         "process_name": model.name, "case_no": case_number(task.instance_id), "instance": instance,
         "data_rows": model.rows(data, value_sources(history)),
         "history": history_entries(history, model, names),
         "fields": fields, "general_errors": general_errors(errors or {}, fields),
-        "workable": workable, "can_claim": may_claim(task, who), "can_release": may_release(task, who),
-        "due": due_info(task.due_at, task.overdue, moment) if task.status == "open" else None,
+        "workable": workable, "can_claim": may_claim(task, who) and workable,
+        "can_release": may_release(task, who) and running,
+        "block": block, "blocked_reason": reason(block, names, model.element_title) if block else None,
+        "hand_on": hand_on and running, "able": [(u, person(people, u)) for u in able],
+        "due": due_info(task.due_at, task.overdue, moment) if task.status == "open" and running else None,
         "role": localized_role(task.role),
         "assignee": person(names, task.assignee) if task.assignee else None,
         "completed_by": person(names, task.completed_by), "completed_at": local_time(task.completed_at),
@@ -264,6 +277,28 @@ def claim(task_id: str) -> Page | Response:
 def release(task_id: str) -> Page | Response:
     """Give a claimed task back to its role."""
     return _inbox_action(task_id, "release")
+
+
+@bp.post("/tasks/<task_id>/reassign")
+@roles_required()
+def reassign(task_id: str) -> Page | Response:
+    """Hand the task to a colleague who may do it (delegate, pass on, re-dispatch)."""
+    task = _visible_task(task_id)
+    if isinstance(task, tuple):
+        return task
+    assignee = (request.form.get("assignee") or "").strip()
+    session = db.session()
+    try:
+        run_unit(session, lambda: get_engine().reassign(session, task_id, assignee, actor()))
+    except InvalidData:
+        return problem(422, _("Not handed on"), _(
+            "%(name)s may not do this task (the role is missing or the rules need someone else). "
+            "Choose another colleague.", name=person(display_names(session, [assignee]), assignee)), task)
+    except EngineError as error:
+        return _refusal(error, task, "release")
+    flash(_("“%(task)s” is now with %(name)s.", task=pick(task.title_zh, task.title_en),
+            name=person(display_names(session, [assignee]), assignee)), "success")
+    return redirect(safe_next(request.form.get("next")))
 
 
 @bp.get("/tasks/<task_id>/diagram.json")

@@ -153,8 +153,12 @@ def forms_of(session: Session, rows: Sequence[TaskRow]) -> dict[str, dict[str, A
 def list_tasks(session: Session, actor: Actor, now: datetime, *, scope: str = "mine",
                status: str = "open", instance_id: int | None = None, process_key: str | None = None,
                overdue: bool | None = None, page: int = 1, per_page: int = 25,
-               with_forms: bool = True) -> Page:
-    """List tasks for an actor: mine, my roles' unclaimed ones (group), or all (admins)."""
+               with_forms: bool = True, unclaimed: bool = False) -> Page:
+    """List tasks for an actor: mine, my roles' unclaimed ones (group), or all (admins).
+
+    The group scope also lists the actor's own claimed tasks unless unclaimed is set (the web inbox
+    shows those under "mine" only, so no task is counted twice).
+    """
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
     if status not in TASK_STATUSES:
@@ -167,6 +171,7 @@ def list_tasks(session: Session, actor: Actor, now: datetime, *, scope: str = "m
         query = query.where(mine)
     elif scope == "group":
         query = query.where(TaskRow.role.in_(sorted(roles)),
+                            TaskRow.assignee.is_(None) if unclaimed else
                             or_(TaskRow.assignee.is_(None), TaskRow.assignee == actor.username))
     elif not (roles & domain.current().observers):
         raise Forbidden("only admins and managers may list all tasks")
@@ -205,12 +210,14 @@ def count_tasks(session: Session, actor: Actor, now: datetime) -> dict[str, int]
 
 
 def get_task(session: Session, task_id: str, actor: Actor, now: datetime) -> TaskView:
-    """Return one task the actor may see (their role, theirs, or an observer)."""
+    """Return one task the actor may see (their role, theirs, their crew's, or an observer)."""
     row = session.get(TaskRow, task_id)
     if row is None:
         raise NotFound(f"task {task_id} does not exist", task_id=task_id)
-    roles = domain.current().effective_roles(actor.roles)
-    if not (row.role in roles or actor.username in (row.assignee, row.completed_by) or may_observe(actor)):
+    served = domain.current()
+    roles = served.effective_roles(actor.roles)
+    if not (row.role in roles or actor.username in (row.assignee, row.completed_by) or may_observe(actor)
+            or row.role in served.dispatched(roles)):
         raise Forbidden(f"task {task_id} belongs to role {row.role}", task_id=task_id)
     return task_view(row, now, forms_of(session, [row]).get(row.id))
 

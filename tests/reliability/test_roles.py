@@ -80,8 +80,8 @@ def cases() -> list[Case]:
         Case("POST", f"{api}/tasks/{{t}}/claim", DISPATCHERS, {}, changes=True),
         Case("POST", f"{api}/tasks/{{t}}/complete", DISPATCHERS, {"data": {}}, changes=True),
         Case("POST", f"{api}/tasks/{{t}}/release", ADMINS, {}, changes=True),
-        Case("POST", f"{api}/tasks/{{t}}/reassign", ADMINS, {"assignee": "engineering_dispatcher"},
-             changes=True),
+        Case("POST", f"{api}/tasks/{{t}}/reassign", ADMINS | DISPATCHERS,
+             {"assignee": "engineering_dispatcher"}, changes=True),
         Case("GET", f"{api}/kpis", OBSERVERS),
         Case("GET", f"{api}/openapi.json", ALL),
         Case("GET", f"{api}/docs", ALL),
@@ -120,6 +120,8 @@ def cases() -> list[Case]:
         Case("POST", "/tasks/{t}", DISPATCHERS, {}, changes=True),
         Case("POST", "/tasks/{t}/claim", DISPATCHERS, {}, changes=True),
         Case("POST", "/tasks/{t}/release", ADMINS, {}, changes=True),
+        Case("POST", "/tasks/{t}/reassign", ADMINS | DISPATCHERS, {"assignee": "engineering_dispatcher"},
+             changes=True),
     ]
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from engine.errors import ProcessFailure
-from engine.store import queries
+from engine.store import eligibility, queries
 
 from ..engine_ext import actor, get_engine, now
 from ..extensions import db
@@ -31,8 +31,10 @@ class Identified(Protocol):
 
 def _detail(instance_id: int) -> dict[str, Any]:
     """Read one instance as the signed-in user sees it."""
-    view = read(lambda: queries.get_instance(db.session(), instance_id, actor(), now()))
-    return instance_dict(view, request_locale(), detail=True)
+    who = actor()
+    view = read(lambda: queries.get_instance(db.session(), instance_id, who, now()))
+    return instance_dict(view, request_locale(), detail=True,
+                         blocks=eligibility.blocks(db.session(), view.open_tasks, who))
 
 
 def instance_answer(result: Identified | None, failure: ProcessFailure | None) -> dict[str, Any]:
