@@ -19,8 +19,9 @@ from engine.store import queries
 from engine.store.unit_of_work import run_unit
 
 from .auth import roles_required
+from .case_list import case_row
 from .case_view import INTERNAL_KEYS, CaseModel
-from .display import local_time, pick
+from .display import display_names, local_time, pick
 from .engine_ext import actor, get_engine, local_zone, now
 from .extensions import db
 
@@ -39,6 +40,8 @@ KIND_LABELS = {
     "terminated": _l("Terminated"), "completed": _l("Finished"), "outcome": _l("Outcome"),
     "service": _l("Register entry"),
 }
+SORT_LABELS = {"started": _l("Newest first"), "-started": _l("Oldest first"), "updated": _l("Last changed"),
+               "due": _l("Deadline soonest")}
 ACTIONS = {"suspend": _l("Suspend"), "resume": _l("Resume"), "terminate": _l("Terminate"),
            "retry": _l("Retry")}
 
@@ -75,10 +78,12 @@ def _filters() -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
     """Read the list filters from the query string: (search kwargs, raw values, errors by field)."""
     args = request.args
     raw = {k: (args.get(k) or "").strip() for k in
-           ("process", "status", "version", "started_by", "from", "to", "unit", "q", "overdue")}
+           ("process", "status", "version", "started_by", "from", "to", "unit", "q", "overdue", "sort",
+            "mine")}
     kwargs: dict[str, Any] = {"process_key": raw["process"] or None, "started_by": raw["started_by"] or None,
-                              "unit": raw["unit"] or None, "text": raw["q"] or None,
-                              "overdue": True if raw["overdue"] else None}
+                              "unit": raw["unit"] or None, "q": raw["q"][:100] or None,
+                              "overdue": True if raw["overdue"] else None, "mine": raw["mine"] == "1",
+                              "sort": raw["sort"] if raw["sort"] in SORT_LABELS else "started"}
     errors: dict[str, str] = {}
     if raw["status"] and raw["status"] not in STATUS_LABELS:
         errors["status"] = _("Unknown status.")
@@ -113,12 +118,17 @@ def index() -> tuple[str, int] | str:
     except ValueError:
         page_no = 1
     names = process_names(db.session())
-    context = {"raw": raw, "errors": errors, "names": names, "statuses": STATUS_LABELS,
+    context = {"raw": raw, "errors": errors, "names": names, "statuses": STATUS_LABELS, "sorts": SORT_LABELS,
                "observer": queries.may_observe(actor())}
     if errors:
         return render_template("instances/index.html", page=None, **context), 400
-    page = queries.search_instances(db.session(), actor(), now(), page=page_no, per_page=PER_PAGE, **kwargs)
-    return render_template("instances/index.html", page=page, **context)
+    session, moment = db.session(), now()
+    page = queries.search_instances(session, actor(), moment, page=page_no, per_page=PER_PAGE, **kwargs)
+    steps = queries.open_tasks_of(session, [i.id for i in page.items], moment)
+    people = display_names(session, [*(i.started_by for i in page.items),
+                                     *(t.assignee for ts in steps.values() for t in ts)])
+    rows = [case_row(i, steps[i.id], people, moment) for i in page.items]
+    return render_template("instances/index.html", page=page, rows=rows, **context)
 
 
 def _instance_and_history(instance_id: int) -> tuple[queries.InstanceView, list[dict[str, Any]]]:

@@ -29,7 +29,8 @@ class NavItem:
 NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("/inbox", _l("Inbox")),
     NavItem("/start", _l("Start")),
-    NavItem("/instances", _l("Instances"), frozenset({ADMIN, PROCESS_OWNER}) | _MANAGEMENT),
+    # Everyone: managers see every case, others the ones they started or work on ("where is my repair?").
+    NavItem("/instances", _l("Cases")),
     NavItem("/models", _l("Models"), frozenset({ADMIN, PROCESS_OWNER})),
     NavItem("/figures", _l("Figures"), frozenset({ADMIN}) | _MANAGEMENT),
     NavItem("/registers", _l("Registers"),

@@ -65,9 +65,13 @@ def start(body: dict[str, Any]) -> dict[str, Any]:
 @blp.arguments(InstanceListArgs, location="query")
 @blp.response(200, InstancePageOut)
 def list_instances(args: dict[str, Any]) -> dict[str, Any]:
-    """List instances, newest first: admins and managers see all, others the ones they started."""
+    """List instances, newest first: admins and managers see all, others the ones they started or work on.
+
+    `q` finds a case by number, unit, phone or name (a customer calling about their repair).
+    """
     page = queries.search_instances(db.session(), actor(), now(), process_key=args.get("process_key"),
-                                    status=args.get("status"), page=args["page"], per_page=args["per_page"])
+                                    status=args.get("status"), q=args.get("q"), sort=args["sort"],
+                                    mine=args["mine"], page=args["page"], per_page=args["per_page"])
     locale = request_locale()
     return {"items": [instance_dict(v, locale) for v in page.items], "total": page.total,
             "page": page.page, "per_page": page.per_page}
