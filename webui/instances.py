@@ -24,6 +24,8 @@ from .case_view import INTERNAL_KEYS, CaseModel
 from .display import display_names, local_time, pick
 from .engine_ext import actor, get_engine, local_zone, now
 from .extensions import db
+from .files_ext import max_upload_bytes
+from .notes_pages import attachment_thumbs, case_notes
 
 bp = Blueprint("instances", __name__)
 PER_PAGE = 25
@@ -38,7 +40,7 @@ KIND_LABELS = {
     "event": _l("Event"), "timer_fired": _l("Timer fired"), "escalation": _l("Deadline missed"),
     "error": _l("Error"), "retried": _l("Retried"), "suspended": _l("Suspended"), "resumed": _l("Resumed"),
     "terminated": _l("Terminated"), "completed": _l("Finished"), "outcome": _l("Outcome"),
-    "service": _l("Register entry"),
+    "service": _l("Register entry"), "comment": _l("Comment"), "attachment": _l("Attachment"),
 }
 SORT_LABELS = {"started": _l("Newest first"), "-started": _l("Oldest first"), "updated": _l("Last changed"),
                "due": _l("Deadline soonest")}
@@ -155,6 +157,8 @@ def _load_detail(instance_id: int) -> dict[str, Any]:
                       for k, label, _shown in case.rows(inst.data)],
         "internal": {k: inst.data[k] for k in sorted(INTERNAL_KEYS) if k in inst.data},
         "is_admin": ADMIN in current_user.roles,
+        "notes": case_notes(instance_id), "notes_instance": instance_id, "notes_task": None,
+        "notes_max_mb": max_upload_bytes() // 1048576, "thumbs": attachment_thumbs(instance_id),
     }
 
 

@@ -22,9 +22,11 @@ from .case_view import CaseModel, value_sources
 from .display import case_number, display_names, local_time, person, pick
 from .engine_ext import actor, get_engine, now
 from .extensions import db
+from .files_ext import max_upload_bytes
 from .forms_render import FormBuilder, field_errors, general_errors, read_answers, submitted_values
 from .i18n import localized_role
 from .inbox import due_info, may_claim, may_release
+from .notes_pages import attachment_thumbs, case_notes
 from .records import has_record
 
 bp = Blueprint("tasks", __name__)
@@ -58,8 +60,8 @@ def _visible_task(task_id: str) -> TaskView | tuple[str, int]:
             "This task belongs to a role you do not hold. Ask an administrator if you need access."))
 
 
-def history_entries(rows: list[dict[str, Any]], model: CaseModel, names: Mapping[str, str]
-                    ) -> list[dict[str, Any]]:
+def history_entries(rows: list[dict[str, Any]], model: CaseModel, names: Mapping[str, str],
+                    thumbs: Mapping[int, str] | None = None) -> list[dict[str, Any]]:
     """Turn history rows into sentences in the active language, newest last."""
     entries = []
     for row in rows:
@@ -83,7 +85,8 @@ def history_entries(rows: list[dict[str, Any]], model: CaseModel, names: Mapping
         else:
             text = _event_sentence(kind, who, step, row, details, names)
         entries.append({"at": local_time(row["at"]), "kind": kind, "text": text, "entered": entered,
-                        "alert": kind in ("escalation", "error")})
+                        "alert": kind in ("escalation", "error"),
+                        "thumb": (thumbs or {}).get(details.get("attachment_id") or 0)})
     return entries
 
 
@@ -112,6 +115,8 @@ def _event_sentence(kind: str, who: str, step: str, row: Mapping[str, Any], deta
         "resumed": lambda: _("%(who)s resumed the case.", who=who),
         "terminated": lambda: _("%(who)s ended the case: %(reason)s", who=who, reason=message),
         "completed": lambda: _("The case is finished."),
+        "comment": lambda: _("%(who)s commented: %(text)s", who=who, text=message),
+        "attachment": lambda: _("%(who)s attached %(name)s.", who=who, name=message),
     }
     return texts[kind]() if kind in texts else f"{kind}: {message}"
 
@@ -146,7 +151,11 @@ def _context(task: TaskView, submitted: Mapping[str, str] | None = None,
         "task": task, "title": pick(task.title_zh, task.title_en), "model": model,
         "process_name": model.name, "case_no": case_number(task.instance_id), "instance": instance,
         "data_rows": model.rows(data, value_sources(history)),
-        "history": history_entries(history, model, names),
+        "history": history_entries(history, model, names, attachment_thumbs(task.instance_id)
+                                   if instance is not None else {}),
+        "notes": case_notes(task.instance_id) if instance is not None else [],
+        "notes_instance": task.instance_id, "notes_task": task.id,
+        "notes_max_mb": max_upload_bytes() // 1048576,
         "fields": fields, "general_errors": general_errors(errors or {}, fields),
         "workable": workable, "can_claim": may_claim(task, who) and workable,
         "can_release": may_release(task, who) and running,
