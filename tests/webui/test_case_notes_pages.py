@@ -44,3 +44,12 @@ def test_a_file_that_is_not_a_photo_is_refused_with_the_reason(process_app: Flas
     assert response.status_code == 302
     page = assistant.get(f"/instances/{instance_id}").get_data(as_text=True)
     assert "未保存" in page and "只能附上照片" in page and "virus.jpg" not in page
+
+
+def test_phone_numbers_on_a_case_are_tap_to_call(process_app: Flask) -> None:
+    instance_id = start_case(process_app, "repair_dispatch", REPAIR, "cs_assistant")
+    task_id = open_task(process_app, instance_id, "dispatch")
+    page = client_for(process_app, "engineering_dispatcher").get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert '<a class="tel" href="tel:13800001111">13800001111</a>' in page
+    detail = client_for(process_app, "cs_manager").get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert 'href="tel:13800001111"' in detail

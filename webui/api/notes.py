@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Response, request
+from flask.views import MethodView
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields
 
@@ -75,56 +76,63 @@ def _task(value: Any) -> str | None:
     return str(value) if value is not None else None
 
 
-@blp.route(ID_RULE + "/comments", methods=["POST"])
-@blp.arguments(CommentIn)
-@blp.response(201, CommentOut)
-def add_comment(body: dict[str, Any], instance_id: int) -> dict[str, Any]:
-    """Write a comment on a case (422: empty or too long; 403: the case is not visible to you)."""
-    who, moment = actor(), now()
-    view, _failure = run_command(lambda: notes.add_comment(
-        db.session(), instance_id, who, body["body"], moment, _task(body.get("task_id"))))
-    assert view is not None
-    return notes.as_dict(view)
-
-
+# One rule per URL with both methods (a MethodView): with two rules, Werkzeug answers 405 instead of 404
+# for an instance id outside the converter's range.
 @blp.route(ID_RULE + "/comments")
-@blp.response(200, CommentOut(many=True))
-def list_comments(instance_id: int) -> list[dict[str, Any]]:
-    """Return a case's comments, oldest first."""
-    return [notes.as_dict(c) for c in read(lambda: notes.comments(db.session(), instance_id, actor(), now()))]
+class Comments(MethodView):
+    """A case's comments."""
 
+    @blp.response(200, CommentOut(many=True))
+    def get(self, instance_id: int) -> list[dict[str, Any]]:
+        """Return a case's comments, oldest first."""
+        found = read(lambda: notes.comments(db.session(), instance_id, actor(), now()))
+        return [notes.as_dict(c) for c in found]
 
-@blp.route(ID_RULE + "/attachments", methods=["POST"])
-@blp.arguments(AttachmentIn, location="files")
-@blp.response(201, AttachmentOut)
-def add_attachment(files: dict[str, Any], instance_id: int) -> dict[str, Any]:
-    """Attach a photo or PDF to a case (multipart field `file`; optional form field `task_id`).
-
-    422 names the refused file: empty, larger than the limit (10 MB by default), or not a photo/PDF
-    (the bytes are checked, not the name). Photos get a thumbnail.
-    """
-    limit = max_upload_bytes()
-    if request.content_length is not None and request.content_length > limit + 65536:
-        fail(413, "too_large", f"at most {limit // 1048576} MB per file")
-    who, moment = actor(), now()
-    read(lambda: queries.get_instance(db.session(), instance_id, who, moment))  # 404/403 before the file
-    upload = files.get("file")
-    if upload is None:
-        fail(422, "invalid_data", "attachment refused", {"file": ["send the file as multipart field `file`"]})
-    data = upload.read(limit + 1)
-    task_id = request.form.get("task_id") or None
-    view, _failure = run_command(lambda: notes.add_attachment(
-        db.session(), file_store(), instance_id, who, upload.filename or "", data, moment, task_id, limit))
-    assert view is not None
-    return notes.as_dict(view)
+    @blp.arguments(CommentIn)
+    @blp.response(201, CommentOut)
+    def post(self, body: dict[str, Any], instance_id: int) -> dict[str, Any]:
+        """Write a comment on a case (422: empty or too long; 403: the case is not visible to you)."""
+        who, moment = actor(), now()
+        view, _failure = run_command(lambda: notes.add_comment(
+            db.session(), instance_id, who, body["body"], moment, _task(body.get("task_id"))))
+        assert view is not None
+        return notes.as_dict(view)
 
 
 @blp.route(ID_RULE + "/attachments")
-@blp.response(200, AttachmentOut(many=True))
-def list_attachments(instance_id: int) -> list[dict[str, Any]]:
-    """Return a case's attachments, oldest first."""
-    found = read(lambda: notes.attachments(db.session(), instance_id, actor(), now()))
-    return [notes.as_dict(a) for a in found]
+class Attachments(MethodView):
+    """A case's attachments."""
+
+    @blp.response(200, AttachmentOut(many=True))
+    def get(self, instance_id: int) -> list[dict[str, Any]]:
+        """Return a case's attachments, oldest first."""
+        found = read(lambda: notes.attachments(db.session(), instance_id, actor(), now()))
+        return [notes.as_dict(a) for a in found]
+
+    @blp.arguments(AttachmentIn, location="files")
+    @blp.response(201, AttachmentOut)
+    def post(self, files: dict[str, Any], instance_id: int) -> dict[str, Any]:
+        """Attach a photo or PDF to a case (multipart field `file`; optional form field `task_id`).
+
+        422 names the refused file: empty, larger than the limit (10 MB by default), or not a photo/PDF
+        (the bytes are checked, not the name). Photos get a thumbnail.
+        """
+        limit = max_upload_bytes()
+        if request.content_length is not None and request.content_length > limit + 65536:
+            fail(413, "too_large", f"at most {limit // 1048576} MB per file")
+        who, moment = actor(), now()
+        read(lambda: queries.get_instance(db.session(), instance_id, who, moment))  # 404/403 before the file
+        upload = files.get("file")
+        if upload is None:
+            fail(422, "invalid_data", "attachment refused",
+                 {"file": ["send the file as multipart field `file`"]})
+        data = upload.read(limit + 1)
+        task_id = request.form.get("task_id") or None
+        name = upload.filename or ""
+        view, _failure = run_command(lambda: notes.add_attachment(
+            db.session(), file_store(), instance_id, who, name, data, moment, task_id, limit))
+        assert view is not None
+        return notes.as_dict(view)
 
 
 @blp.route(ID_RULE + "/attachments/<int(min=1, max=9223372036854775807):attachment_id>")
