@@ -96,9 +96,9 @@ def test_a_manager_sees_why_they_may_not_sign_their_own_report_before_typing(
     unit = f"K-{uuid.uuid4().hex[:6]}"
     with live_app.app_context():
         engine = get_engine()
-        inst = engine.start(db.session, "sealed_key_incident", {
-            "unit": unit, "incident_type": "lost", "discovered_at": "2024-03-01T09:00", "account": "封条破损"},
-            Actor("cs_manager", frozenset({"cs_manager"})))
+        report = {"unit": unit, "incident_type": "lost", "discovered_at": "2024-03-01T09:00",
+                  "account": "封条破损"}
+        inst = engine.start(db.session, "sealed_key_incident", report, Actor("cs_manager", frozenset({"cs_manager"})))
         db.session.commit()
         [handle] = queries.get_instance(db.session, inst.id, Actor("admin", frozenset({"admin"})),
                                         engine.clock()).open_tasks
