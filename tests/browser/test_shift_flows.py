@@ -98,7 +98,8 @@ def test_a_manager_sees_why_they_may_not_sign_their_own_report_before_typing(
         engine = get_engine()
         report = {"unit": unit, "incident_type": "lost", "discovered_at": "2024-03-01T09:00",
                   "account": "封条破损"}
-        inst = engine.start(db.session, "sealed_key_incident", report, Actor("cs_manager", frozenset({"cs_manager"})))
+        manager = Actor("cs_manager", frozenset({"cs_manager"}))
+        inst = engine.start(db.session, "sealed_key_incident", report, manager)
         db.session.commit()
         [handle] = queries.get_instance(db.session, inst.id, Actor("admin", frozenset({"admin"})),
                                         engine.clock()).open_tasks
