@@ -36,10 +36,22 @@ Page = str | tuple[str, int]
 QUIET_KINDS = frozenset({"gateway", "event", "outcome"})
 
 
-def problem(status: int, title: str, message: str, task: TaskView | None = None) -> tuple[str, int]:
-    """Render a friendly explanation of why an action on a task did not happen."""
+def problem(status: int, title: str, message: str, task: TaskView | None = None,
+            typed: list[tuple[str, str]] | None = None) -> tuple[str, int]:
+    """Render a friendly explanation of why an action on a task did not happen (with what was typed)."""
     return render_template("tasks/problem.html", title=title, message=message, task=task,
-                           code=status), status
+                           code=status, typed=typed or []), status
+
+
+def _typed(task: TaskView) -> list[tuple[str, str]]:
+    """Return (label, text) of what the user typed into a refused form, so nothing is lost."""
+    out = []
+    for f in (task.form or {}).get("fields") or []:
+        text = (request.form.get(f["name"]) or "").strip()
+        if text:
+            options = {o["value"]: pick(o.get("label_zh"), o.get("label_en")) for o in f.get("options") or []}
+            out.append((pick(f.get("label_zh"), f.get("label_en")) or f["name"], options.get(text, text)))
+    return out
 
 
 def _version(instance_id: int) -> queries.VersionView:
@@ -194,7 +206,7 @@ def complete(task_id: str) -> Page | Response:
         context = _context(task, submitted_values(task.form, request.form), field_errors(refused))
         return render_template("tasks/page.html", **context), 422
     except EngineError as error:
-        return _refusal(error, task)
+        return _refusal(error, task, typed=_typed(task))
     if unit.failure is not None:
         # The completion stands; the instance is marked failed for an admin to retry.
         flash(_("Your entry was saved, but the next automatic step failed (%(message)s). "
@@ -204,7 +216,8 @@ def complete(task_id: str) -> Page | Response:
     return redirect(url_for("inbox.index"))
 
 
-def _refusal(error: EngineError, before: TaskView, action: str = "complete") -> tuple[str, int]:
+def _refusal(error: EngineError, before: TaskView, action: str = "complete",
+             typed: list[tuple[str, str]] | None = None) -> tuple[str, int]:
     """Explain a refused claim, release or completion in the user's words."""
     if isinstance(error, NotFound):
         abort(404)
@@ -226,8 +239,8 @@ def _refusal(error: EngineError, before: TaskView, action: str = "complete") -> 
         else:
             text = _("The rules need a different person for this step (for example, whoever made a "
                      "request may not approve it).")
-        return problem(403, _("Not allowed"), text, task)
-    return problem(409, _("The task has changed"), _conflict_text(task, error), task)
+        return problem(403, _("Not allowed"), text, task, typed)
+    return problem(409, _("The task has changed"), _conflict_text(task, error), task, typed)
 
 
 def _conflict_text(task: TaskView, error: EngineError) -> str:
