@@ -116,3 +116,26 @@ def test_a_manager_sees_why_they_may_not_sign_their_own_report_before_typing(
     expect(manager.locator('[data-blocked="not_starter"]')).to_be_visible()
     expect(manager.locator("form[data-pf-form]")).to_have_count(0)
     shot(manager, "blocked-task")
+
+
+def test_on_a_phone_the_top_bar_leaves_the_screen_to_the_work(people: People) -> None:
+    manager = people.page("cs_manager", **PHONE)
+    manager.goto("/inbox")
+    height = manager.evaluate("document.querySelector('.topbar').getBoundingClientRect().height")
+    assert height <= 120, f"top bar {height}px of 844"
+    no_sideways_scroll(manager)
+
+
+def test_a_read_only_diagram_zooms_and_fits(people: People) -> None:
+    unit = f"Z-{uuid.uuid4().hex[:6]}"
+    case = start_repair(people.page("cs_assistant"), unit)
+    admin = people.page("admin", **PHONE)
+    admin.goto(f"/instances/{case}")
+    expect(admin.locator("#instance-diagram[data-ready=true]")).to_be_attached()
+    admin.click('[data-zoom="in"][data-zoom-target="instance-diagram"]')
+    bigger = float(admin.locator("#instance-diagram").get_attribute("data-zoom-scale") or 0)
+    admin.click('[data-zoom="out"][data-zoom-target="instance-diagram"]')
+    smaller = float(admin.locator("#instance-diagram").get_attribute("data-zoom-scale") or 0)
+    assert bigger > smaller > 0
+    admin.click('[data-zoom="fit"][data-zoom-target="instance-diagram"]')
+    no_sideways_scroll(admin)
