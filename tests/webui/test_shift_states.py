@@ -59,3 +59,15 @@ def test_terminate_asks_for_confirmation(process_app: Flask) -> None:
     instance_id = start_case(process_app, "repair_dispatch", REPAIR, "cs_assistant")
     page = client_for(process_app, "admin").get(f"/instances/{instance_id}").get_data(as_text=True)
     assert 'data-confirm="确定要终止此案件吗？' in page
+
+
+def test_english_mode_uses_english_punctuation(process_app: Flask) -> None:
+    instance_id = start_case(process_app, "repair_dispatch", REPAIR, "cs_assistant")
+    dispatcher = client_for(process_app, "engineering_dispatcher")
+    dispatcher.post("/language/en", data={"next": "/inbox"})
+    page = dispatcher.get(f"/tasks/{open_task(process_app, instance_id, 'dispatch')}").get_data(as_text=True)
+    assert "Role: " in page and "：" not in page.split("<main", 1)[1].split("case-data", 1)[0]
+    names = client_for(process_app, "cs_manager")
+    names.post("/language/en", data={"next": "/instances"})
+    listing = names.get("/instances").get_data(as_text=True)
+    assert "(cs_assistant)" in listing and "（cs_assistant）" not in listing
