@@ -21,7 +21,7 @@ from engine.store.unit_of_work import run_unit
 from .auth import roles_required
 from .case_list import case_row
 from .case_view import INTERNAL_KEYS, CaseModel
-from .display import display_names, local_time, pick
+from .display import display_names, local_time, person, pick
 from .engine_ext import actor, get_engine, local_zone, now
 from .extensions import db
 from .files_ext import max_upload_bytes
@@ -157,6 +157,8 @@ def _load_detail(instance_id: int) -> dict[str, Any]:
                       for k, label, _shown in case.rows(inst.data)],
         "internal": {k: inst.data[k] for k in sorted(INTERNAL_KEYS) if k in inst.data},
         "is_admin": ADMIN in current_user.roles,
+        "people": display_names(db.session(), [inst.started_by, *(h.get("actor") for h in history)]),
+        "person": person,
         "notes": case_notes(instance_id), "notes_instance": instance_id, "notes_task": None,
         "notes_max_mb": max_upload_bytes() // 1048576, "thumbs": attachment_thumbs(instance_id),
     }

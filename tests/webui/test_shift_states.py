@@ -71,3 +71,10 @@ def test_english_mode_uses_english_punctuation(process_app: Flask) -> None:
     names.post("/language/en", data={"next": "/instances"})
     listing = names.get("/instances").get_data(as_text=True)
     assert "(cs_assistant)" in listing and "（cs_assistant）" not in listing
+
+
+def test_the_case_history_names_people_once_and_shows_no_internal_ids(process_app: Flask) -> None:
+    instance_id = start_case(process_app, "repair_dispatch", REPAIR, "cs_assistant")
+    page = client_for(process_app, "cs_manager").get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert '<span class="history__actor">客服助理（cs_assistant）</span>' in page
+    assert '<span class="history__actor">cs_assistant</span>' not in page
