@@ -11,6 +11,8 @@ from department.roles import FOREMAN_OR_ABOVE, OBSERVERS, ROLES, ROLES_ZH_HANS
 from engine.domain import DemoAccount, Domain, Role, install
 
 FOREMAN = "cs_foreman"
+# Dispatchers hand their crews' tasks on (re-dispatch a late technician, another cleaner).
+DISPATCHES = {"engineering_dispatcher": frozenset({"technician"}), "cleaning_foreman": frozenset({"cleaner"})}
 
 
 def _roles() -> tuple[Role, ...]:
@@ -18,7 +20,7 @@ def _roles() -> tuple[Role, ...]:
     return tuple(
         Role(role_id, ROLES_ZH_HANS[role_id], zh_hant, en,
              implies=frozenset({FOREMAN}) if role_id in FOREMAN_OR_ABOVE - {FOREMAN} else frozenset(),
-             observer=role_id in OBSERVERS)
+             observer=role_id in OBSERVERS, dispatches=DISPATCHES.get(role_id, frozenset()))
         for role_id, (zh_hant, en) in ROLES.items())
 
 

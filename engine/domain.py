@@ -77,6 +77,7 @@ class Role:
     en: str
     implies: frozenset[str] = frozenset()  # lower roles whose tasks this one may do
     observer: bool = False  # reads every instance and its history
+    dispatches: frozenset[str] = frozenset()  # roles whose open tasks this one may hand to others
 
     def title(self, locale: str = "zh") -> str:
         """Return the title for a UI locale (zh → Simplified, zh_Hant → Traditional, else English)."""
@@ -155,6 +156,10 @@ class Domain:
     def acting_as(self, role_id: str) -> frozenset[str]:
         """Return the roles whose holders may do a task of this role (itself and those implying it)."""
         return frozenset({role_id} | {r.id for r in self.roles if role_id in r.implies})
+
+    def dispatched(self, roles: Iterable[str]) -> frozenset[str]:
+        """Return the roles whose tasks holders of these roles may re-dispatch (a dispatcher's crews)."""
+        return frozenset().union(*(r.dispatches for r in map(self.role, roles) if r is not None))
 
     @property
     def observers(self) -> frozenset[str]:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import definitions, domain
+from engine import definitions, domain, handoff, separation
 from engine.actor import ADMIN, Actor
 from engine.calendar import BusinessCalendar, load_calendar
 from engine.context import StepContext
@@ -219,13 +219,9 @@ class Engine:
     def _separation_breach(row: TaskRow, inst: ProcessInstance, username: str, model: dict[str, Any],
                            performed_by: Mapping[str, str]) -> str | None:
         """Return which separation-of-duty rule forbids the user this task, or None."""
-        spec = model.get("tasks", {}).get(row.element_id, {})
-        if spec.get("not_starter") and inst.started_by == username:
-            return "the person who started this case may not do this step"
-        for other in spec.get("not_performer_of", []):
-            if performed_by.get(other) == username:
-                return f"whoever did {other} may not do this step"
-        return None
+        found = separation.breach(model.get("tasks", {}).get(row.element_id, {}), inst.started_by, username,
+                                  performed_by)
+        return separation.describe(found) if found is not None else None
 
     def complete(self, session: Session, task_id: str, data: Mapping[str, Any], actor: Actor,
                  now: datetime | None = None) -> ProcessInstance:
@@ -282,7 +278,8 @@ class Engine:
         row, inst, _hash = self._task_and_lock(session, task_id)
         if row.status != "open":
             raise Conflict(f"task {row.element_id} is already {row.status}", task_id=task_id)
-        if row.assignee != actor.username and not actor.is_admin:
+        if not (actor.is_admin or (row.assignee is not None and handoff.may_hand_on(row.role, row.assignee,
+                                                                                    actor))):
             raise Forbidden(f"task {row.element_id} is not yours to release", task_id=task_id)
         if row.assigned_by_process:
             raise Conflict(f"task {row.element_id} was assigned by the process and cannot be released; "
@@ -296,11 +293,12 @@ class Engine:
 
     def reassign(self, session: Session, task_id: str, assignee: str, actor: Actor,
                  now: datetime | None = None) -> TaskRow:
-        """Give a task to another user holding its role (admins)."""
+        """Hand a task to another user holding its role (its holder, a dispatcher of its role, admins)."""
         now = self._now(now)
-        if not actor.is_admin:
-            raise Forbidden("only admins may reassign tasks")
         row, inst, content_hash = self._task_and_lock(session, task_id)
+        if not handoff.may_hand_on(row.role, row.assignee, actor):
+            raise Forbidden(f"task {row.element_id} may be handed on only by its holder, a dispatcher of "
+                            f"role {row.role} or an admin", task_id=task_id)
         if row.status != "open":
             raise Conflict(f"task {row.element_id} is already {row.status}", task_id=task_id)
         roles = user_roles(session, assignee)

@@ -99,9 +99,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
-    from . import inbox, records, start, tasks
+    from . import inbox, notes_pages, records, start, tasks
 
-    for staff_pages in (inbox, tasks, start, records):
+    for staff_pages in (inbox, tasks, start, records, notes_pages):
         app.register_blueprint(staff_pages.bp)
     from . import figures, instances, models_editor, quality_pages, registers_pages
 

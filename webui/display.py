@@ -46,7 +46,18 @@ def person(names: Mapping[str, str], username: str | None) -> str:
     if not username:
         return "—"
     shown = names.get(username, username)
-    return username if shown == username else f"{shown}（{username}）"
+    if shown == username:
+        return username
+    # Full-width brackets belong to Chinese text; English gets its own.
+    return f"{shown}（{username}）" if _locale() == "zh" else f"{shown} ({username})"
+
+
+def _locale() -> str:
+    """Return the active locale, Chinese outside a request (CLI output, exports)."""
+    try:
+        return current_locale()
+    except RuntimeError:
+        return "zh"
 
 
 def number_text(value: float | str) -> str:

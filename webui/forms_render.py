@@ -23,6 +23,7 @@ from .case_view import CaseModel
 from .display import display_names, local_time, number_text, person, pick
 from .engine_ext import local_zone
 from .i18n import current_locale
+from .prefill import pinned_value
 
 # `x` or `not x` over a field of the same form: the only required-when shapes the browser can follow;
 # conditions over the case data are decided on the server by the engine's own test.
@@ -119,6 +120,9 @@ class FormBuilder:
         value = submitted.get(name, "") if submitted is not None else ""
         if not value.strip():
             value = _input_value(kind, f["default"])  # the engine uses the default for a blank answer
+        if not value.strip() and submitted is None and kind in ("integer", "number"):
+            pinned = pinned_value(self.definition, name, self.case, self.evaluate)
+            value = number_text(pinned) if pinned is not None else value
         view = FieldView(name=name, type=kind, widget=kind, label=f["label"], value=value,
                          required=bool(f["required"]), help=f["help"], errors=errors,
                          max_length=f["max_length"])

@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session
 
 from engine import domain
 from engine.actor import Actor
-from engine.store import queries
+from engine.store import eligibility, queries
+from engine.store.eligibility import Block
 from engine.store.queries import TaskView
 
 from .auth import roles_required
+from .blocked import reason
 from .display import case_number, display_names, local_time, person, pick
 from .engine_ext import actor, now
 from .extensions import db
@@ -86,17 +88,27 @@ class InboxRow:
     due: Due | None
     can_claim: bool
     can_release: bool
+    blocked: str | None = None  # why the viewer may not do it (separation of duties, case paused)
+
+
+def _shown_block(block: Block | None) -> Block | None:
+    """Keep the blocks worth a badge in a list: rules and paused cases, not "someone else has it"."""
+    return block if block is not None and block.code not in ("assigned", "role", "closed") else None
 
 
 def _rows(tasks: list[TaskView], who: Actor, moment: datetime, names: dict[str, str]) -> list[InboxRow]:
     people = display_names(db.session(), (t.assignee for t in tasks))
+    blocks = {k: _shown_block(b) for k, b in eligibility.blocks(db.session(), tasks, who).items()}
     return [InboxRow(
         id=t.id, url=url_for("tasks.page", task_id=t.id), title=pick(t.title_zh, t.title_en),
         process=names.get(t.process_key, t.process_key), case_no=case_number(t.instance_id),
         instance_title=t.instance_title, role=localized_role(t.role),
         assignee=person(people, t.assignee) if t.assignee else None, mine=t.assignee == who.username,
-        received=local_time(t.created_at), due=due_info(t.due_at, t.overdue, moment),
-        can_claim=may_claim(t, who), can_release=may_release(t, who)) for t in tasks]
+        received=local_time(t.created_at),
+        due=None if (b := blocks[t.id]) is not None and b.code.startswith("case_")
+        else due_info(t.due_at, t.overdue, moment),
+        can_claim=may_claim(t, who) and b is None, can_release=may_release(t, who) and b is None,
+        blocked=reason(b, people) if b is not None else None) for t in tasks]
 
 
 def _page_number() -> int:
@@ -112,9 +124,12 @@ def index() -> str:
     """Show one tab of the inbox, filtered by process and overdue, soonest deadline first."""
     who, moment, session = actor(), now(), db.session()
     observer = queries.may_observe(who)
-    tab = request.args.get("tab", "mine")
+    counts = queries.count_tasks(session, who, moment)
+    # Land where the work is: my roles' queue when I hold nothing yet but it has work.
+    default = "group" if counts["mine"] == 0 and counts["group"] > 0 else "mine"
+    tab = request.args.get("tab", default)
     if tab not in TAB_LABELS:
-        tab = "mine"
+        tab = default
     if tab == "all" and not observer:
         abort(403)
     names = process_names(session)
@@ -124,11 +139,7 @@ def index() -> str:
     overdue_only = request.args.get("overdue") == "1"
     page = queries.list_tasks(session, who, moment, scope=tab, process_key=process,
                               overdue=True if overdue_only else None, page=_page_number(),
-                              per_page=PER_PAGE, with_forms=False)
-    counts = queries.count_tasks(session, who, moment)
-    # The group tab lists my roles' tasks including those I claimed; count what it lists.
-    counts["group"] = queries.list_tasks(session, who, moment, scope="group", per_page=1,
-                                         with_forms=False).total
+                              per_page=PER_PAGE, with_forms=False, unclaimed=True)
     if observer:
         counts["all"] = queries.list_tasks(session, who, moment, scope="all", per_page=1,
                                            with_forms=False).total

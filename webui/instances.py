@@ -19,10 +19,13 @@ from engine.store import queries
 from engine.store.unit_of_work import run_unit
 
 from .auth import roles_required
+from .case_list import case_row
 from .case_view import INTERNAL_KEYS, CaseModel
-from .display import local_time, pick
+from .display import display_names, local_time, person, pick
 from .engine_ext import actor, get_engine, local_zone, now
 from .extensions import db
+from .files_ext import max_upload_bytes
+from .notes_pages import attachment_thumbs, case_notes
 
 bp = Blueprint("instances", __name__)
 PER_PAGE = 25
@@ -37,8 +40,10 @@ KIND_LABELS = {
     "event": _l("Event"), "timer_fired": _l("Timer fired"), "escalation": _l("Deadline missed"),
     "error": _l("Error"), "retried": _l("Retried"), "suspended": _l("Suspended"), "resumed": _l("Resumed"),
     "terminated": _l("Terminated"), "completed": _l("Finished"), "outcome": _l("Outcome"),
-    "service": _l("Register entry"),
+    "service": _l("Register entry"), "comment": _l("Comment"), "attachment": _l("Attachment"),
 }
+SORT_LABELS = {"started": _l("Newest first"), "-started": _l("Oldest first"), "updated": _l("Last changed"),
+               "due": _l("Deadline soonest")}
 ACTIONS = {"suspend": _l("Suspend"), "resume": _l("Resume"), "terminate": _l("Terminate"),
            "retry": _l("Retry")}
 
@@ -75,10 +80,12 @@ def _filters() -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
     """Read the list filters from the query string: (search kwargs, raw values, errors by field)."""
     args = request.args
     raw = {k: (args.get(k) or "").strip() for k in
-           ("process", "status", "version", "started_by", "from", "to", "unit", "q", "overdue")}
+           ("process", "status", "version", "started_by", "from", "to", "unit", "q", "overdue", "sort",
+            "mine")}
     kwargs: dict[str, Any] = {"process_key": raw["process"] or None, "started_by": raw["started_by"] or None,
-                              "unit": raw["unit"] or None, "text": raw["q"] or None,
-                              "overdue": True if raw["overdue"] else None}
+                              "unit": raw["unit"] or None, "q": raw["q"][:100] or None,
+                              "overdue": True if raw["overdue"] else None, "mine": raw["mine"] == "1",
+                              "sort": raw["sort"] if raw["sort"] in SORT_LABELS else "started"}
     errors: dict[str, str] = {}
     if raw["status"] and raw["status"] not in STATUS_LABELS:
         errors["status"] = _("Unknown status.")
@@ -113,12 +120,17 @@ def index() -> tuple[str, int] | str:
     except ValueError:
         page_no = 1
     names = process_names(db.session())
-    context = {"raw": raw, "errors": errors, "names": names, "statuses": STATUS_LABELS,
+    context = {"raw": raw, "errors": errors, "names": names, "statuses": STATUS_LABELS, "sorts": SORT_LABELS,
                "observer": queries.may_observe(actor())}
     if errors:
         return render_template("instances/index.html", page=None, **context), 400
-    page = queries.search_instances(db.session(), actor(), now(), page=page_no, per_page=PER_PAGE, **kwargs)
-    return render_template("instances/index.html", page=page, **context)
+    session, moment = db.session(), now()
+    page = queries.search_instances(session, actor(), moment, page=page_no, per_page=PER_PAGE, **kwargs)
+    steps = queries.open_tasks_of(session, [i.id for i in page.items], moment)
+    people = display_names(session, [*(i.started_by for i in page.items),
+                                     *(t.assignee for ts in steps.values() for t in ts)])
+    rows = [case_row(i, steps[i.id], people, moment) for i in page.items]
+    return render_template("instances/index.html", page=page, rows=rows, **context)
 
 
 def _instance_and_history(instance_id: int) -> tuple[queries.InstanceView, list[dict[str, Any]]]:
@@ -145,6 +157,10 @@ def _load_detail(instance_id: int) -> dict[str, Any]:
                       for k, label, _shown in case.rows(inst.data)],
         "internal": {k: inst.data[k] for k in sorted(INTERNAL_KEYS) if k in inst.data},
         "is_admin": ADMIN in current_user.roles,
+        "people": display_names(db.session(), [inst.started_by, *(h.get("actor") for h in history)]),
+        "person": person,
+        "notes": case_notes(instance_id), "notes_instance": instance_id, "notes_task": None,
+        "notes_max_mb": max_upload_bytes() // 1048576, "thumbs": attachment_thumbs(instance_id),
     }
 
 

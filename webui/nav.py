@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from flask import current_app, request
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_login import current_user
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
@@ -29,7 +30,8 @@ class NavItem:
 NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("/inbox", _l("Inbox")),
     NavItem("/start", _l("Start")),
-    NavItem("/instances", _l("Instances"), frozenset({ADMIN, PROCESS_OWNER}) | _MANAGEMENT),
+    # Everyone: managers see every case, others the ones they started or work on ("where is my repair?").
+    NavItem("/instances", lazy_pgettext("menu", "Cases")),
     NavItem("/models", _l("Models"), frozenset({ADMIN, PROCESS_OWNER})),
     NavItem("/figures", _l("Figures"), frozenset({ADMIN}) | _MANAGEMENT),
     NavItem("/registers", _l("Registers"),

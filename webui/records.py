@@ -19,6 +19,7 @@ from .case_view import CaseModel
 from .display import case_number, display_names, local_time, person, pick
 from .engine_ext import actor, local_zone, now
 from .extensions import db
+from .notes_pages import case_notes
 
 bp = Blueprint("records", __name__)
 
@@ -120,7 +121,7 @@ def instance_record(instance_id: int) -> str:
     return render_template(template, view=view, r=record, case_no=case_number(view.id),
                            started_at=local_time(view.started_at), started_by=person(names, view.started_by),
                            ended_at=local_time(view.ended_at), process_name=model.name, table=table,
-                           printed_at=local_time(moment))
+                           printed_at=local_time(moment), notes=case_notes(instance_id))
 
 
 @dataclass(frozen=True)

@@ -139,5 +139,10 @@ def started(instance_id: int) -> str:
     names = display_names(db.session(), [t.assignee for t in view.open_tasks])
     steps = [(pick(t.title_zh, t.title_en),
               person(names, t.assignee) if t.assignee else localized_role(t.role)) for t in view.open_tasks]
+    rejected = view.outcome == "rejected"
+    # Where it ended says why (e.g. "驳回:应联系客户"): the last element the history names.
+    ends = [r["element_id"] for r in queries.instance_history(db.session(), instance_id, actor(), now())
+            if r.get("element_id")] if rejected else []
     return render_template("start/started.html", view=view, name=model.name, case_no=case_number(view.id),
-                           steps=steps, record=has_record(view.process_key))
+                           steps=steps, record=has_record(view.process_key), rejected=rejected,
+                           rejected_at=model.element_title(ends[-1]) if ends else "")

@@ -11,18 +11,22 @@ from werkzeug.wrappers import Response
 
 from engine import domain
 from engine.errors import EngineError, Forbidden, InvalidData, NotFound
-from engine.store import queries
+from engine.handoff import may_hand_on
+from engine.store import eligibility, queries
 from engine.store.queries import TaskView
 from engine.store.unit_of_work import run_unit
 
 from .auth import roles_required, safe_next
+from .blocked import reason
 from .case_view import CaseModel, value_sources
 from .display import case_number, display_names, local_time, person, pick
 from .engine_ext import actor, get_engine, now
 from .extensions import db
+from .files_ext import max_upload_bytes
 from .forms_render import FormBuilder, field_errors, general_errors, read_answers, submitted_values
 from .i18n import localized_role
 from .inbox import due_info, may_claim, may_release
+from .notes_pages import attachment_thumbs, case_notes
 from .records import has_record
 
 bp = Blueprint("tasks", __name__)
@@ -32,10 +36,22 @@ Page = str | tuple[str, int]
 QUIET_KINDS = frozenset({"gateway", "event", "outcome"})
 
 
-def problem(status: int, title: str, message: str, task: TaskView | None = None) -> tuple[str, int]:
-    """Render a friendly explanation of why an action on a task did not happen."""
+def problem(status: int, title: str, message: str, task: TaskView | None = None,
+            typed: list[tuple[str, str]] | None = None) -> tuple[str, int]:
+    """Render a friendly explanation of why an action on a task did not happen (with what was typed)."""
     return render_template("tasks/problem.html", title=title, message=message, task=task,
-                           code=status), status
+                           code=status, typed=typed or []), status
+
+
+def _typed(task: TaskView) -> list[tuple[str, str]]:
+    """Return (label, text) of what the user typed into a refused form, so nothing is lost."""
+    out = []
+    for f in (task.form or {}).get("fields") or []:
+        text = (request.form.get(f["name"]) or "").strip()
+        if text:
+            options = {o["value"]: pick(o.get("label_zh"), o.get("label_en")) for o in f.get("options") or []}
+            out.append((pick(f.get("label_zh"), f.get("label_en")) or f["name"], options.get(text, text)))
+    return out
 
 
 def _version(instance_id: int) -> queries.VersionView:
@@ -56,8 +72,8 @@ def _visible_task(task_id: str) -> TaskView | tuple[str, int]:
             "This task belongs to a role you do not hold. Ask an administrator if you need access."))
 
 
-def history_entries(rows: list[dict[str, Any]], model: CaseModel, names: Mapping[str, str]
-                    ) -> list[dict[str, Any]]:
+def history_entries(rows: list[dict[str, Any]], model: CaseModel, names: Mapping[str, str],
+                    thumbs: Mapping[int, str] | None = None) -> list[dict[str, Any]]:
     """Turn history rows into sentences in the active language, newest last."""
     entries = []
     for row in rows:
@@ -81,7 +97,8 @@ def history_entries(rows: list[dict[str, Any]], model: CaseModel, names: Mapping
         else:
             text = _event_sentence(kind, who, step, row, details, names)
         entries.append({"at": local_time(row["at"]), "kind": kind, "text": text, "entered": entered,
-                        "alert": kind in ("escalation", "error")})
+                        "alert": kind in ("escalation", "error"),
+                        "thumb": (thumbs or {}).get(details.get("attachment_id") or 0)})
     return entries
 
 
@@ -110,6 +127,8 @@ def _event_sentence(kind: str, who: str, step: str, row: Mapping[str, Any], deta
         "resumed": lambda: _("%(who)s resumed the case.", who=who),
         "terminated": lambda: _("%(who)s ended the case: %(reason)s", who=who, reason=message),
         "completed": lambda: _("The case is finished."),
+        "comment": lambda: _("%(who)s commented: %(text)s", who=who, text=message),
+        "attachment": lambda: _("%(who)s attached %(name)s.", who=who, name=message),
     }
     return texts[kind]() if kind in texts else f"{kind}: {message}"
 
@@ -129,17 +148,32 @@ def _context(task: TaskView, submitted: Mapping[str, str] | None = None,
                                     *((r.get("details") or {}).get("assignee") for r in history),
                                     *model.usernames(data)])
     model.names = names
-    workable = (task.status == "open" and task.role in domain.current().effective_roles(who.roles)
-                and task.assignee in (None, who.username))
+    block = eligibility.blocks(session, [task], who)[task.id]
+    workable = block is None
     fields = FormBuilder(session, task.form, data, model).views(submitted, errors) if workable else []
+    hand_on = task.status == "open" and may_hand_on(task.role, task.assignee, who) and (
+        block is None or block.code in ("not_starter", "not_performer_of", "assigned", "role"))
+    # Who may do it instead: offered to whoever may hand it on, named to whoever may not.
+    offer = task.status == "open" and (hand_on or (block is not None and block.code.startswith("not_")))
+    able = [u for u in eligibility.eligible_people(session, task)
+            if u not in (task.assignee, who.username)] if offer else []
+    people = display_names(session, able)
+    running = block is None or not block.code.startswith(("case_", "closed"))
     return {
         "task": task, "title": pick(task.title_zh, task.title_en), "model": model,
         "process_name": model.name, "case_no": case_number(task.instance_id), "instance": instance,
         "data_rows": model.rows(data, value_sources(history)),
-        "history": history_entries(history, model, names),
+        "history": history_entries(history, model, names, attachment_thumbs(task.instance_id)
+                                   if instance is not None else {}),
+        "notes": case_notes(task.instance_id) if instance is not None else [],
+        "notes_instance": task.instance_id, "notes_task": task.id,
+        "notes_max_mb": max_upload_bytes() // 1048576,
         "fields": fields, "general_errors": general_errors(errors or {}, fields),
-        "workable": workable, "can_claim": may_claim(task, who), "can_release": may_release(task, who),
-        "due": due_info(task.due_at, task.overdue, moment) if task.status == "open" else None,
+        "workable": workable, "can_claim": may_claim(task, who) and workable,
+        "can_release": may_release(task, who) and running,
+        "block": block, "blocked_reason": reason(block, names, model.element_title) if block else None,
+        "hand_on": hand_on and running, "able": [(u, person(people, u)) for u in able],
+        "due": due_info(task.due_at, task.overdue, moment) if task.status == "open" and running else None,
         "role": localized_role(task.role),
         "assignee": person(names, task.assignee) if task.assignee else None,
         "completed_by": person(names, task.completed_by), "completed_at": local_time(task.completed_at),
@@ -172,7 +206,7 @@ def complete(task_id: str) -> Page | Response:
         context = _context(task, submitted_values(task.form, request.form), field_errors(refused))
         return render_template("tasks/page.html", **context), 422
     except EngineError as error:
-        return _refusal(error, task)
+        return _refusal(error, task, typed=_typed(task))
     if unit.failure is not None:
         # The completion stands; the instance is marked failed for an admin to retry.
         flash(_("Your entry was saved, but the next automatic step failed (%(message)s). "
@@ -182,7 +216,8 @@ def complete(task_id: str) -> Page | Response:
     return redirect(url_for("inbox.index"))
 
 
-def _refusal(error: EngineError, before: TaskView, action: str = "complete") -> tuple[str, int]:
+def _refusal(error: EngineError, before: TaskView, action: str = "complete",
+             typed: list[tuple[str, str]] | None = None) -> tuple[str, int]:
     """Explain a refused claim, release or completion in the user's words."""
     if isinstance(error, NotFound):
         abort(404)
@@ -204,8 +239,8 @@ def _refusal(error: EngineError, before: TaskView, action: str = "complete") -> 
         else:
             text = _("The rules need a different person for this step (for example, whoever made a "
                      "request may not approve it).")
-        return problem(403, _("Not allowed"), text, task)
-    return problem(409, _("The task has changed"), _conflict_text(task, error), task)
+        return problem(403, _("Not allowed"), text, task, typed)
+    return problem(409, _("The task has changed"), _conflict_text(task, error), task, typed)
 
 
 def _conflict_text(task: TaskView, error: EngineError) -> str:
@@ -264,6 +299,28 @@ def claim(task_id: str) -> Page | Response:
 def release(task_id: str) -> Page | Response:
     """Give a claimed task back to its role."""
     return _inbox_action(task_id, "release")
+
+
+@bp.post("/tasks/<task_id>/reassign")
+@roles_required()
+def reassign(task_id: str) -> Page | Response:
+    """Hand the task to a colleague who may do it (delegate, pass on, re-dispatch)."""
+    task = _visible_task(task_id)
+    if isinstance(task, tuple):
+        return task
+    assignee = (request.form.get("assignee") or "").strip()
+    session = db.session()
+    try:
+        run_unit(session, lambda: get_engine().reassign(session, task_id, assignee, actor()))
+    except InvalidData:
+        return problem(422, _("Not handed on"), _(
+            "%(name)s may not do this task (the role is missing or the rules need someone else). "
+            "Choose another colleague.", name=person(display_names(session, [assignee]), assignee)), task)
+    except EngineError as error:
+        return _refusal(error, task, "release")
+    flash(_("“%(task)s” is now with %(name)s.", task=pick(task.title_zh, task.title_en),
+            name=person(display_names(session, [assignee]), assignee)), "success")
+    return redirect(safe_next(request.form.get("next")))
 
 
 @bp.get("/tasks/<task_id>/diagram.json")

@@ -143,7 +143,12 @@ class _Check:
             return dict(exc.valid_data or {})
 
     def required(self, field: FieldDef, merged: dict[str, Any]) -> bool:
-        """Apply required_for; a failing condition is reported on the field as rule_error."""
+        """Apply required_for; a failing condition is reported on the field as rule_error.
+
+        A condition reading an answer refused itself is not judged: that answer's error says enough.
+        """
+        if field.required_when and condition_names(field.required_when) & self.errors.keys():
+            return False
         try:
             return required_for(field, merged, self.evaluate)
         except Exception as exc:  # any failure of a process expression is the process's, shown to the user
@@ -166,10 +171,11 @@ class _Check:
         elif field.role and field.role not in roles:
             self.add(field.name, message("missing_role", role=field.role))
 
-    def rules(self, clean: Mapping[str, Any], merged: dict[str, Any]) -> None:
-        """Run pf:rules whose field was given, then pf:distinct groups."""
+    def rules(self, clean: Mapping[str, Any], merged: dict[str, Any], refused: Collection[str]) -> None:
+        """Run pf:rules whose field was given and which read no refused answer, then pf:distinct groups."""
         for rule in self.form.rules:
-            if rule.field in clean and self.truthy(rule.field, rule.expr, merged) is False:
+            if rule.field in clean and not (condition_names(rule.expr) & set(refused)) \
+                    and self.truthy(rule.field, rule.expr, merged) is False:
                 self.add(rule.field, Message("rule", rule.message_en, rule.message_zh))
         for group in self.form.distinct:
             first: dict[Any, str] = {}
@@ -222,7 +228,7 @@ def validate_submission(
         elif field.type == "user":
             check.user(field, clean[field.name], user_roles)
     clean = {name: value for name, value in clean.items() if name not in check.errors}
-    # Cross-field rules only make sense over values that each passed on their own.
-    if not check.errors:
-        check.rules(clean, {**context, **clean})
-    return clean, check.errors
+    # Every error in one round: cross-field rules run over the values that passed on their own,
+    # skipping only the rules that read a refused one.
+    check.rules(clean, {**context, **clean}, set(check.errors))
+    return {name: value for name, value in clean.items() if name not in check.errors}, check.errors

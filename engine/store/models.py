@@ -220,3 +220,35 @@ class HistoryEvent(Base):
     task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class CaseComment(Base):
+    """A remark written on a case (and the task it was written on): what happened on site."""
+
+    __tablename__ = "case_comments"
+    __table_args__ = (Index("ix_case_comments_instance", "instance_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id", ondelete="CASCADE"))
+    task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    author: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    body: Mapped[str] = mapped_column(Text)
+
+
+class CaseAttachment(Base):
+    """A file attached to a case: its bytes live in the file store under their SHA-256, not in a row."""
+
+    __tablename__ = "case_attachments"
+    __table_args__ = (Index("ix_case_attachments_instance", "instance_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id", ondelete="CASCADE"))
+    task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    author: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    thumbnail: Mapped[bool] = mapped_column(Boolean, default=False)

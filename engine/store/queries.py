@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, defer
 from engine import domain
 from engine.errors import Forbidden, NotFound
 from engine.runtime import Actor
+from engine.store import case_search
 from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
 
 SCOPES = ("mine", "group", "all")
@@ -153,8 +154,12 @@ def forms_of(session: Session, rows: Sequence[TaskRow]) -> dict[str, dict[str, A
 def list_tasks(session: Session, actor: Actor, now: datetime, *, scope: str = "mine",
                status: str = "open", instance_id: int | None = None, process_key: str | None = None,
                overdue: bool | None = None, page: int = 1, per_page: int = 25,
-               with_forms: bool = True) -> Page:
-    """List tasks for an actor: mine, my roles' unclaimed ones (group), or all (admins)."""
+               with_forms: bool = True, unclaimed: bool = False) -> Page:
+    """List tasks for an actor: mine, my roles' unclaimed ones (group), or all (admins).
+
+    The group scope also lists the actor's own claimed tasks unless unclaimed is set (the web inbox
+    shows those under "mine" only, so no task is counted twice).
+    """
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
     if status not in TASK_STATUSES:
@@ -167,6 +172,7 @@ def list_tasks(session: Session, actor: Actor, now: datetime, *, scope: str = "m
         query = query.where(mine)
     elif scope == "group":
         query = query.where(TaskRow.role.in_(sorted(roles)),
+                            TaskRow.assignee.is_(None) if unclaimed else
                             or_(TaskRow.assignee.is_(None), TaskRow.assignee == actor.username))
     elif not (roles & domain.current().observers):
         raise Forbidden("only admins and managers may list all tasks")
@@ -205,12 +211,14 @@ def count_tasks(session: Session, actor: Actor, now: datetime) -> dict[str, int]
 
 
 def get_task(session: Session, task_id: str, actor: Actor, now: datetime) -> TaskView:
-    """Return one task the actor may see (their role, theirs, or an observer)."""
+    """Return one task the actor may see (their role, theirs, their crew's, or an observer)."""
     row = session.get(TaskRow, task_id)
     if row is None:
         raise NotFound(f"task {task_id} does not exist", task_id=task_id)
-    roles = domain.current().effective_roles(actor.roles)
-    if not (row.role in roles or actor.username in (row.assignee, row.completed_by) or may_observe(actor)):
+    served = domain.current()
+    roles = served.effective_roles(actor.roles)
+    if not (row.role in roles or actor.username in (row.assignee, row.completed_by) or may_observe(actor)
+            or row.role in served.dispatched(roles)):
         raise Forbidden(f"task {task_id} belongs to role {row.role}", task_id=task_id)
     return task_view(row, now, forms_of(session, [row]).get(row.id))
 
@@ -272,13 +280,24 @@ def search_instances(session: Session, actor: Actor, now: datetime, *, process_k
                      status: str | None = None, version: int | None = None, started_by: str | None = None,
                      started_from: datetime | None = None, started_to: datetime | None = None,
                      unit: str | None = None, overdue: bool | None = None, text: str | None = None,
+                     q: str | None = None, sort: str = "started", mine: bool = False,
                      page: int = 1, per_page: int = 25) -> Page:
-    """Search instances (observers see all; others what they started)."""
+    """Search instances (observers see all; others the cases they started or work on).
+
+    q is the one search box: case number, title, unit, phone and names in the case data, staff names;
+    sort is one of case_search.SORTS; mine keeps the cases the actor started.
+    """
     if status is not None and status not in INSTANCE_STATUSES:
         raise ValueError(f"status must be one of {', '.join(INSTANCE_STATUSES)}")
+    if sort not in case_search.SORTS:
+        raise ValueError(f"sort must be one of {', '.join(case_search.SORTS)}")
     query = select(ProcessInstance)
-    if not may_observe(actor):
+    if mine:
         query = query.where(ProcessInstance.started_by == actor.username)
+    elif not may_observe(actor):
+        query = query.where(case_search.visible_to(actor))
+    if q and q.strip():
+        query = query.where(case_search.matching(q))
     if process_key:
         query = query.where(ProcessInstance.process_key == process_key)
     if status:
@@ -300,11 +319,22 @@ def search_instances(session: Session, actor: Actor, now: datetime, *, process_k
         query = query.where(ProcessInstance.due_at <= now)
     elif overdue is False:
         query = query.where(or_(ProcessInstance.due_at.is_(None), ProcessInstance.due_at > now))
-    query = query.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc())
+    query = query.order_by(*case_search.order_by(sort))
     # A list shows no state or data: leave the blobs in the table.
     rows, total = _paged_ids_first(session, query, ProcessInstance, page, per_page,
                                    (defer(ProcessInstance.state), defer(ProcessInstance.data)))
     return Page([instance_view(session, r, now) for r in rows], total, max(1, page), per_page)
+
+
+def open_tasks_of(session: Session, instance_ids: Sequence[int], now: datetime) -> dict[int, list[TaskView]]:
+    """Return the open tasks of some instances (a list page's current steps), soonest deadline first."""
+    out: dict[int, list[TaskView]] = {i: [] for i in instance_ids}
+    if instance_ids:
+        for row in session.scalars(select(TaskRow).where(TaskRow.instance_id.in_(list(instance_ids)),
+                                                         TaskRow.status == "open")
+                                   .order_by(TaskRow.due_at.asc().nulls_last(), TaskRow.created_at)):
+            out[row.instance_id].append(task_view(row, now))
+    return out
 
 
 def instance_history(session: Session, instance_id: int, actor: Actor, now: datetime) -> list[dict[str, Any]]:

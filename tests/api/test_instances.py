@@ -138,3 +138,15 @@ def test_a_failing_step_after_completion_answers_200_with_status_error(api: Api)
     assert done["status"] == "error" and done["error"]["element_id"] == "divide_again"
     history = api.ok("GET", f"/process-instances/{started['id']}/history", "admin")["items"]
     assert [e["kind"] for e in history][-2:] == ["task_completed", "error"]
+
+
+def test_q_finds_a_case_by_phone_name_unit_or_number_and_sort_orders(api: Api) -> None:
+    first = api.start_repair()
+    second = api.start_repair(unit="8F-801", reporter_name="李女士", contact_phone="13900002222")
+    for query, expected in (("13900002222", [second["id"]]), ("李女士", [second["id"]]),
+                            ("12f-1203", [first["id"]]), (f"{first['id']:06d}", [first["id"]])):
+        found = api.ok("GET", f"/process-instances?q={query}", "cs_manager")
+        assert [i["id"] for i in found["items"]] == expected, query
+    oldest = api.ok("GET", "/process-instances?sort=-started", "cs_manager")["items"]
+    assert [i["id"] for i in oldest][:2] == [first["id"], second["id"]]
+    assert api.get("/process-instances?sort=sideways", "cs_manager").status_code == 422

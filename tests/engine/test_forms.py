@@ -508,3 +508,16 @@ def test_a_number_finer_than_its_decimals_is_refused_at_the_form(value: object, 
 def test_a_bad_decimals_attribute_is_a_deploy_problem(extra: str, words: str) -> None:
     _, problems = parse(f'<pf:field name="q" {extra} {LABELS}/>')
     assert any(words in p for p in problems), problems
+
+
+def test_cross_field_rules_and_type_errors_come_in_one_round() -> None:
+    form = FormDef.from_dict({"fields": [
+        {"name": "issued", "type": "integer", "label_zh": "发放", "label_en": "Issued", "required": True},
+        {"name": "used", "type": "integer", "label_zh": "用量", "label_en": "Used", "required": True},
+        {"name": "note", "type": "text", "label_zh": "说明", "label_en": "Note", "required_when": "used > 1"},
+        {"name": "when", "type": "date", "label_zh": "日期", "label_en": "Date", "required": True}],
+        "rules": [{"field": "used", "expr": "used <= issued", "message_zh": "用量不能超过发放数",
+                   "message_en": "Used may not exceed issued"}]})
+    _clean, errors = check(form, {"issued": 2, "used": 5, "when": "not a date"})
+    # The bad date, the broken rule and the conditional requirement, all at once.
+    assert set(errors) == {"when", "used", "note"}

@@ -155,13 +155,30 @@ def test_claim_release_and_reassign(session: Session, engine: Engine, people: di
     engine.release(session, first.id, people["cs_assistant"])
     assert first.assignee is None
     with pytest.raises(Forbidden):
-        engine.reassign(session, first.id, "cs_assistant2", people["cs_assistant"])
+        engine.reassign(session, first.id, "cs_assistant2", people["technician"])
     with pytest.raises(InvalidData):
         engine.reassign(session, first.id, "technician", people["admin"])
     engine.reassign(session, first.id, "cs_assistant2", people["admin"])
+    with pytest.raises(Forbidden):  # now it is cs_assistant2's: only they (or an admin) hand it on
+        engine.reassign(session, first.id, "cs_assistant", people["cs_assistant"])
     engine.complete(session, first.id, {"ok": True}, people["cs_assistant2"])
     assert [k for k in kinds(session, inst.id) if k.startswith("task_")] == [
         "task_ready", "task_claimed", "task_released", "task_reassigned", "task_completed", "task_ready"]
+
+
+def test_holders_delegate_role_members_pass_on_and_dispatchers_redispatch(
+        session: Session, engine: Engine, people: dict[str, Actor]) -> None:
+    engine.deploy(session, two_step())
+    inst = engine.start(session, "two_step", {"unit": "A"}, people["cs_assistant"])
+    [first] = open_tasks(session, inst.id)
+    engine.reassign(session, first.id, "cs_assistant2", people["cs_assistant"])  # unclaimed: pass on
+    assert first.assignee == "cs_assistant2"
+    engine.reassign(session, first.id, "cs_assistant", people["cs_assistant2"])  # holder: delegate
+    assert first.assignee == "cs_assistant"
+    with pytest.raises(Forbidden):  # a dispatcher of other crews may not
+        engine.reassign(session, first.id, "cs_assistant2", people["engineering_dispatcher"])
+    with pytest.raises(Forbidden):
+        engine.release(session, first.id, people["engineering_dispatcher"])
 
 
 def test_suspend_blocks_work_until_resumed_and_terminate_cancels_tasks(

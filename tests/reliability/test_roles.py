@@ -4,6 +4,7 @@ separation-of-duty rules of SPEC §3 over HTTP: each refused."""
 from __future__ import annotations
 
 import base64
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,6 +70,11 @@ def cases() -> list[Case]:
         Case("GET", f"{api}/process-instances", ALL),
         Case("GET", f"{api}/process-instances/{{i}}", SEES_INSTANCE),
         Case("GET", f"{api}/process-instances/{{i}}/history", SEES_INSTANCE),
+        Case("POST", f"{api}/process-instances/{{i}}/comments", SEES_INSTANCE, {"body": "x"}, changes=True),
+        Case("GET", f"{api}/process-instances/{{i}}/comments", SEES_INSTANCE),
+        Case("POST", f"{api}/process-instances/{{i}}/attachments", SEES_INSTANCE, {}, changes=True),
+        Case("GET", f"{api}/process-instances/{{i}}/attachments", SEES_INSTANCE),
+        Case("GET", f"{api}/process-instances/{{i}}/attachments/1", SEES_INSTANCE),
         *(Case("POST", f"{api}/process-instances/{{i}}/{a}", ADMINS, {}, changes=True)
           for a in ("suspend", "resume", "terminate", "retry")),
         Case("GET", f"{api}/registers/hazardous-goods", READERS),
@@ -84,8 +90,8 @@ def cases() -> list[Case]:
         Case("POST", f"{api}/tasks/{{t}}/claim", DISPATCHERS, {}, changes=True),
         Case("POST", f"{api}/tasks/{{t}}/complete", DISPATCHERS, {"data": {}}, changes=True),
         Case("POST", f"{api}/tasks/{{t}}/release", ADMINS, {}, changes=True),
-        Case("POST", f"{api}/tasks/{{t}}/reassign", ADMINS, {"assignee": "engineering_dispatcher"},
-             changes=True),
+        Case("POST", f"{api}/tasks/{{t}}/reassign", ADMINS | DISPATCHERS,
+             {"assignee": "engineering_dispatcher"}, changes=True),
         Case("GET", f"{api}/kpis", OBSERVERS),
         Case("GET", f"{api}/openapi.json", ALL),
         Case("GET", f"{api}/docs", ALL),
@@ -99,6 +105,7 @@ def cases() -> list[Case]:
         Case("GET", "/instances", ALL),
         Case("GET", "/instances/{i}", SEES_INSTANCE),
         Case("GET", "/instances/{i}/diagram.json", SEES_INSTANCE),
+        Case("POST", "/instances/{i}/notes", SEES_INSTANCE, {"body": "x"}, changes=True),
         *(Case("POST", f"/instances/{{i}}/{a}", ADMINS, {}, changes=True)
           for a in ("suspend", "resume", "terminate", "retry")),
         Case("GET", "/records/{i}", SEES_INSTANCE),
@@ -127,6 +134,8 @@ def cases() -> list[Case]:
         Case("POST", "/tasks/{t}", DISPATCHERS, {}, changes=True),
         Case("POST", "/tasks/{t}/claim", DISPATCHERS, {}, changes=True),
         Case("POST", "/tasks/{t}/release", ADMINS, {}, changes=True),
+        Case("POST", "/tasks/{t}/reassign", ADMINS | DISPATCHERS, {"assignee": "engineering_dispatcher"},
+             changes=True),
     ]
 
 
@@ -164,6 +173,12 @@ def world(tmp_path_factory: pytest.TempPathFactory, compiled_translations: Path)
                               json={"process_key": "repair_dispatch", "data": REPAIR})
         assert started.status_code == 201, started.get_data(as_text=True)
         body = started.get_json()
+        # One attachment (a PNG by its signature) so its URL can be tried by every role.
+        png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+        attached = client.post(f"/api/v1/process-instances/{body['id']}/attachments",
+                               headers=basic("cs_assistant"), data={"file": (io.BytesIO(png), "p.png")},
+                               content_type="multipart/form-data")
+        assert attached.status_code == 201 and attached.get_json()["id"] == 1, attached.get_data(as_text=True)
         pages = {}
         for role in PASSWORDS:  # one per role, plus the second assistant, foreman, guard and technician
             pages[role] = app.test_client()
@@ -207,6 +222,7 @@ def _template(rule: str) -> str:
     rule = re.sub(r"<int[^>]*:instance_id>", "{i}", rule)
     rule = re.sub(r"<(uuid:)?task_id>", "{t}", rule)
     rule = re.sub(r"<[^>]*:key>|<key>", "{k}", rule)
+    rule = re.sub(r"<int[^>]*:attachment_id>", "1", rule)
     return re.sub(r"<int:number>", "1", rule)
 
 

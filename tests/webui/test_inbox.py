@@ -67,11 +67,29 @@ def test_claim_moves_a_task_to_my_tasks_and_release_gives_it_back(process_app: F
     assert response.status_code == 302 and response.headers["Location"] == "/inbox?tab=group"
     html = client.get("/inbox").get_data(as_text=True)
     assert "您已认领「派工」" in html and tab_count(html, "我的待办") == 1
-    assert "已由您认领" in html and f"/tasks/{task_id}/release" in html
+    assert "已由您认领" in html and f"/tasks/{task_id}/release" in html and "取消认领" in html
     client.post(f"/tasks/{task_id}/release", data={"next": "/inbox"})
     html = client.get("/inbox").get_data(as_text=True)
-    assert "已退回「工程部调度」岗位" in html and tab_count(html, "我的待办") == 0
-    assert "您目前没有待办任务" in html
+    assert "「派工」已退回「工程部调度」岗位" in html and tab_count(html, "我的待办") == 0
+    # Nothing of mine left: the inbox lands on my roles' queue, where the task is again.
+    assert f"/tasks/{task_id}/claim" in html and tab_count(html, "我的岗位") == 1
+
+
+def test_a_claimed_task_is_counted_once(process_app: Flask) -> None:
+    instance_id = start_case(process_app, "repair_dispatch", REPAIR, "cs_assistant")
+    start_case(process_app, "repair_dispatch", {**REPAIR, "unit": "8F-801"}, "cs_assistant")
+    client = client_for(process_app, "engineering_dispatcher")
+    client.post(f"/tasks/{open_task(process_app, instance_id, 'dispatch')}/claim", data={"next": "/inbox"})
+    html = client.get("/inbox?tab=group").get_data(as_text=True)
+    assert tab_count(html, "我的待办") == 1 and tab_count(html, "我的岗位") == 1
+    assert html.count('<li class="taskcard') == 1 and "客户报修 8F-801" in html
+
+
+def test_the_inbox_lands_on_my_roles_when_i_hold_nothing(process_app: Flask) -> None:
+    start_case(process_app, "repair_dispatch", REPAIR, "cs_assistant")
+    html = client_for(process_app, "engineering_dispatcher").get("/inbox").get_data(as_text=True)
+    assert 'href="/inbox?tab=group" aria-current="page"' in html
+    assert "客户报修 12F-1203" in html
 
 
 def test_a_task_claimed_by_someone_else_cannot_be_claimed_again(process_app: Flask) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from engine.errors import ProcessFailure
-from engine.store import queries
+from engine.store import eligibility, queries
 
 from ..engine_ext import actor, get_engine, now
 from ..extensions import db
@@ -31,8 +31,10 @@ class Identified(Protocol):
 
 def _detail(instance_id: int) -> dict[str, Any]:
     """Read one instance as the signed-in user sees it."""
-    view = read(lambda: queries.get_instance(db.session(), instance_id, actor(), now()))
-    return instance_dict(view, request_locale(), detail=True)
+    who = actor()
+    view = read(lambda: queries.get_instance(db.session(), instance_id, who, now()))
+    return instance_dict(view, request_locale(), detail=True,
+                         blocks=eligibility.blocks(db.session(), view.open_tasks, who))
 
 
 def instance_answer(result: Identified | None, failure: ProcessFailure | None) -> dict[str, Any]:
@@ -63,9 +65,13 @@ def start(body: dict[str, Any]) -> dict[str, Any]:
 @blp.arguments(InstanceListArgs, location="query")
 @blp.response(200, InstancePageOut)
 def list_instances(args: dict[str, Any]) -> dict[str, Any]:
-    """List instances, newest first: admins and managers see all, others the ones they started."""
+    """List instances, newest first: admins and managers see all, others the ones they started or work on.
+
+    `q` finds a case by number, unit, phone or name (a customer calling about their repair).
+    """
     page = queries.search_instances(db.session(), actor(), now(), process_key=args.get("process_key"),
-                                    status=args.get("status"), page=args["page"], per_page=args["per_page"])
+                                    status=args.get("status"), q=args.get("q"), sort=args["sort"],
+                                    mine=args["mine"], page=args["page"], per_page=args["per_page"])
     locale = request_locale()
     return {"items": [instance_dict(v, locale) for v in page.items], "total": page.total,
             "page": page.page, "per_page": page.per_page}

@@ -76,6 +76,13 @@ class TaskOut(Schema):
     completed_by = fields.String(allow_none=True)
     instance_title = fields.String(required=True)
     form = fields.Nested(FormOut, allow_none=True, required=True)
+    can_complete = fields.Boolean(required=True, metadata={
+        "description": "whether you may complete it now (role, holder, case status, separation of duties)"})
+    blocked_code = fields.String(allow_none=True, required=True, metadata={
+        "description": "why not: closed, case_suspended, case_error, case_ended, role, assigned, "
+                       "not_starter, not_performer_of"})
+    blocked_reason = fields.String(allow_none=True, required=True, metadata={
+        "description": "why not, in the language of Accept-Language"})
 
 
 class TaskPageOut(PageOut):

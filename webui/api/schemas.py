@@ -10,6 +10,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from department.services import HAZARD_ITEMS
+from engine.store.case_search import SORTS
 from engine.store.queries import INSTANCE_STATUSES, SCOPES, TASK_STATUSES
 
 KEY_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
@@ -95,6 +96,12 @@ class InstanceListArgs(PageArgs):
 
     process_key = _key_field(metadata={"description": "only instances of this process"})
     status = fields.String(validate=validate.OneOf(INSTANCE_STATUSES))
+    q = Text(max_length=100, metadata={
+        "description": "one search box: case number (123 or 000123), title, unit, phone or a name in the "
+                       "case data, or a member of staff who started or holds it"})
+    sort = fields.String(load_default="started", validate=validate.OneOf(SORTS), metadata={
+        "description": "started/updated: newest first, due: soonest first; a leading - reverses"})
+    mine = fields.Boolean(load_default=False, metadata={"description": "only the cases you started"})
 
 
 class HistoryArgs(Schema):

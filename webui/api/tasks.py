@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from engine.actor import Actor
-from engine.store import queries
+from engine.store import eligibility, queries
 
 from ..engine_ext import actor, get_engine, now
 from ..extensions import db
@@ -26,7 +26,7 @@ ID_RULE = "/<uuid:task_id>"
 def _task(task_id: str, who: Actor) -> dict[str, Any]:
     """Read one task as the actor sees it."""
     view = read(lambda: queries.get_task(db.session(), task_id, who, now()))
-    return task_dict(view, request_locale())
+    return task_dict(view, request_locale(), eligibility.blocks(db.session(), [view], who)[view.id])
 
 
 @blp.route("")
@@ -38,12 +38,14 @@ def list_tasks(args: dict[str, Any]) -> dict[str, Any]:
     scope=mine: assigned to (or, with status=completed, completed by) you; group: your roles'
     tasks nobody has claimed; all: every task (admins and managers; 403 for others).
     """
+    who = actor()
     page = read(lambda: queries.list_tasks(
-        db.session(), actor(), now(), scope=args["scope"], status=args["status"],
+        db.session(), who, now(), scope=args["scope"], status=args["status"],
         instance_id=args.get("instance_id"), page=args["page"], per_page=args["per_page"]))
     locale = request_locale()
-    return {"items": [task_dict(t, locale) for t in page.items], "total": page.total, "page": page.page,
-            "per_page": page.per_page}
+    blocks = eligibility.blocks(db.session(), page.items, who)
+    return {"items": [task_dict(t, locale, blocks[t.id]) for t in page.items], "total": page.total,
+            "page": page.page, "per_page": page.per_page}
 
 
 @blp.route(ID_RULE)
@@ -93,7 +95,12 @@ def complete(body: dict[str, Any], task_id: UUID) -> dict[str, Any]:
 @blp.arguments(ReassignIn)
 @blp.response(200, TaskOut)
 def reassign(body: dict[str, Any], task_id: UUID) -> dict[str, Any]:
-    """Give an open task to another active user holding its role (admins)."""
+    """Hand an open task to another active user who may do it.
+
+    Allowed to admins, to whoever holds the task (delegate), to a member of its role while nobody
+    has claimed it (a step the caller may not do goes to a colleague who may), and to a dispatcher
+    of its role (re-dispatch). 422 when the assignee lacks the role or a separation rule forbids them.
+    """
     engine, who = get_engine(), actor()
     run_command(lambda: engine.reassign(db.session(), str(task_id), body["assignee"], who))
     return _task(str(task_id), who)

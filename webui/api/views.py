@@ -7,7 +7,10 @@ from typing import Any
 
 from engine.forms.description import describe_form
 from engine.forms.model import FormDef
+from engine.store.eligibility import Block
 from engine.store.queries import InstanceView, TaskView
+
+from ..blocked import reason_in
 
 
 def form_dict(form: dict[str, Any] | None, locale: str) -> dict[str, Any] | None:
@@ -15,18 +18,22 @@ def form_dict(form: dict[str, Any] | None, locale: str) -> dict[str, Any] | None
     return None if form is None else {"fields": describe_form(FormDef.from_dict(form), locale)}
 
 
-def task_dict(view: TaskView, locale: str) -> dict[str, Any]:
-    """Turn a task view into the API's JSON shape."""
+def task_dict(view: TaskView, locale: str, block: Block | None) -> dict[str, Any]:
+    """Turn a task view into the API's JSON shape, with whether the caller may complete it and why not."""
     out = asdict(view)
     out["title"] = view.title_en if locale == "en" else view.title_zh
     out["form"] = form_dict(view.form, locale)
+    out["can_complete"] = block is None
+    out["blocked_code"] = block.code if block is not None else None
+    out["blocked_reason"] = reason_in(locale, block)
     return out
 
 
-def instance_dict(view: InstanceView, locale: str, *, detail: bool = False) -> dict[str, Any]:
+def instance_dict(view: InstanceView, locale: str, *, detail: bool = False,
+                  blocks: dict[str, Block | None] | None = None) -> dict[str, Any]:
     """Turn an instance view into the API's JSON shape; with detail, its data and open tasks."""
     out = {k: v for k, v in asdict(view).items() if k not in ("data", "open_tasks")}
     if detail:
         out["data"] = view.data
-        out["open_tasks"] = [task_dict(t, locale) for t in view.open_tasks]
+        out["open_tasks"] = [task_dict(t, locale, (blocks or {}).get(t.id)) for t in view.open_tasks]
     return out

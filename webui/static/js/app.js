@@ -14,4 +14,9 @@
       menu.querySelector("summary").focus();
     });
   });
+  // Buttons that cannot be undone (terminate a case) ask first.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("[data-confirm]") : null;
+    if (button && !window.confirm(button.getAttribute("data-confirm"))) { event.preventDefault(); }
+  });
 })();

@@ -39,6 +39,7 @@
       .then(function (data) {
         container.textContent = "";
         var viewer = new window.BpmnJS({ container: container });
+        container.pfViewer = viewer;  // for the zoom buttons (diagram_zoom.js)
         return viewer.importXML(data.xml).then(function () {
           var canvas = viewer.get("canvas");
           canvas.zoom("fit-viewport", "auto");

@@ -63,6 +63,7 @@
 
   function render(container, xml, data) {
     var viewer = new window.BpmnJS({ container: container });
+    container.pfViewer = viewer;  // for the zoom buttons (diagram_zoom.js)
     return viewer.importXML(xml).then(function () {
       var canvas = viewer.get("canvas");
       // Fitting a zero-sized (hidden or collapsing) container would scale by infinity.

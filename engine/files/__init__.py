@@ -1,0 +1,1 @@
+"""Files attached to cases: a content-addressed store on disk, type sniffing and thumbnails."""
