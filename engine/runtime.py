@@ -31,6 +31,7 @@ from engine.store.inbox import (
     user_roles,
 )
 from engine.store.models import ProcessInstance, ProcessVersion, TaskRow
+from engine.store.pending import write_pending
 from engine.store.wakeup import announce_wakeup
 
 __all__ = ["ADMIN", "SYSTEM", "Actor", "Engine", "Loaded"]
@@ -121,11 +122,13 @@ class Engine:
                        message=failure.message, details={"line": failure.line})
 
     def _flush(self, session: Session) -> None:
-        """Flush, turning a lost optimistic-lock race into a Conflict."""
+        """Flush, turning a lost optimistic-lock race into a Conflict; then write the unit's queued rows."""
         try:
             session.flush()
         except StaleDataError as exc:
             raise Conflict("the instance changed meanwhile; reload and try again") from exc
+        # History (and any row queued with engine.store.pending.add_row) goes out as one insert per table.
+        write_pending(session)
 
     # -- definitions ---------------------------------------------------------------------------
     def deploy(self, session: Session, xml: bytes | str, *, filename: str = "", actor: Actor = SYSTEM,
