@@ -6,13 +6,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from engine.store.models import HistoryEvent
 from engine.store.pending import add_row, write_pending
 
-HISTORY = HistoryEvent.__table__
+HISTORY: Table = HistoryEvent.__table__  # type: ignore[assignment]
 
 # Kinds of history event; the diagram view and the SLA figures read these names.
 KINDS = (
