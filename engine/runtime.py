@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -50,6 +50,7 @@ class Loaded:
     model: dict[str, Any]
     workflow: Any  # a Spiff BpmnWorkflow, handled only through engine.spiff
     ctx: StepContext
+    open_rows: list[TaskRow] | None = None  # the instance's open task rows, when the lock read them
 
 
 class Engine:
@@ -87,7 +88,7 @@ class Engine:
         stepper = Stepper(ctx, loaded.model)
         try:
             stepper.run(wf)
-            sync_inbox(ctx, wf, loaded.model, stepper.escalated_tasks)
+            sync_inbox(ctx, wf, loaded.model, stepper.escalated_tasks, loaded.open_rows)
         except ProcessFailure as failure:
             refresh_due(ctx.session, inst)
             self._save(loaded)
@@ -143,28 +144,30 @@ class Engine:
               now: datetime | None = None) -> ProcessInstance:
         """Start an instance of the newest version of a process."""
         now = self._now(now)
-        version = definitions.latest_version(session, process_key)
-        compiled = definitions.compiled_version(version)
+        newest = definitions.newest_compiled(session, process_key)  # no XML read on a spec-cache hit
+        compiled = newest.compiled
         model = compiled.model
         starters = set(model.get("starters") or [])
         if starters and not starters & domain.current().effective_roles(actor.roles):
             raise Forbidden(f"only {', '.join(sorted(starters))} may start {process_key}")
-        inst = ProcessInstance(process_key=process_key, version_id=version.id, status="running",
+        inst = ProcessInstance(process_key=process_key, version_id=newest.id, status="running",
                                title=model["name_zh"], started_by=actor.username, started_at=now,
                                updated_at=now, state_format=STATE_FORMAT, state=b"", data={})
-        session.add(inst)
-        session.flush()
         ctx = StepContext(session, inst, actor.username, now, self.calendar)
+        # Validated before the row exists, so title and unit go into the INSERT: the instance row is
+        # written twice per start (insert for its id, update with the state), not three times.
         clean = self._validated(ctx, model.get("start_form"), data, {}, element_id="start")
-        variables = {"initiator": actor.username, "initiator_roles": sorted(actor.roles),
-                     "started_at": now.isoformat(), "performed_by": {}, "instance_id": inst.id, **clean}
-        workflow = new_workflow(compiled.spec, compiled.subprocess_specs, ctx.script_engine(), variables)
         inst.unit = str(clean.get("unit"))[:64] if clean.get("unit") else None
         summary = clean.get("unit") or clean.get("item") or clean.get("complainant") or ""
         inst.title = f"{model['name_zh']} {summary}".strip()[:300]
+        session.add(inst)
+        session.flush()
+        variables = {"initiator": actor.username, "initiator_roles": sorted(actor.roles),
+                     "started_at": now.isoformat(), "performed_by": {}, "instance_id": inst.id, **clean}
+        workflow = new_workflow(compiled.spec, compiled.subprocess_specs, ctx.script_engine(), variables)
         history.record(session, inst.id, "started", now, actor=actor.username,
-                       details={"data": clean, "version": version.version})
-        self._advance(Loaded(inst, model, workflow, ctx))
+                       details={"data": clean, "version": newest.version})
+        self._advance(Loaded(inst, model, workflow, ctx, open_rows=[]))
         self._flush(session)
         return inst
 
@@ -186,19 +189,33 @@ class Engine:
                               instance_id=ctx.instance.id, element_id=element_id, task_id=task_id)
         return clean
 
-    def _task_and_lock(self, session: Session, task_id: str) -> tuple[TaskRow, ProcessInstance, str]:
-        """Lock the task's instance, read the row under the lock; also return the version's hash."""
+    def _task_and_lock(self, session: Session, task_id: str
+                       ) -> tuple[TaskRow, ProcessInstance, str, list[TaskRow]]:
+        """Lock the task's instance and read it with its version's hash and its open task rows, in one go."""
         # A task never moves to another instance, so the subquery is safe outside the lock.
         owner = select(TaskRow.instance_id).where(TaskRow.id == task_id).scalar_subquery()
         found = session.execute(
-            select(ProcessInstance, ProcessVersion.content_hash)
+            select(ProcessInstance, ProcessVersion.content_hash, TaskRow)
             .join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id)
+            .outerjoin(TaskRow, and_(TaskRow.instance_id == ProcessInstance.id, TaskRow.status == "open"))
             .where(ProcessInstance.id == owner)
-            .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)).first()
-        row = session.get(TaskRow, task_id, populate_existing=True) if found is not None else None
-        if found is None or row is None:
+            .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)).all()
+        if not found:
             raise NotFound(f"task {task_id} does not exist", task_id=task_id)
-        return row, found[0], found[1]
+        inst, content_hash = found[0][0], found[0][1]
+        open_rows = [r[2] for r in found if r[2] is not None]
+        if session.get_bind().dialect.name == "postgresql":
+            # Only the instance row is re-read when the lock had to wait; a fresh statement sees the
+            # task rows the previous lock holder committed (SQLite locked everything at BEGIN).
+            open_rows = list(session.scalars(
+                select(TaskRow).where(TaskRow.instance_id == inst.id, TaskRow.status == "open")
+                .execution_options(populate_existing=True)))
+        row = next((r for r in open_rows if r.id == task_id), None)
+        if row is None:  # no longer open (or never was): read it to say which
+            row = session.get(TaskRow, task_id, populate_existing=True)
+        if row is None:
+            raise NotFound(f"task {task_id} does not exist", task_id=task_id)
+        return row, inst, content_hash, open_rows
 
     def _check_may_work(self, row: TaskRow, inst: ProcessInstance, actor: Actor, model: dict[str, Any],
                         performed_by: Mapping[str, str]) -> None:
@@ -234,11 +251,12 @@ class Engine:
                  now: datetime | None = None) -> ProcessInstance:
         """Complete a user task with the submitted form data."""
         now = self._now(now)
-        row, inst, content_hash = self._task_and_lock(session, task_id)
+        row, inst, content_hash, open_rows = self._task_and_lock(session, task_id)
         if row.status != "open":
             raise Conflict(f"task {row.element_id} is already {row.status}", task_id=task_id,
                            instance_id=inst.id, element_id=row.element_id)
         loaded = self._load(session, inst, actor.username, now, content_hash)
+        loaded.open_rows = open_rows
         task = find_task(loaded.workflow, task_id)
         performed_by = dict(task.data.get("performed_by") or {}) if task is not None else {}
         self._check_may_work(row, inst, actor, loaded.model, performed_by)
@@ -263,7 +281,7 @@ class Engine:
     def claim(self, session: Session, task_id: str, actor: Actor, now: datetime | None = None) -> TaskRow:
         """Take an open task of one's role into one's own inbox."""
         now = self._now(now)
-        row, inst, content_hash = self._task_and_lock(session, task_id)
+        row, inst, content_hash, _open = self._task_and_lock(session, task_id)
         if row.assignee == actor.username and row.status == "open":
             return row
         if row.assignee and row.status == "open":
@@ -282,7 +300,7 @@ class Engine:
     def release(self, session: Session, task_id: str, actor: Actor, now: datetime | None = None) -> TaskRow:
         """Give a claimed task back to its role."""
         now = self._now(now)
-        row, inst, _hash = self._task_and_lock(session, task_id)
+        row, inst, _hash, _open = self._task_and_lock(session, task_id)
         if row.status != "open":
             raise Conflict(f"task {row.element_id} is already {row.status}", task_id=task_id)
         if row.assignee != actor.username and not actor.is_admin:
@@ -303,7 +321,7 @@ class Engine:
         now = self._now(now)
         if not actor.is_admin:
             raise Forbidden("only admins may reassign tasks")
-        row, inst, content_hash = self._task_and_lock(session, task_id)
+        row, inst, content_hash, _open = self._task_and_lock(session, task_id)
         if row.status != "open":
             raise Conflict(f"task {row.element_id} is already {row.status}", task_id=task_id)
         roles = user_roles(session, assignee)
