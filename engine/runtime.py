@@ -19,10 +19,10 @@ from engine.context import StepContext
 from engine.errors import Conflict, Forbidden, InvalidData, NotFound, ProcessFailure
 from engine.forms.model import FormDef
 from engine.forms.validation import validate_submission
-from engine.spiff.state import STATE_FORMAT, dump_state, load_state
+from engine.spiff.state import STATE_FORMAT, dump_state_checked, load_state
 from engine.spiff.stepping import Stepper
 from engine.spiff.tasks import case_data, find_task, is_ready, new_workflow, restart_failed_tasks, wakeup_time
-from engine.store import history
+from engine.store import history, workflow_cache
 from engine.store.inbox import (
     refresh_due,
     roles_in_unit,
@@ -51,6 +51,7 @@ class Loaded:
     workflow: Any  # a Spiff BpmnWorkflow, handled only through engine.spiff
     ctx: StepContext
     open_rows: list[TaskRow] | None = None  # the instance's open task rows, when the lock read them
+    reusable: bool = True  # False when its saved state would reload different (see dump_state_checked)
 
 
 class Engine:
@@ -78,8 +79,13 @@ class Engine:
         # The cached spec is keyed by content hash: given the hash, a cache hit reads no version row.
         compiled = definitions.compiled_by_id(session, inst.version_id, content_hash)
         ctx = StepContext(session, inst, actor, now, self.calendar)
-        workflow = load_state(inst.state, inst.state_format, compiled.spec, compiled.subprocess_specs,
-                              ctx.script_engine())
+        # A workflow this process committed at exactly this row version needs no deserializing.
+        workflow = workflow_cache.take(session, inst.id, inst.row_version)
+        if workflow is not None:
+            workflow.script_engine = ctx.script_engine()  # bound to this unit's context
+        else:
+            workflow = load_state(inst.state, inst.state_format, compiled.spec, compiled.subprocess_specs,
+                                  ctx.script_engine())
         return Loaded(inst, compiled.model, workflow, ctx)
 
     def _advance(self, loaded: Loaded) -> None:
@@ -105,7 +111,7 @@ class Engine:
 
     def _save(self, loaded: Loaded) -> None:
         inst, wf = loaded.instance, loaded.workflow
-        inst.state = dump_state(wf)
+        inst.state, loaded.reusable = dump_state_checked(wf)
         inst.state_format = STATE_FORMAT
         inst.data = case_data(wf)
         inst.updated_at = loaded.ctx.now
@@ -122,7 +128,7 @@ class Engine:
         history.record(loaded.ctx.session, inst.id, "error", now, element_id=failure.element_id,
                        message=failure.message, details={"line": failure.line})
 
-    def _flush(self, session: Session) -> None:
+    def _flush(self, session: Session, loaded: Loaded | None = None) -> None:
         """Flush, turning a lost optimistic-lock race into a Conflict; then write the unit's queued rows."""
         try:
             session.flush()
@@ -130,6 +136,10 @@ class Engine:
             raise Conflict("the instance changed meanwhile; reload and try again") from exc
         # History (and any row queued with engine.store.pending.add_row) goes out as one insert per table.
         write_pending(session)
+        if loaded is not None and loaded.reusable:
+            # Under the row version just written; kept only if the unit commits.
+            workflow_cache.keep_after_commit(session, loaded.instance.id, loaded.instance.row_version,
+                                             loaded.workflow)
 
     # -- definitions ---------------------------------------------------------------------------
     def deploy(self, session: Session, xml: bytes | str, *, filename: str = "", actor: Actor = SYSTEM,
@@ -167,8 +177,9 @@ class Engine:
         workflow = new_workflow(compiled.spec, compiled.subprocess_specs, ctx.script_engine(), variables)
         history.record(session, inst.id, "started", now, actor=actor.username,
                        details={"data": clean, "version": newest.version})
-        self._advance(Loaded(inst, model, workflow, ctx, open_rows=[]))
-        self._flush(session)
+        loaded = Loaded(inst, model, workflow, ctx, open_rows=[])
+        self._advance(loaded)
+        self._flush(session, loaded)
         return inst
 
     def _validated(self, ctx: StepContext, form: dict[str, Any] | None, submitted: Mapping[str, Any],
@@ -275,7 +286,7 @@ class Engine:
                        element_id=row.element_id, task_id=task_id,
                        details={"data": clean, "changes": history.changes(before, task.data)})
         self._advance(loaded)
-        self._flush(session)
+        self._flush(session, loaded)
         return inst
 
     def claim(self, session: Session, task_id: str, actor: Actor, now: datetime | None = None) -> TaskRow:
@@ -294,7 +305,7 @@ class Engine:
         history.record(session, inst.id, "task_claimed", now, actor=actor.username,
                        element_id=row.element_id, task_id=task_id)
         inst.updated_at = now
-        self._flush(session)
+        self._flush(session, loaded)  # the workflow is unchanged: still good at the new row version
         return row
 
     def release(self, session: Session, task_id: str, actor: Actor, now: datetime | None = None) -> TaskRow:
@@ -344,7 +355,7 @@ class Engine:
         if inst.status == "error" and inst.error and inst.error.get("element_id") == row.element_id:
             inst.error = {**inst.error, "resolved_by_reassign": True}
         inst.updated_at = now
-        self._flush(session)
+        self._flush(session, loaded)
         return row
 
     # -- administration ------------------------------------------------------------------------
@@ -413,7 +424,7 @@ class Engine:
                        element_id=(inst.error or {}).get("element_id"))
         inst.status, inst.error = "running", None
         self._advance(loaded)
-        self._flush(session)
+        self._flush(session, loaded)
         return inst
 
     def fire_timers(self, session: Session, instance_id: int, now: datetime | None = None) -> bool:
@@ -424,5 +435,5 @@ class Engine:
             return False
         loaded = self._load(session, inst, "system", now)
         self._advance(loaded)
-        self._flush(session)
+        self._flush(session, loaded)
         return True
