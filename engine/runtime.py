@@ -80,7 +80,8 @@ class Engine:
         compiled = definitions.compiled_by_id(session, inst.version_id, content_hash)
         ctx = StepContext(session, inst, actor, now, self.calendar)
         # A workflow this process committed at exactly this row version needs no deserializing.
-        workflow = workflow_cache.take(session, inst.id, inst.row_version)
+        workflow = workflow_cache.take(session, inst.id, inst.row_version,
+                                       workflow_cache.fingerprint(inst.state, inst.state_format))
         if workflow is not None:
             workflow.script_engine = ctx.script_engine()  # bound to this unit's context
         else:
@@ -138,7 +139,9 @@ class Engine:
         write_pending(session)
         if loaded is not None and loaded.reusable:
             # Under the row version just written; kept only if the unit commits.
-            workflow_cache.keep_after_commit(session, loaded.instance.id, loaded.instance.row_version,
+            inst = loaded.instance
+            workflow_cache.keep_after_commit(session, inst.id, inst.row_version,
+                                             workflow_cache.fingerprint(inst.state, inst.state_format),
                                              loaded.workflow)
 
     # -- definitions ---------------------------------------------------------------------------
