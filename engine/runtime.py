@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -19,10 +19,10 @@ from engine.context import StepContext
 from engine.errors import Conflict, Forbidden, InvalidData, NotFound, ProcessFailure
 from engine.forms.model import FormDef
 from engine.forms.validation import validate_submission
-from engine.spiff.state import STATE_FORMAT, dump_state, load_state
+from engine.spiff.state import STATE_FORMAT, dump_state_checked, load_state
 from engine.spiff.stepping import Stepper
 from engine.spiff.tasks import case_data, find_task, is_ready, new_workflow, restart_failed_tasks, wakeup_time
-from engine.store import history
+from engine.store import history, workflow_cache
 from engine.store.inbox import (
     refresh_due,
     roles_in_unit,
@@ -31,6 +31,7 @@ from engine.store.inbox import (
     user_roles,
 )
 from engine.store.models import ProcessInstance, ProcessVersion, TaskRow
+from engine.store.pending import write_pending
 from engine.store.wakeup import announce_wakeup
 
 __all__ = ["ADMIN", "SYSTEM", "Actor", "Engine", "Loaded"]
@@ -49,6 +50,8 @@ class Loaded:
     model: dict[str, Any]
     workflow: Any  # a Spiff BpmnWorkflow, handled only through engine.spiff
     ctx: StepContext
+    open_rows: list[TaskRow] | None = None  # the instance's open task rows, when the lock read them
+    reusable: bool = True  # False when its saved state would reload different (see dump_state_checked)
 
 
 class Engine:
@@ -76,8 +79,14 @@ class Engine:
         # The cached spec is keyed by content hash: given the hash, a cache hit reads no version row.
         compiled = definitions.compiled_by_id(session, inst.version_id, content_hash)
         ctx = StepContext(session, inst, actor, now, self.calendar)
-        workflow = load_state(inst.state, inst.state_format, compiled.spec, compiled.subprocess_specs,
-                              ctx.script_engine())
+        # A workflow this process committed at exactly this row version needs no deserializing.
+        workflow = workflow_cache.take(session, inst.id, inst.row_version,
+                                       workflow_cache.fingerprint(inst.state, inst.state_format))
+        if workflow is not None:
+            workflow.script_engine = ctx.script_engine()  # bound to this unit's context
+        else:
+            workflow = load_state(inst.state, inst.state_format, compiled.spec, compiled.subprocess_specs,
+                                  ctx.script_engine())
         return Loaded(inst, compiled.model, workflow, ctx)
 
     def _advance(self, loaded: Loaded) -> None:
@@ -86,7 +95,7 @@ class Engine:
         stepper = Stepper(ctx, loaded.model)
         try:
             stepper.run(wf)
-            sync_inbox(ctx, wf, loaded.model, stepper.escalated_tasks)
+            sync_inbox(ctx, wf, loaded.model, stepper.escalated_tasks, loaded.open_rows)
         except ProcessFailure as failure:
             refresh_due(ctx.session, inst)
             self._save(loaded)
@@ -103,7 +112,7 @@ class Engine:
 
     def _save(self, loaded: Loaded) -> None:
         inst, wf = loaded.instance, loaded.workflow
-        inst.state = dump_state(wf)
+        inst.state, loaded.reusable = dump_state_checked(wf)
         inst.state_format = STATE_FORMAT
         inst.data = case_data(wf)
         inst.updated_at = loaded.ctx.now
@@ -120,12 +129,20 @@ class Engine:
         history.record(loaded.ctx.session, inst.id, "error", now, element_id=failure.element_id,
                        message=failure.message, details={"line": failure.line})
 
-    def _flush(self, session: Session) -> None:
-        """Flush, turning a lost optimistic-lock race into a Conflict."""
+    def _flush(self, session: Session, loaded: Loaded | None = None) -> None:
+        """Flush, turning a lost optimistic-lock race into a Conflict; then write the unit's queued rows."""
         try:
             session.flush()
         except StaleDataError as exc:
             raise Conflict("the instance changed meanwhile; reload and try again") from exc
+        # History (and any row queued with engine.store.pending.add_row) goes out as one insert per table.
+        write_pending(session)
+        if loaded is not None and loaded.reusable:
+            # Under the row version just written; kept only if the unit commits.
+            inst = loaded.instance
+            workflow_cache.keep_after_commit(session, inst.id, inst.row_version,
+                                             workflow_cache.fingerprint(inst.state, inst.state_format),
+                                             loaded.workflow)
 
     # -- definitions ---------------------------------------------------------------------------
     def deploy(self, session: Session, xml: bytes | str, *, filename: str = "", actor: Actor = SYSTEM,
@@ -140,29 +157,32 @@ class Engine:
               now: datetime | None = None) -> ProcessInstance:
         """Start an instance of the newest version of a process."""
         now = self._now(now)
-        version = definitions.latest_version(session, process_key)
-        compiled = definitions.compiled_version(version)
+        newest = definitions.newest_compiled(session, process_key)  # no XML read on a spec-cache hit
+        compiled = newest.compiled
         model = compiled.model
         starters = set(model.get("starters") or [])
         if starters and not starters & domain.current().effective_roles(actor.roles):
             raise Forbidden(f"only {', '.join(sorted(starters))} may start {process_key}")
-        inst = ProcessInstance(process_key=process_key, version_id=version.id, status="running",
+        inst = ProcessInstance(process_key=process_key, version_id=newest.id, status="running",
                                title=model["name_zh"], started_by=actor.username, started_at=now,
                                updated_at=now, state_format=STATE_FORMAT, state=b"", data={})
-        session.add(inst)
-        session.flush()
         ctx = StepContext(session, inst, actor.username, now, self.calendar)
+        # Validated before the row exists, so title and unit go into the INSERT: the instance row is
+        # written twice per start (insert for its id, update with the state), not three times.
         clean = self._validated(ctx, model.get("start_form"), data, {}, element_id="start")
-        variables = {"initiator": actor.username, "initiator_roles": sorted(actor.roles),
-                     "started_at": now.isoformat(), "performed_by": {}, "instance_id": inst.id, **clean}
-        workflow = new_workflow(compiled.spec, compiled.subprocess_specs, ctx.script_engine(), variables)
         inst.unit = str(clean.get("unit"))[:64] if clean.get("unit") else None
         summary = clean.get("unit") or clean.get("item") or clean.get("complainant") or ""
         inst.title = f"{model['name_zh']} {summary}".strip()[:300]
+        session.add(inst)
+        session.flush()
+        variables = {"initiator": actor.username, "initiator_roles": sorted(actor.roles),
+                     "started_at": now.isoformat(), "performed_by": {}, "instance_id": inst.id, **clean}
+        workflow = new_workflow(compiled.spec, compiled.subprocess_specs, ctx.script_engine(), variables)
         history.record(session, inst.id, "started", now, actor=actor.username,
-                       details={"data": clean, "version": version.version})
-        self._advance(Loaded(inst, model, workflow, ctx))
-        self._flush(session)
+                       details={"data": clean, "version": newest.version})
+        loaded = Loaded(inst, model, workflow, ctx, open_rows=[])
+        self._advance(loaded)
+        self._flush(session, loaded)
         return inst
 
     def _validated(self, ctx: StepContext, form: dict[str, Any] | None, submitted: Mapping[str, Any],
@@ -183,19 +203,33 @@ class Engine:
                               instance_id=ctx.instance.id, element_id=element_id, task_id=task_id)
         return clean
 
-    def _task_and_lock(self, session: Session, task_id: str) -> tuple[TaskRow, ProcessInstance, str]:
-        """Lock the task's instance, read the row under the lock; also return the version's hash."""
+    def _task_and_lock(self, session: Session, task_id: str
+                       ) -> tuple[TaskRow, ProcessInstance, str, list[TaskRow]]:
+        """Lock the task's instance and read it with its version's hash and its open task rows, in one go."""
         # A task never moves to another instance, so the subquery is safe outside the lock.
         owner = select(TaskRow.instance_id).where(TaskRow.id == task_id).scalar_subquery()
         found = session.execute(
-            select(ProcessInstance, ProcessVersion.content_hash)
+            select(ProcessInstance, ProcessVersion.content_hash, TaskRow)
             .join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id)
+            .outerjoin(TaskRow, and_(TaskRow.instance_id == ProcessInstance.id, TaskRow.status == "open"))
             .where(ProcessInstance.id == owner)
-            .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)).first()
-        row = session.get(TaskRow, task_id, populate_existing=True) if found is not None else None
-        if found is None or row is None:
+            .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)).all()
+        if not found:
             raise NotFound(f"task {task_id} does not exist", task_id=task_id)
-        return row, found[0], found[1]
+        inst, content_hash = found[0][0], found[0][1]
+        open_rows = [r[2] for r in found if r[2] is not None]
+        if session.get_bind().dialect.name == "postgresql":
+            # Only the instance row is re-read when the lock had to wait; a fresh statement sees the
+            # task rows the previous lock holder committed (SQLite locked everything at BEGIN).
+            open_rows = list(session.scalars(
+                select(TaskRow).where(TaskRow.instance_id == inst.id, TaskRow.status == "open")
+                .execution_options(populate_existing=True)))
+        row = next((r for r in open_rows if r.id == task_id), None)
+        if row is None:  # no longer open (or never was): read it to say which
+            row = session.get(TaskRow, task_id, populate_existing=True)
+        if row is None:
+            raise NotFound(f"task {task_id} does not exist", task_id=task_id)
+        return row, inst, content_hash, open_rows
 
     def _check_may_work(self, row: TaskRow, inst: ProcessInstance, actor: Actor, model: dict[str, Any],
                         performed_by: Mapping[str, str]) -> None:
@@ -227,11 +261,12 @@ class Engine:
                  now: datetime | None = None) -> ProcessInstance:
         """Complete a user task with the submitted form data."""
         now = self._now(now)
-        row, inst, content_hash = self._task_and_lock(session, task_id)
+        row, inst, content_hash, open_rows = self._task_and_lock(session, task_id)
         if row.status != "open":
             raise Conflict(f"task {row.element_id} is already {row.status}", task_id=task_id,
                            instance_id=inst.id, element_id=row.element_id)
         loaded = self._load(session, inst, actor.username, now, content_hash)
+        loaded.open_rows = open_rows
         task = find_task(loaded.workflow, task_id)
         performed_by = dict(task.data.get("performed_by") or {}) if task is not None else {}
         self._check_may_work(row, inst, actor, loaded.model, performed_by)
@@ -250,13 +285,13 @@ class Engine:
                        element_id=row.element_id, task_id=task_id,
                        details={"data": clean, "changes": history.changes(before, task.data)})
         self._advance(loaded)
-        self._flush(session)
+        self._flush(session, loaded)
         return inst
 
     def claim(self, session: Session, task_id: str, actor: Actor, now: datetime | None = None) -> TaskRow:
         """Take an open task of one's role into one's own inbox."""
         now = self._now(now)
-        row, inst, content_hash = self._task_and_lock(session, task_id)
+        row, inst, content_hash, _open = self._task_and_lock(session, task_id)
         if row.assignee == actor.username and row.status == "open":
             return row
         if row.assignee and row.status == "open":
@@ -269,13 +304,13 @@ class Engine:
         history.record(session, inst.id, "task_claimed", now, actor=actor.username,
                        element_id=row.element_id, task_id=task_id)
         inst.updated_at = now
-        self._flush(session)
+        self._flush(session, loaded)  # the workflow is unchanged: still good at the new row version
         return row
 
     def release(self, session: Session, task_id: str, actor: Actor, now: datetime | None = None) -> TaskRow:
         """Give a claimed task back to its role."""
         now = self._now(now)
-        row, inst, _hash = self._task_and_lock(session, task_id)
+        row, inst, _hash, _open = self._task_and_lock(session, task_id)
         if row.status != "open":
             raise Conflict(f"task {row.element_id} is already {row.status}", task_id=task_id)
         if not (actor.is_admin or (row.assignee is not None and handoff.may_hand_on(row.role, row.assignee,
@@ -295,7 +330,7 @@ class Engine:
                  now: datetime | None = None) -> TaskRow:
         """Hand a task to another user holding its role (its holder, a dispatcher of its role, admins)."""
         now = self._now(now)
-        row, inst, content_hash = self._task_and_lock(session, task_id)
+        row, inst, content_hash, _open = self._task_and_lock(session, task_id)
         if not handoff.may_hand_on(row.role, row.assignee, actor):
             raise Forbidden(f"task {row.element_id} may be handed on only by its holder, a dispatcher of "
                             f"role {row.role} or an admin", task_id=task_id)
@@ -321,7 +356,7 @@ class Engine:
         if inst.status == "error" and inst.error and inst.error.get("element_id") == row.element_id:
             inst.error = {**inst.error, "resolved_by_reassign": True}
         inst.updated_at = now
-        self._flush(session)
+        self._flush(session, loaded)
         return row
 
     # -- administration ------------------------------------------------------------------------
@@ -390,7 +425,7 @@ class Engine:
                        element_id=(inst.error or {}).get("element_id"))
         inst.status, inst.error = "running", None
         self._advance(loaded)
-        self._flush(session)
+        self._flush(session, loaded)
         return inst
 
     def fire_timers(self, session: Session, instance_id: int, now: datetime | None = None) -> bool:
@@ -401,5 +436,5 @@ class Engine:
             return False
         loaded = self._load(session, inst, "system", now)
         self._advance(loaded)
-        self._flush(session)
+        self._flush(session, loaded)
         return True

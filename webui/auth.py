@@ -31,6 +31,7 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from engine import domain
+from engine.api_tokens import authenticate_token
 from engine.users import (
     MIN_PASSWORD_LENGTH,
     SignInThrottle,
@@ -102,9 +103,13 @@ def load_user(user_id: str) -> SignedInUser | None:
 
 @login_manager.request_loader
 def load_user_from_basic_auth(req: Request) -> SignedInUser | None:
-    """Authenticate API scripts by HTTP Basic (SPEC §5), with the same throttling as the form."""
+    """Authenticate API scripts by a personal token (`Authorization: Bearer`) or HTTP Basic (SPEC §5)."""
     auth = req.authorization
-    if not is_api_request() or auth is None or auth.type != "basic":
+    if not is_api_request() or auth is None:
+        return None
+    if auth.type == "bearer":
+        return _load_user_from_token(auth.token or "")
+    if auth.type != "basic":
         return None
     try:
         account = sign_in(db.session(), auth.username or "", auth.password or "", datetime.now(UTC),
@@ -113,6 +118,14 @@ def load_user_from_basic_auth(req: Request) -> SignedInUser | None:
         raise TooManyRequests(str(exc), retry_after=_seconds_until(exc.until)) from exc
     # Runs from the early before_request hook (see security.py), so the session holds nothing
     # else yet: committing here only stores the failure count or its reset.
+    db.session.commit()
+    return SignedInUser.from_account(account) if account is not None else None
+
+
+def _load_user_from_token(secret: str) -> SignedInUser | None:
+    """Authenticate by API token: one indexed lookup of its SHA-256, no password hashing per call."""
+    account = authenticate_token(db.session(), secret, datetime.now(UTC))
+    # Runs before the view (see security.py): the commit stores at most the token's last-use time.
     db.session.commit()
     return SignedInUser.from_account(account) if account is not None else None
 

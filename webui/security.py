@@ -40,14 +40,14 @@ _FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/for
 
 
 def _is_script_api_call() -> bool:
-    """Tell whether this is an API call authenticated by HTTP Basic with a non-form body.
+    """Tell whether this is an API call authenticated by HTTP Basic or a token with a non-form body.
 
     Such a request carries its own credentials and a body no cross-site form can produce, so
     the CSRF token (which scripts cannot obtain) is not needed. Browser calls to the API use the
     session cookie and send the token in the X-CSRFToken header.
     """
     auth = request.authorization
-    return (request.path.startswith("/api/") and auth is not None and auth.type == "basic"
+    return (request.path.startswith("/api/") and auth is not None and auth.type in ("basic", "bearer")
             and request.mimetype not in _FORM_MIMETYPES)
 
 

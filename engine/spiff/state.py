@@ -32,11 +32,27 @@ def _json_default(value: Any) -> Any:
 
 def dump_state(workflow: Any) -> bytes:
     """Serialise a workflow without its spec."""
+    return dump_state_checked(workflow)[0]
+
+
+def dump_state_checked(workflow: Any) -> tuple[bytes, bool]:
+    """Serialise a workflow; also tell whether loading the bytes gives back exactly this workflow's data.
+
+    Dates and decimals become text and numbers, tuples become lists: such a workflow must be reloaded
+    from its bytes, so the next step sees what any other process would see.
+    """
     dct = workflow_to_dict(workflow)
     dct["format"] = STATE_FORMAT
     dct["spiff"] = SERIALIZER_VERSION
-    raw = json.dumps(dct, separators=(",", ":"), default=_json_default, ensure_ascii=False)
-    return zlib.compress(raw.encode("utf-8"), 6)
+    converted: list[type] = []
+
+    def default(value: Any) -> Any:
+        converted.append(type(value))
+        return _json_default(value)
+
+    raw = json.dumps(dct, separators=(",", ":"), default=default, ensure_ascii=False)
+    faithful = not converted and json.loads(raw) == dct
+    return zlib.compress(raw.encode("utf-8"), 6), faithful
 
 
 def read_state_dict(blob: bytes, state_format: int) -> dict[str, Any]:

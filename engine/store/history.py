@@ -6,10 +6,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from engine.store.models import HistoryEvent
+from engine.store.pending import add_row, write_pending
+
+HISTORY: Table = HistoryEvent.__table__  # type: ignore[assignment]
 
 # Kinds of history event; the diagram view and the SLA figures read these names.
 KINDS = (
@@ -46,17 +49,17 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 
 def record(session: Session, instance_id: int, kind: str, at: datetime, *, actor: str | None = None,
            element_id: str | None = None, task_id: str | None = None, message: str = "",
-           details: dict[str, Any] | None = None) -> HistoryEvent:
-    """Append one history row."""
+           details: dict[str, Any] | None = None) -> None:
+    """Append one history row (queued: the unit writes all its history rows in one insert)."""
     if kind not in KINDS:
         raise ValueError(f"unknown history kind {kind!r}")
-    row = HistoryEvent(instance_id=instance_id, kind=kind, at=at, actor=actor, element_id=element_id,
-                       task_id=task_id, message=message, details=jsonable(details) if details else None)
-    session.add(row)
-    return row
+    add_row(session, HISTORY, {"instance_id": instance_id, "kind": kind, "at": at, "actor": actor,
+                               "element_id": element_id, "task_id": task_id, "message": message,
+                               "details": jsonable(details) if details else None})
 
 
 def history_of(session: Session, instance_id: int) -> list[HistoryEvent]:
     """Return an instance's history, oldest first."""
+    write_pending(session)
     return list(session.scalars(select(HistoryEvent).where(HistoryEvent.instance_id == instance_id)
                                 .order_by(HistoryEvent.id)))

@@ -69,12 +69,19 @@ def task_spec_model(model: dict[str, Any], task: Any) -> dict[str, Any]:
             "role": words[-1] if words else None, "form": None}
 
 
-def sync_inbox(ctx: StepContext, workflow: Any, model: dict[str, Any], escalated: list[str]) -> list[TaskRow]:
-    """Make the open task rows match the workflow's ready user tasks; return rows created."""
+def sync_inbox(ctx: StepContext, workflow: Any, model: dict[str, Any], escalated: list[str],
+               known_rows: list[TaskRow] | None = None) -> list[TaskRow]:
+    """Make the open task rows match the workflow's ready user tasks; return rows created.
+
+    `known_rows` are the instance's open rows read under the unit's lock (saves a query); rows this unit
+    closed since are skipped.
+    """
     session, inst, now = ctx.session, ctx.instance, ctx.now
     ready = {str(t.id): t for t in ready_user_tasks(workflow)}
-    open_rows = {r.id: r for r in session.scalars(
-        select(TaskRow).where(TaskRow.instance_id == inst.id, TaskRow.status == "open"))}
+    if known_rows is None:
+        known_rows = list(session.scalars(
+            select(TaskRow).where(TaskRow.instance_id == inst.id, TaskRow.status == "open")))
+    open_rows = {r.id: r for r in known_rows if r.status == "open"}
     for task_id, row in open_rows.items():
         if task_id not in ready:
             row.status = "cancelled"

@@ -98,6 +98,9 @@ def cases() -> list[Case]:
         Case("GET", "/", ALL),
         Case("GET", "/account/password", ALL),
         Case("POST", "/account/password", ALL, {}, changes=True),
+        Case("GET", "/account/tokens", ALL),
+        Case("POST", "/account/tokens", ALL, {}, changes=True),
+        Case("POST", "/account/tokens/1/revoke", ALL, {}, changes=True),
         Case("GET", "/inbox", ALL),
         Case("GET", "/start", ALL),
         Case("GET", "/start/{k}", STARTERS),
@@ -223,7 +226,7 @@ def _template(rule: str) -> str:
     rule = re.sub(r"<(uuid:)?task_id>", "{t}", rule)
     rule = re.sub(r"<[^>]*:key>|<key>", "{k}", rule)
     rule = re.sub(r"<int[^>]*:attachment_id>", "1", rule)
-    return re.sub(r"<int:number>", "1", rule)
+    return re.sub(r"<int:(number|token_id)>", "1", rule)
 
 
 def _expand(template: str) -> list[str]:

@@ -22,10 +22,11 @@ _EXT_KEY = "bpm_api"
 DESCRIPTION = """\
 The integration contract of PropertyFlow (物業服務流程), SPEC §5.
 
-**Authentication**: HTTP Basic with a username and password (scripts), or the browser's sign-in
-session. Browser calls that change something send the page's CSRF token in `X-CSRFToken`; Basic-auth
-calls with a JSON or XML body need no token. Failed Basic sign-ins count toward the account lock,
-like the sign-in form.
+**Authentication**: a personal API token, `Authorization: Bearer pf_…` (scripts; created and revoked
+on the *API tokens* page or with `bpm tokens`), HTTP Basic with a username and password, or the
+browser's sign-in session. Browser calls that change something send the page's CSRF token in
+`X-CSRFToken`; token and Basic-auth calls with a JSON or XML body need no CSRF token. Failed Basic
+sign-ins count toward the account lock, like the sign-in form.
 
 **Errors** are JSON `{"error": code, "message": text, "fields": {field: [reasons]}}` with status
 400 (malformed body), 401 (not signed in; `WWW-Authenticate: Basic realm="PropertyFlow"`),

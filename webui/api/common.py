@@ -111,8 +111,8 @@ def read(action: Callable[[], T]) -> T:
 def require_sign_in() -> None:
     """Answer 401 (with the Basic challenge, added in init_api) unless someone is signed in."""
     if not current_user.is_authenticated:
-        fail(401, "unauthorized", "sign in: HTTP Basic with your username and password, or the browser "
-                                  "session")
+        fail(401, "unauthorized", "sign in: an API token (Authorization: Bearer), HTTP Basic with your "
+                                  "username and password, or the browser session")
 
 
 def require_roles(who: Actor, roles: Iterable[str], doing: str) -> None:

@@ -1,0 +1,149 @@
+"""Where a unit of work's time goes: exclusive wall time per phase for repair_dispatch instances.
+
+`python -m bench.profile_unit [--instances 60] [--pg]` runs instances start→closed through the engine
+(as figure 1 does) with timers around each phase; a phase's time excludes the phases inside it, and
+"SQL at the driver" is the time inside the database driver for every statement, wherever it was sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+
+from .common import (
+    Database,
+    bench_engine,
+    engine_repair_instance,
+    pg_database,
+    prepare_repair,
+    sqlite_database,
+)
+
+
+class PhaseClock:
+    """Exclusive wall time per phase: entering a phase pauses the one it runs inside."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = defaultdict(float)
+        self.stack: list[tuple[str, float]] = []
+
+    def enter(self, name: str) -> None:
+        """Start a phase, pausing the current one."""
+        now = time.perf_counter()
+        if self.stack:
+            outer, since = self.stack[-1]
+            self.spent[outer] += now - since
+        self.stack.append((name, now))
+
+    def leave(self) -> None:
+        """End the current phase, resuming the one it ran inside."""
+        now = time.perf_counter()
+        name, since = self.stack.pop()
+        self.spent[name] += now - since
+        if self.stack:
+            outer, _ = self.stack[-1]
+            self.stack[-1] = (outer, now)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time a block as one phase."""
+        self.enter(name)
+        try:
+            yield
+        finally:
+            self.leave()
+
+
+def _wrap(clock: PhaseClock, owner: Any, attr: str, name: str) -> Callable[[], None]:
+    """Time every call of owner.attr as the phase `name`; return the undo."""
+    real = getattr(owner, attr)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        with clock.phase(name):
+            return real(*args, **kwargs)
+
+    setattr(owner, attr, timed)
+    return lambda: setattr(owner, attr, real)
+
+
+def profile(db: Database, instances: int) -> dict[str, float]:
+    """Run `instances` repair instances with phase timers; return seconds per phase."""
+    from sqlalchemy.orm import Session
+
+    import engine.runtime as runtime
+    from engine.spiff.stepping import Stepper
+    from engine.store import inbox, pending
+
+    from . import common
+
+    clock = PhaseClock()
+    engine = bench_engine()
+    prepare_repair(db, engine)
+    for _ in range(3):
+        engine_repair_instance(db, engine)
+    undo = [
+        _wrap(clock, runtime.Engine, "_task_and_lock", "lock + read instance and tasks (ORM)"),
+        _wrap(clock, runtime.Engine, "_validated", "form validation"),
+        _wrap(clock, runtime, "load_state", "state load (deserialize)"),
+        _wrap(clock, runtime, "dump_state_checked", "state dump (serialize)"),
+        _wrap(clock, Stepper, "run", "Spiff stepping"),
+        _wrap(clock, runtime, "sync_inbox", "inbox sync (ORM)"),
+        _wrap(clock, Session, "flush", "final flush (ORM)"),
+        _wrap(clock, pending, "write_pending", "history insert (Core)"),
+        _wrap(clock, Session, "commit", "commit"),
+        _wrap(clock, common, "open_task", "client finding its task"),
+    ]
+    del inbox  # imported so sync_inbox is wrapped where the runtime calls it
+
+    def before(*_args: Any) -> None:
+        clock.enter("SQL at the driver")
+
+    def after(*_args: Any) -> None:
+        clock.leave()
+
+    event.listen(db.bind, "before_cursor_execute", before)
+    event.listen(db.bind, "after_cursor_execute", after)
+    started = time.perf_counter()
+    try:
+        with clock.phase("other (façade, sessions, ORM glue)"):
+            for _ in range(instances):
+                engine_repair_instance(db, engine)
+    finally:
+        event.remove(db.bind, "before_cursor_execute", before)
+        event.remove(db.bind, "after_cursor_execute", after)
+        for step in undo:
+            step()
+    clock.spent["total"] = time.perf_counter() - started
+    return dict(clock.spent)
+
+
+def main() -> None:
+    """Print the split per instance, largest first."""
+    from department.domain import register
+
+    register()
+    args = argparse.ArgumentParser(description=__doc__)
+    args.add_argument("--instances", type=int, default=60)
+    args.add_argument("--pg", action="store_true", help="PostgreSQL (BPM_BENCH_PG_URL) instead of SQLite")
+    opts = args.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = pg_database() if opts.pg else sqlite_database(Path(tmp))
+        with ctx as db:
+            spent = profile(db, opts.instances)
+    total = spent.pop("total")
+    print(f"{'postgresql' if opts.pg else 'sqlite'}: {opts.instances} instances, "
+          f"{total / opts.instances * 1000:.1f} ms per instance (6 units of work each)")
+    for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<40} {seconds / opts.instances * 1000:6.2f} ms  {seconds / total:5.1%}")
+
+
+if __name__ == "__main__":
+    main()

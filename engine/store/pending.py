@@ -1,0 +1,53 @@
+"""Rows a unit of work appends (history, and any other append-only table), written in one insert per table.
+
+This is the one place to add rows that must commit with the instance: call `add_row(session, table,
+values)` anywhere in the unit; `write_pending` sends each table's rows as one executemany INSERT
+(no RETURNING) when the façade flushes or the session commits, and a rollback drops them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, event, insert
+from sqlalchemy.orm import Session, SessionTransaction
+
+_KEY = "bpm_pending_rows"
+
+
+def add_row(session: Session, table: Table, values: dict[str, Any]) -> None:
+    """Queue one row for `table`, to be inserted with the unit's other rows of that table."""
+    queued: dict[Table, list[dict[str, Any]]] = session.info.setdefault(_KEY, {})
+    queued.setdefault(table, []).append(values)
+
+
+def write_pending(session: Session) -> int:
+    """Insert every queued row, one statement per table in the order tables were first used; return rows."""
+    queued: dict[Table, list[dict[str, Any]]] | None = session.info.pop(_KEY, None)
+    if not queued:
+        return 0
+    written = 0
+    for table, rows in queued.items():
+        # executemany of one cached statement: SQLite runs it in one call, psycopg pipelines it in one
+        # round trip. (A multi-VALUES insert is compiled anew for each row count: it cost more than it saved.)
+        session.execute(insert(table), rows)
+        written += len(rows)
+    return written
+
+
+def drop_pending(session: Session) -> None:
+    """Forget queued rows (their transaction rolled back)."""
+    session.info.pop(_KEY, None)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    # Units that end in a recorded failure commit without the façade's final flush.
+    write_pending(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_after_rollback(session: Session, transaction: SessionTransaction) -> None:
+    # Only the outermost transaction: a failing script's savepoint must not drop the unit's rows.
+    if transaction.parent is None:
+        drop_pending(session)

@@ -1,0 +1,92 @@
+"""How many SQL statements a unit of work sends: the Core-level unit of work's promise, counted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from engine.runtime import Actor, Engine
+from engine.store import history
+from engine.store.models import HistoryEvent
+from tests.engine.test_lifecycle import open_tasks, two_step
+
+
+@contextmanager
+def statements(session: Session) -> Iterator[list[str]]:
+    """Collect the SQL statements the session's connection sends (transaction control left out)."""
+    seen: list[str] = []
+    bind = session.get_bind()
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+            seen.append(" ".join(statement.split()))
+
+    event.listen(bind, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(bind, "before_cursor_execute", note)
+
+
+def verbs(sql: list[str]) -> list[str]:
+    """Return each statement's verb and table, e.g. 'INSERT history'."""
+    out = []
+    for text in sql:
+        words = text.split()
+        verb = words[0].upper()
+        table = words[2] if verb in ("INSERT", "DELETE") else words[1] if verb == "UPDATE" else \
+            words[words.index("FROM") + 1] if "FROM" in words else "-"
+        out.append(f"{verb} {table}")
+    return out
+
+
+def test_completing_a_task_takes_five_statements(session: Session, engine: Engine,
+                                                  people: dict[str, Actor]) -> None:
+    engine.deploy(session, two_step())
+    inst = engine.start(session, "two_step", {"unit": "A-1"}, people["cs_assistant"])
+    session.commit()
+    [first] = open_tasks(session, inst.id)
+    session.expunge_all()
+    with statements(session) as sql:
+        engine.complete(session, first.id, {"ok": True, "note": "done"}, people["cs_assistant2"])
+        session.commit()
+    # Lock + read (instance, version hash, open tasks); instance update guarded by row_version;
+    # task updates; one insert of new tasks; one multi-row history insert.
+    assert sorted(verbs(sql)) == ["INSERT history", "INSERT tasks", "SELECT process_instances",
+                                  "UPDATE process_instances", "UPDATE tasks"], sql
+    assert "row_version" in next(s for s in sql if s.startswith("UPDATE process_instances"))
+    assert [r.element_id for r in open_tasks(session, inst.id)] == ["second"]
+
+
+def test_starting_reads_no_bpmn_xml_and_updates_the_instance_once(session: Session, engine: Engine,
+                                                                  people: dict[str, Actor]) -> None:
+    engine.deploy(session, two_step())
+    session.commit()
+    with statements(session) as sql:
+        engine.start(session, "two_step", {"unit": "A-1"}, people["cs_assistant"])
+        session.commit()
+    assert not [s for s in sql if "bpmn_xml" in s]
+    assert sorted(verbs(sql)) == ["INSERT history", "INSERT process_instances", "INSERT tasks",
+                                  "SELECT process_versions", "UPDATE process_instances"], sql
+
+
+def test_a_units_history_is_one_insert_and_goes_with_a_rollback(session: Session, engine: Engine,
+                                                                 people: dict[str, Actor]) -> None:
+    engine.deploy(session, two_step())
+    inst = engine.start(session, "two_step", {"unit": "A-1"}, people["cs_assistant"])
+    session.commit()
+    count: Callable[[], int] = lambda: session.scalar(  # noqa: E731
+        select(func.count()).select_from(HistoryEvent).where(HistoryEvent.instance_id == inst.id)) or 0
+    before = count()
+    history.record(session, inst.id, "suspended", inst.started_at, actor="admin")
+    session.rollback()
+    assert count() == before
+    with statements(session) as sql:
+        for kind in ("suspended", "resumed"):
+            history.record(session, inst.id, kind, inst.started_at, actor="admin")
+        session.commit()
+    assert verbs(sql) == ["INSERT history"] and count() == before + 2
