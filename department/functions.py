@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from department import services
+from department.key_functions import KEY_FUNCTIONS, KEY_SERVICE_PROCESSES
 from engine.domain import ServiceContext
 
 
@@ -49,6 +50,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "ledger_issue": ledger_issue,
     "ledger_return": ledger_return,
     "sealed_key_archive": sealed_key_archive,
+    **KEY_FUNCTIONS,
 }
 """Registered name → implementation, as scripts call them."""
 
@@ -56,6 +58,7 @@ SERVICE_PROCESSES: dict[str, frozenset[str]] = {
     "ledger_issue": frozenset({"hazardous_goods_issuance"}),
     "ledger_return": frozenset({"hazardous_goods_issuance"}),
     "sealed_key_archive": frozenset({"sealed_key_usage"}),
+    **KEY_SERVICE_PROCESSES,
 }
 """Register-writing name → the processes allowed to write that register (issue 20).
 

@@ -17,6 +17,9 @@ DEADLINES = {
     "sealed_key_usage": {},
     "hazardous_goods_issuance": {},
     "sealed_key_incident": {},
+    "key_custody": {},
+    "key_loan": {"return_overdue": "return_key"},
+    "key_loss": {},
 }
 
 
