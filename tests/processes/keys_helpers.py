@@ -22,3 +22,13 @@ def seal_unit(sc: Scenario, unit: str, seal: str) -> None:
     side.do("seal_keys", "cs_assistant", {"seal_number": seal, "witness": "cs_assistant2"})
     side.do("manager_sign", "cs_manager", {})
     side.assert_ended("completed")
+
+
+def take_in(sc: Scenario, key_id: str, kind: str = "unit") -> None:
+    """Register a vacant unit's (or a plant room's) keys in custody through key_custody."""
+    keeper = {"unit": "cs_assistant", "plant_room": "engineering_dispatcher", "master": "security_guard"}[kind]
+    side = Scenario(sc.session, sc.engine, sc.people, sc.now)
+    side.start("key_custody", {"unit": key_id, "movement": "intake", "key_kind": kind,
+                               "customer_name": "發展商"}, keeper)
+    side.do("receive_keys", keeper, {"key_count": 2, "keys_labelled": True})
+    side.assert_ended("completed")
