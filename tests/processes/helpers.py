@@ -17,7 +17,7 @@ from engine.store.unit_of_work import run_unit
 
 PROCESSES = Path(__file__).resolve().parents[2] / "processes"
 KEYS = ("repair_dispatch", "complaint_handling", "sealed_key_usage", "hazardous_goods_issuance",
-        "sealed_key_incident", "key_custody", "key_loan")
+        "sealed_key_incident", "key_custody", "key_loan", "key_loss")
 T = TypeVar("T")
 
 
