@@ -83,3 +83,32 @@ def key_history(session: Session, unit: str) -> list[dict[str, Any]]:
              "holder_after": line.holder_after, "instance_id": line.instance_id, "actor": line.actor,
              "note": line.note, "at": line.at}
             for line in session.scalars(keys.history_query(unit))]
+
+
+CUSTODY_PROCESS = "key_custody"
+
+
+def handover_records(session: Session) -> list[dict[str, Any]]:
+    """Return every move-in handover (《單元鑰匙交接單》) with its sealing and signature, newest first."""
+    instances = list(session.scalars(select(ProcessInstance).where(
+        ProcessInstance.process_key == CUSTODY_PROCESS).order_by(ProcessInstance.id.desc())))
+    done = _completions(session, (i.id for i in instances))
+    out = []
+    for inst in instances:
+        data, steps = dict(inst.data or {}), done.get(inst.id, {})
+        handed = steps.get("handover_keys")
+        if handed is None:
+            continue
+        sealed, signed = steps.get("seal_keys"), steps.get("manager_sign")
+        out.append({
+            "instance_id": inst.id, "unit": data.get("unit"), "customer_name": data.get("customer_name"),
+            "handover_form_number": data.get("handover_form_number"),
+            "keys_handed_over": data.get("keys_handed_over"), "keys_in_custody": data.get("keys_in_custody"),
+            "custody_agreement_reference": data.get("custody_agreement_reference"),
+            "customer_signature": data.get("customer_signature"),
+            "handed_by": handed.actor, "handed_at": handed.at,
+            "seal_number": data.get("seal_number"), "witness": data.get("witness"),
+            "sealed_by": sealed.actor if sealed else None, "sealed_at": sealed.at if sealed else None,
+            "signed_by": signed.actor if signed else None, "signed_at": signed.at if signed else None,
+        })
+    return out
