@@ -70,6 +70,7 @@ _WRITERS_OF: dict[str, tuple[str, ...]] = {
     "sealed_key_incident": ("seal_broken", "lost"),
 }
 KEY_SERVICE_PROCESSES: dict[str, frozenset[str]] = {
-    f"key_{event}": frozenset(p for p, events in _WRITERS_OF.items() if event in events) for event in keys.MOVES
+    f"key_{event}": frozenset(p for p, events in _WRITERS_OF.items() if event in events)
+    for event in keys.MOVES
 }
 """Each register write → the processes allowed to make it; the reads are open (they write nothing)."""

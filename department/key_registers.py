@@ -39,16 +39,16 @@ def key_loans(session: Session, zone: tzinfo = DEFAULT_ZONE) -> list[dict[str, A
         if issued is None:
             continue
         returned = steps.get("return_key")
-        borrower = inst.started_by + (f"（陪同 {data['contractor_name']}）" if data.get("contractor_name") else "")
+        contractor = data.get("contractor_name")
+        borrower = inst.started_by + (f"（陪同 {contractor}）" if contractor else "")
+        purpose = PURPOSES.get(str(data.get("purpose")), str(data.get("purpose")))
         out.append({
             "instance_id": inst.id, "issued_at": issued.at, "issued_by": issued.actor,
             "key_id": data.get("key_id", ""), "key_kind": data.get("key_kind", ""),
-            "purpose": f"{PURPOSES.get(str(data.get('purpose')), data.get('purpose'))}：{data.get('purpose_detail', '')}",
-            "borrower": borrower, "approved_by": (steps["approve_loan"].actor if "approve_loan" in steps else ""),
+            "purpose": f"{purpose}：{data.get('purpose_detail', '')}", "borrower": borrower,
+            "approved_by": steps["approve_loan"].actor if "approve_loan" in steps else "",
             "returned_at": returned.at if returned else None,
             "countersigned_by": returned.actor if returned else "",
-            "overdue": "chase_return" in steps or (returned is None and inst.status == "running"
-                                                   and bool(inst.next_wakeup_at is None)),
             "chase_note": data.get("chase_note", ""),
         })
     return out
@@ -79,7 +79,8 @@ def key_register(session: Session, unit: str | None = None) -> list[dict[str, An
 
 def key_history(session: Session, unit: str) -> list[dict[str, Any]]:
     """Return one key's history lines, oldest first (the handover form's record)."""
-    return [{"id": line.id, "event": line.event, "status_after": line.status_after, "seal_after": line.seal_after,
+    return [{"id": line.id, "event": line.event, "status_after": line.status_after,
+             "seal_after": line.seal_after,
              "holder_after": line.holder_after, "instance_id": line.instance_id, "actor": line.actor,
              "note": line.note, "at": line.at}
             for line in session.scalars(keys.history_query(unit))]

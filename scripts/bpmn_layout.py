@@ -100,15 +100,18 @@ def layout(path: Path) -> None:
         shape(n, *box[n])
     for f in flows:
         s, t = box[f.get("sourceRef")], box[f.get("targetRef")]
-        edge = etree.SubElement(plane, q("bpmndi", "BPMNEdge"), id=f"{f.get('id')}_di", bpmnElement=f.get("id"))
+        edge = etree.SubElement(plane, q("bpmndi", "BPMNEdge"), id=f"{f.get('id')}_di",
+                                bpmnElement=f.get("id"))
         if f.get("sourceRef") in boundaries:
-            points = [(s[0] + s[2] / 2, s[1] + s[3]), (s[0] + s[2] / 2, t[1] + t[3] / 2), (t[0], t[1] + t[3] / 2)]
+            points = [(s[0] + s[2] / 2, s[1] + s[3]), (s[0] + s[2] / 2, t[1] + t[3] / 2),
+                      (t[0], t[1] + t[3] / 2)]
             if abs(points[1][1] - points[0][1]) < 1:
                 points = [points[0], (t[0], points[0][1])]
         elif t[0] > s[0]:
             sx, sy, tx, ty = s[0] + s[2], s[1] + s[3] / 2, t[0], t[1] + t[3] / 2
             mx = tx - 25
-            points = [(sx, sy), (tx, ty)] if abs(sy - ty) < 1 else [(sx, sy), (mx, sy), (mx, ty), (tx, ty)]
+            points = [(sx, sy), (tx, ty)] if abs(sy - ty) < 1 else [
+                (sx, sy), (mx, sy), (mx, ty), (tx, ty)]
         else:  # a flow back: leave and enter from below, under both shapes
             low = max(s[1] + s[3], t[1] + t[3]) + 25
             points = [(s[0] + s[2] / 2, s[1] + s[3]), (s[0] + s[2] / 2, low), (t[0] + t[2] / 2, low),

@@ -1,4 +1,4 @@
-"""The key register's pages: status per key, loans, and the print views of 鑰匙借用登記表 and 單元鑰匙交接單."""
+"""Key register pages: status per key, loans, print views of 鑰匙借用登記表 and 單元鑰匙交接單."""
 
 from __future__ import annotations
 

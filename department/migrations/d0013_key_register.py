@@ -34,7 +34,8 @@ def upgrade() -> None:
         sa.Column("note", sa.Text(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["instance_id"], ["process_instances.id"],
-                                name=op.f("fk_key_events_instance_id_process_instances"), ondelete="SET NULL"),
+                                name=op.f("fk_key_events_instance_id_process_instances"),
+                                ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_key_events")),
     )
     with op.batch_alter_table("key_events", schema=None) as batch_op:

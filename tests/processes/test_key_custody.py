@@ -13,7 +13,8 @@ from tests.processes.keys_helpers import handover_form, seal_unit
 KEY = "key_custody"
 
 
-def test_move_in_hands_over_seals_with_a_witness_and_the_manager_signs(sc: Scenario, session: Session) -> None:
+def test_move_in_hands_over_seals_with_a_witness_and_the_manager_signs(
+        sc: Scenario, session: Session) -> None:
     sc.start(KEY, {"unit": "15F-1501", "movement": "move_in", "customer_name": "陳先生"}, "cs_assistant")
     sc.do("handover_keys", "cs_assistant", handover_form())
     assert keys.state(session, "15F-1501") == "in_custody"  # held from the handover, before the seal
@@ -67,3 +68,14 @@ def test_start_is_refused_on_unit_when_the_register_forbids_the_move(
     with pytest.raises(InvalidData) as refused:
         sc.start(KEY, {"unit": "15F-1501", "movement": movement, "customer_name": "陳先生"}, "cs_assistant")
     assert set(refused.value.fields) == {"unit"}
+
+
+def test_register_check_names_a_status_its_history_does_not_add_up_to(sc: Scenario, session: Session) -> None:
+    seal_unit(sc, "15F-1501", "F-000123")
+    assert keys.register_agrees(session) == []
+    row = keys.status_of(session, "15F-1501")
+    assert row is not None
+    row.seal_number = "F-FORGED"  # a change made outside the processes
+    session.flush()
+    [problem] = keys.register_agrees(session)
+    assert "15F-1501" in problem and "F-FORGED" in problem and "F-000123" in problem

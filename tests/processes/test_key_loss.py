@@ -17,8 +17,8 @@ KEY = "key_loss"
 
 def report(**override: Any) -> dict[str, Any]:
     """Return a start form: a vacant unit's key lost by a staff member."""
-    return {"report_type": "lost", "key_kind": "unit", "key_id": "12F-1203", "report_reference": "BG-2026-007",
-            "account": "巡查後鑰匙遺失", **override}
+    return {"report_type": "lost", "key_kind": "unit", "key_id": "12F-1203",
+            "report_reference": "BG-2026-007", "account": "巡查後鑰匙遺失", **override}
 
 
 def filed(sc: Scenario) -> None:

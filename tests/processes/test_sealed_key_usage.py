@@ -275,8 +275,8 @@ def test_open_unit_is_completed_by_one_of_the_two_named_assistants(sc: Scenario,
     with pytest.raises(InvalidData) as refused:
         sc.do("open_unit", "cs_assistant3", witnesses(sc))
     assert set(refused.value.fields) == {"assistant_1"}
-    task_id = sc.task("open_unit").id
-    sc._unit(lambda: sc.engine.release(session, task_id, sc.actor("cs_assistant3"), now=sc.now))
+    sc.engine.release(session, sc.task("open_unit").id, sc.actor("cs_assistant3"), now=sc.now)
+    session.commit()
     sc.do("open_unit", "cs_assistant2", witnesses(sc))
     assert sc.open_tasks() == ["guard_confirm"]
 
@@ -333,7 +333,8 @@ def test_stamped_application_not_back_in_time_is_chased(sc: Scenario, session: S
     sc.assert_escalated("collect_stamped_application", "stamped_application_overdue")
     assert sc.inbox("cs_supervisor") == ["chase_stamped_application"]
     sc.do("chase_stamped_application", "cs_supervisor", {"follow_up_note": "已催客戶補蓋公章"})
-    sc.do("collect_stamped_application", "cs_assistant", {"company_seal_stamped": True, "user_signature": "王"})
+    sc.do("collect_stamped_application", "cs_assistant", {"company_seal_stamped": True,
+                                                          "user_signature": "王"})
     reseal_and_archive(sc)
     sc.assert_ended("completed")
     [record] = sealed_key_records(session)

@@ -41,7 +41,8 @@ class KeyStatusOut(Schema):
 
     key_id = fields.String(required=True)
     kind = fields.String(required=True, metadata={"description": "unit | plant_room | master"})
-    status = fields.String(required=True, metadata={"description": "in_custody | sealed | out | lost | released"})
+    status = fields.String(required=True,
+                           metadata={"description": "in_custody | sealed | out | lost | released"})
     seal_number = fields.String(allow_none=True, required=True)
     holder = fields.String(allow_none=True, required=True)
     last_event_id = fields.Integer(required=True)
