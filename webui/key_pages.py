@@ -59,12 +59,15 @@ def loans_print() -> str:
                            title=_l("Key loan register"))
 
 
-@bp.get("/records/key-handover/<int:instance_id>")
+@bp.get("/records/key-handovers")
 @roles_required(*READERS)
-def handover_print(instance_id: int) -> str:
-    """Print the 單元鑰匙交接單 of one move-in."""
-    found = [r for r in key_registers.handover_records(db.session()) if r["instance_id"] == instance_id]
-    if not found:
+def handover_print() -> str:
+    """Print the 單元鑰匙交接單 of every move-in, or of one unit's (`?unit=`) or one case's (`?case=`)."""
+    unit = (request.args.get("unit") or "").strip()
+    case = request.args.get("case", type=int)
+    forms = [r for r in key_registers.handover_records(db.session())
+             if (not unit or r["unit"] == unit) and (case is None or r["instance_id"] == case)]
+    if (unit or case is not None) and not forms:
         abort(404)
-    return render_template("records/key_handover.html", r=found[0], printed_at=_printed_at(),
+    return render_template("records/key_handover.html", forms=forms, printed_at=_printed_at(),
                            title=_l("Unit key handover form"))
