@@ -6,6 +6,7 @@ from pathlib import Path
 
 from department.checks import hazard_ledger_balances
 from department.functions import FUNCTIONS, SERVICE_PROCESSES
+from department.keys import register_agrees as key_register_agrees
 from department.kpis import compute_kpis
 from department.roles import FOREMAN_OR_ABOVE, OBSERVERS, ROLES, ROLES_ZH_HANS
 from engine.domain import DemoAccount, Domain, Role, install
@@ -40,7 +41,7 @@ DOMAIN = Domain(
     roles=_roles(),
     services=FUNCTIONS,
     service_processes=SERVICE_PROCESSES,
-    register_checks=(hazard_ledger_balances,),
+    register_checks=(hazard_ledger_balances, key_register_agrees),
     demo_accounts=_demo_accounts(),
     kpis=compute_kpis,
     migrations=Path(__file__).resolve().parent / "migrations",

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from department import quality, services
+from department.key_functions import KEY_FUNCTIONS, KEY_SERVICE_PROCESSES
 from engine.domain import ServiceContext
 
 
@@ -50,6 +51,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "ledger_return": ledger_return,
     "sealed_key_archive": sealed_key_archive,
     **quality.FUNCTIONS,
+    **KEY_FUNCTIONS,
 }
 """Registered name → implementation, as scripts call them."""
 
@@ -58,6 +60,7 @@ SERVICE_PROCESSES: dict[str, frozenset[str]] = {
     "ledger_return": frozenset({"hazardous_goods_issuance"}),
     "sealed_key_archive": frozenset({"sealed_key_usage"}),
     **quality.SERVICE_PROCESSES,
+    **KEY_SERVICE_PROCESSES,
 }
 """Register-writing name → the processes allowed to write that register (issue 20).
 

@@ -60,3 +60,38 @@ class SealedKeyUse(Base):
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
     archived_by: Mapped[str] = mapped_column(String(64))
     archived_at: Mapped[datetime]
+
+
+class KeyEvent(Base):
+    """One line of the key register's history (鑰匙登記); never updated or deleted."""
+
+    __tablename__ = "key_events"
+    __table_args__ = (Index("ix_key_events_key", "key_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key_id: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # unit | plant_room | master
+    event: Mapped[str] = mapped_column(String(24))
+    status_after: Mapped[str] = mapped_column(String(16))
+    seal_after: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    holder_after: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("process_instances.id", ondelete="SET NULL"), nullable=True
+    )
+    actor: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]
+
+
+class KeyStatus(Base):
+    """The current status of one key; always equal to the last of its history lines (bpm check)."""
+
+    __tablename__ = "key_status"
+
+    key_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # in_custody | sealed | out | lost | released
+    seal_number: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    holder: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    last_event_id: Mapped[int] = mapped_column(BigId)
+    updated_at: Mapped[datetime]

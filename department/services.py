@@ -115,6 +115,7 @@ SEALED_KEY_FIELDS = (
     "approved", "unit_head_confirmed", "unit_head_name", "assistant_1", "assistant_2", "security_guard",
     "opened_at", "closed_at", "actions_taken", "used_by", "company_seal_stamped", "user_signature",
     "old_seal_number", "new_seal_number", "request_note", "archive_note", "performed_by", "initiator",
+    "customer_can_attend", "application_reference", "seal_number_before", "guard_confirmed", "guard_note",
 )
 
 

@@ -106,9 +106,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     for staff_pages in (inbox, tasks, start, records, notes_pages):
         app.register_blueprint(staff_pages.bp)
-    from . import figures, instances, models_editor, quality_pages, registers_pages
+    from . import figures, instances, key_pages, models_editor, quality_pages, registers_pages
 
-    for admin_pages in (instances, models_editor, figures, registers_pages, quality_pages):
+    for admin_pages in (instances, models_editor, figures, registers_pages, quality_pages, key_pages):
         app.register_blueprint(admin_pages.bp)
     from .api import init_api
 

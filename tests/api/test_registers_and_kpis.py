@@ -10,6 +10,7 @@ from flask import Flask
 
 from department import services
 from tests.api.conftest import Api, error_of
+from tests.api.test_key_registers import seal
 from tests.conftest import T0
 from webui.extensions import db
 
@@ -61,7 +62,9 @@ def test_registers_are_not_for_every_role(api: Api) -> None:
 
 def test_sealed_key_log_lists_archived_uses(api: Api, app: Flask) -> None:
     assert api.ok("GET", "/registers/sealed-keys", "cs_manager")["total"] == 0
-    data = {"unit": "8F-801", "reason": "forgot_key", "customer_reachable": True, "description": "忘带钥匙",
+    seal(api, "8F-801", "S-0041")
+    data = {"unit": "8F-801", "reason": "forgot_key", "customer_reachable": True, "customer_can_attend": True,
+            "application_reference": "SQ-1", "description": "忘带钥匙",
             "applicant_name": "李女士", "applicant_company": "某公司"}
     started = api.ok("POST", "/process-instances", "cs_assistant",
                      {"process_key": "sealed_key_usage", "data": data}, status=201)

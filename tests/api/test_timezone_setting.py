@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 
 from tests.api.conftest import Api, prepare
+from tests.api.test_key_registers import seal
 from tests.webui.conftest import login, make_app
 from webui.engine_ext import get_engine
 from webui.extensions import db
@@ -37,6 +38,7 @@ def app(db_url: str, compiled_translations: Path, tmp_path: Path,
 
 
 def test_a_typed_time_without_offset_is_read_in_the_calendar_zone(api: Api) -> None:
+    seal(api, "12F-1203", "F-1203")  # an incident is reported on a sealed key (issue 13)
     started = api.ok("POST", "/process-instances", "cs_supervisor", {
         "process_key": "sealed_key_incident",
         "data": {"unit": "12F-1203", "incident_type": "damaged", "discovered_at": "2026-11-30T20:30",

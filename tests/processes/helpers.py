@@ -18,7 +18,7 @@ from engine.store.unit_of_work import run_unit
 PROCESSES = Path(__file__).resolve().parents[2] / "processes"
 KEYS = ("repair_dispatch", "complaint_handling", "sealed_key_usage", "hazardous_goods_issuance",
         "sealed_key_incident", "service_quality_anomaly", "customer_proposal", "satisfaction_survey",
-        "customer_visit")
+        "customer_visit", "key_custody", "key_loan", "key_loss")
 T = TypeVar("T")
 
 

@@ -8,11 +8,19 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from department import keys
 from department.registers import sealed_key_incidents
 from engine.errors import Forbidden, InvalidData
 from tests.processes.helpers import Scenario
+from tests.processes.keys_helpers import seal_unit
 
 KEY = "sealed_key_incident"
+
+
+@pytest.fixture(autouse=True)
+def sealed_unit(sc: Scenario) -> None:
+    """Unit 15F-1501's key is sealed under F-000123 (moved in through key_custody)."""
+    seal_unit(sc, "15F-1501", "F-000123")
 
 
 def report(sc: Scenario, **override: Any) -> dict[str, Any]:
@@ -61,3 +69,26 @@ def test_report_needs_an_account_and_a_past_discovery_time(sc: Scenario) -> None
     with pytest.raises(InvalidData) as refused:
         sc.start(KEY, report(sc, discovered_at=(sc.now + timedelta(hours=1)).isoformat()), "cleaner")
     assert set(refused.value.fields) == {"discovered_at"}
+
+
+def test_a_handled_broken_seal_puts_the_new_seal_in_the_key_register(sc: Scenario, session: Session) -> None:
+    sc.start(KEY, report(sc), "security_guard")
+    sc.do("handle_incident", "cs_supervisor", handling())
+    assert keys.seal_number(session, "15F-1501") == "F-000789"
+    last = session.scalars(keys.history_query("15F-1501", newest_first=True)).first()
+    assert last is not None and (last.event, last.instance_id) == ("seal_broken", sc.instance_id)
+    assert keys.register_agrees(session) == []
+
+
+def test_a_lost_sealed_key_is_marked_lost_in_the_register(sc: Scenario, session: Session) -> None:
+    sc.start(KEY, report(sc, incident_type="lost"), "security_guard")
+    sc.do("handle_incident", "cs_supervisor", {**handling(), "new_seal_number": None})
+    assert keys.state(session, "15F-1501") == "lost"
+    sc.do("manager_sign", "cs_manager", {})
+    sc.assert_ended("closed")
+
+
+def test_an_incident_needs_a_sealed_key_in_the_register(sc: Scenario) -> None:
+    with pytest.raises(InvalidData) as refused:
+        sc.start(KEY, report(sc, unit="16F-1601"), "security_guard")
+    assert set(refused.value.fields) == {"unit"}

@@ -14,13 +14,17 @@ DEADLINES = {
     "repair_dispatch": {"arrive_overdue": "arrive_on_site", "callback_overdue": "callback"},
     "complaint_handling": {"forward_overdue": "forward", "report_overdue": "report_to_leadership",
                            "investigate_overdue": "investigate", "callback_overdue": "callback"},
-    "sealed_key_usage": {},
+    "sealed_key_usage": {"gm_approval_overdue": "gm_approval",
+                         "stamped_application_overdue": "collect_stamped_application"},
     "hazardous_goods_issuance": {},
     "sealed_key_incident": {},
     "service_quality_anomaly": {"improvement_overdue": "implement_improvement"},
     "customer_proposal": {"hold_overdue": "reanalyse"},
     "satisfaction_survey": {},
     "customer_visit": {},
+    "key_custody": {},
+    "key_loan": {"return_overdue": "return_key"},
+    "key_loss": {},
 }
 
 

@@ -30,6 +30,9 @@ ALL = frozenset(ROLES)
 EDITORS = frozenset({PROCESS_OWNER, ADMIN})
 ADMINS = frozenset({ADMIN})
 READERS = FOREMAN_OR_ABOVE | {ADMIN, "cleaning_foreman", "general_manager", "project_manager"}
+# The key register (issue 13): its keepers and management.
+KEY_READERS = FOREMAN_OR_ABOVE | {ADMIN, "general_manager", "project_manager", "cs_assistant",
+                                  "engineering_dispatcher", "security_guard"}
 STOCKERS = FOREMAN_OR_ABOVE
 QUALITY_READERS = FOREMAN_OR_ABOVE | {ADMIN, "quality_specialist", "general_manager", "project_manager"}
 DISPATCHERS = frozenset({"engineering_dispatcher"})
@@ -84,6 +87,8 @@ def cases() -> list[Case]:
         # issue 14: the quality registers
         *(Case("GET", f"{api}/registers/{path}", QUALITY_READERS)
           for path in ("anomalies", "anomalies/daily-analysis", "proposals", "surveys", "visits")),
+        Case("GET", f"{api}/registers/keys", KEY_READERS),
+        Case("GET", f"{api}/registers/key-loans", KEY_READERS),
         Case("GET", f"{api}/tasks", ALL),
         Case("GET", f"{api}/tasks?scope=all", OBSERVERS),
         Case("GET", f"{api}/tasks/{{t}}", SEES_TASK),
@@ -132,6 +137,9 @@ def cases() -> list[Case]:
         Case("GET", "/quality", QUALITY_READERS),
         *(Case("GET", f"/quality/{path}", QUALITY_READERS)
           for path in ("anomalies", "anomalies/analysis", "proposals", "surveys", "visits")),
+        Case("GET", "/registers/keys", KEY_READERS),
+        Case("GET", "/records/key-loans", KEY_READERS),
+        Case("GET", "/records/key-handovers", KEY_READERS),
         Case("GET", "/tasks/{t}", SEES_TASK),
         Case("GET", "/tasks/{t}/diagram.json", SEES_TASK),
         Case("POST", "/tasks/{t}", DISPATCHERS, {}, changes=True),
@@ -323,8 +331,22 @@ def test_the_requester_may_not_approve_hazardous_goods(world: World) -> None:
     do(world, approve, "cs_foreman2", data)
 
 
+def seal(world: World, unit: str, seal_number: str) -> None:
+    """Move a unit in through key_custody so a sealed-key use may start (issue 13's key register)."""
+    case = start(world, "key_custody", {"unit": unit, "movement": "move_in", "customer_name": "陳先生"},
+                 "cs_assistant")
+    do(world, task_of(world, case, "handover_keys"), "cs_assistant", {
+        "handover_form_number": "JJ-1", "unit_inspected": True, "keys_handed_over": 2, "keys_in_custody": 1,
+        "custody_agreement_reference": "TG-1", "customer_signature": "陳先生"})
+    do(world, task_of(world, case, "seal_keys"), "cs_assistant", {"seal_number": seal_number,
+                                                                  "witness": "cs_assistant2"})
+    do(world, task_of(world, case, "manager_sign"), "cs_manager", {})
+
+
 def test_the_manager_who_asked_may_not_approve_a_sealed_key_use(world: World) -> None:
-    application = {"unit": "15F-1501", "reason": "forgot_key", "customer_reachable": True,
+    seal(world, "15F-1511", "F-1511")
+    application = {"unit": "15F-1511", "reason": "forgot_key", "customer_reachable": True,
+                   "customer_can_attend": True, "application_reference": "SQ-1",
                    "description": "客戶忘帶鑰匙", "applicant_name": "王經理", "applicant_company": "宏達貿易"}
     case = start(world, "sealed_key_usage", application, "cs_manager")
     do(world, task_of(world, case, "confirm_with_unit_head"), "cs_assistant",
@@ -336,14 +358,16 @@ def test_the_manager_who_asked_may_not_approve_a_sealed_key_use(world: World) ->
 
 
 def test_two_sealed_key_witnesses_may_not_be_one_person(world: World) -> None:
-    application = {"unit": "15F-1501", "reason": "emergency", "customer_reachable": False,
+    seal(world, "15F-1512", "F-1512")
+    application = {"unit": "15F-1512", "reason": "emergency", "customer_reachable": False,
+                   "customer_can_attend": False,
                    "description": "水管爆裂", "applicant_name": "王經理", "applicant_company": "宏達貿易"}
     case = start(world, "sealed_key_usage", application, "cs_assistant")
     do(world, task_of(world, case, "manager_request"), "cs_manager", {"request_note": "客戶聯繫不上"})
     do(world, task_of(world, case, "gm_approval"), "general_manager", {"approved": True})
     open_unit = task_of(world, case, "open_unit")
     opened = T0 + timedelta(minutes=30)
-    witnesses = {"assistant_1": "cs_assistant", "assistant_2": "cs_assistant",
+    witnesses = {"seal_number_before": "F-1512", "assistant_1": "cs_assistant", "assistant_2": "cs_assistant",
                  "security_guard": "security_guard", "opened_at": opened.isoformat(),
                  "closed_at": (opened + timedelta(minutes=20)).isoformat(), "actions_taken": "關閉總閥"}
     refused = do(world, open_unit, "cs_assistant", witnesses, status=422).get_json()

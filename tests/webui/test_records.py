@@ -15,6 +15,7 @@ from webui.extensions import db
 
 from .conftest import REPAIR, open_task, start_case
 from .test_inbox import client_for
+from .test_key_pages import seal_through_custody
 
 CSS = Path(__file__).resolve().parents[2] / "webui" / "static" / "css" / "inbox.css"
 
@@ -81,12 +82,15 @@ def test_complaint_record_prints_the_investigation_and_callback(process_app: Fla
 
 
 def test_sealed_key_record_names_the_witnesses_and_has_their_signature_lines(process_app: Flask) -> None:
+    seal_through_custody(process_app, "20F-2001", "F-2001")
     case = start_case(process_app, "sealed_key_usage", {
-        "unit": "20F-2001", "reason": "emergency", "customer_reachable": "false", "description": "室内漏水",
+        "unit": "20F-2001", "reason": "emergency", "customer_reachable": "false",
+        "customer_can_attend": "false", "description": "室内漏水",
         "applicant_name": "张经理", "applicant_company": "华丰贸易"}, "cs_assistant")
     complete(process_app, case, "manager_request", "cs_manager", {"request_note": "漏水紧急，客户联系不上"})
     complete(process_app, case, "gm_approval", "general_manager", {"approved": "true"})
     complete(process_app, case, "open_unit", "cs_assistant", {
+        "seal_number_before": "F-2001",
         "assistant_1": "cs_assistant", "assistant_2": "cs_assistant2", "security_guard": "security_guard",
         "opened_at": "2026-11-23T10:20", "closed_at": "2026-11-23T10:50", "actions_taken": "关闭水阀"})
     html = client_for(process_app, "cs_manager").get(f"/records/{case}").get_data(as_text=True)

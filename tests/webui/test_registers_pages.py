@@ -10,6 +10,7 @@ from webui.extensions import db
 
 from .conftest import start_case
 from .test_instances import signed_in
+from .test_key_pages import seal_through_custody
 
 
 def lines(app: Flask) -> list[tuple[str, str, float, float, str]]:
@@ -91,8 +92,10 @@ def test_the_ledger_filters_by_item_and_links_to_the_print_view(web: Flask) -> N
 
 
 def test_the_sealed_key_log_lists_each_archived_use(web: Flask) -> None:
+    seal_through_custody(web, "18F-1801", "S-0041")
     case = start_case(web, "sealed_key_usage", {
-        "unit": "18F-1801", "reason": "forgot_key", "customer_reachable": "true", "description": "忘带钥匙",
+        "unit": "18F-1801", "reason": "forgot_key", "customer_reachable": "true",
+        "customer_can_attend": "true", "application_reference": "SQ-1", "description": "忘带钥匙",
         "applicant_name": "李女士", "applicant_company": "华信公司"}, "cs_assistant")
     with web.app_context():
         services.sealed_key_archive(db.session, case, {

@@ -85,3 +85,6 @@ def sealed_keys(args: dict[str, Any]) -> dict[str, Any]:
     """List every archived sealed-key use, newest first: unit, reason, approvals, witnesses, times, seals."""
     require_roles(actor(), READERS, "reading the registers")
     return page_of(registers.sealed_key_records(db.session()), args["page"], args["per_page"])
+
+
+from . import key_registers  # noqa: E402,F401  (the key register's routes live on this blueprint)
