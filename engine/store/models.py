@@ -220,3 +220,8 @@ class HistoryEvent(Base):
     task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+# The notification outbox's tables share this metadata (create_schema, Alembic); imported last, as it
+# builds on Base.
+from engine.notify import models as _notify_models  # noqa: E402,F401
