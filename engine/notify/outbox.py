@@ -55,14 +55,17 @@ def _channel_wants(channel: Channel, ev: Event, users: list[str]) -> bool:
     return bool(roles & set(channel.roles or [])) or bool(set(users) & set(channel.users or []))
 
 
-def write(session: Session, ev: Event, channels: list[Channel], zone: ZoneInfo = DEFAULT_ZONE
-          ) -> Notification | None:
-    """Write one notification and a delivery per channel it goes to; None when nobody gets it."""
+def write(session: Session, ev: Event, channels: list[Channel], zone: ZoneInfo = DEFAULT_ZONE, *,
+          only: bool = False) -> Notification | None:
+    """Write one notification and a delivery per channel it goes to; None when nobody gets it.
+
+    With `only`, the given channels receive it whatever they subscribe to (a test message).
+    """
     if ev.dedupe_key is not None and session.scalar(
             select(Notification.id).where(Notification.dedupe_key == ev.dedupe_key)) is not None:
         return None
     users = recipients(session, ev)
-    hooks = [c for c in channels if _channel_wants(c, ev, users)]
+    hooks = list(channels) if only else [c for c in channels if _channel_wants(c, ev, users)]
     if not users and not hooks:
         return None
     note = Notification(
