@@ -48,7 +48,7 @@ class Hit:
 @contextmanager
 def http_receiver(statuses: list[int] | None = None, hold: threading.Event | None = None
                   ) -> Iterator[tuple[str, Inbox]]:
-    """Run a webhook receiver on 127.0.0.1; answer `statuses` in turn (then 200); yield URL and inbox."""
+    """Run a webhook receiver on 127.0.0.1 answering `statuses` in turn (then 200); `hold` holds the first."""
     inbox = Inbox()
     answers = list(statuses or [])
     lock = threading.Lock()
@@ -58,9 +58,10 @@ def http_receiver(statuses: list[int] | None = None, hold: threading.Event | Non
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with lock:
                 status = answers.pop(0) if answers else 200
+            first = not inbox.items
             inbox.add(Hit(self.headers.get("Idempotency-Key", ""), body, status))
-            if hold is not None:
-                hold.wait(WAIT)  # the crash drill kills the worker while this request is open
+            if hold is not None and first:
+                hold.wait(WAIT)  # the crash drill kills the worker while this first request is open
             self.send_response(status)
             self.send_header("Content-Length", "2")
             self.end_headers()
