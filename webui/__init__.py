@@ -103,6 +103,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     for staff_pages in (inbox, tasks, start, records):
         app.register_blueprint(staff_pages.bp)
+    from . import notifications
+
+    app.register_blueprint(notifications.bp)
     from . import figures, instances, models_editor, registers_pages
 
     for admin_pages in (instances, models_editor, figures, registers_pages):

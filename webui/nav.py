@@ -34,6 +34,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("/figures", _l("Figures"), frozenset({ADMIN}) | _MANAGEMENT),
     NavItem("/registers", _l("Registers"),
             frozenset({ADMIN, "cleaning_foreman", "general_manager", "project_manager"}) | FOREMAN_OR_ABOVE),
+    NavItem("/notifications/admin", _l("Notification channels"), frozenset({ADMIN})),
 )
 
 

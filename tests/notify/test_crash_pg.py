@@ -36,7 +36,8 @@ def schema() -> Iterator[str]:
     """A private schema with the tables; dropped afterwards."""
     reason = pg_unreachable()
     if reason:
-        skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): the delivery crash drill was NOT run")
+        skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): "
+                        "the delivery crash drill was NOT run")
     name = f"bpm_n_{uuid.uuid4().hex[:12]}"
     admin = make_engine(PG_URL)
     with admin.begin() as conn:
@@ -102,7 +103,8 @@ def test_a_worker_killed_during_delivery_loses_nothing_and_sends_nothing_twice(s
         second.start()
         try:
             with factory() as s:
-                keys = set(s.scalars(select(Delivery.idempotency_key).where(Delivery.channel.like("webhook:%"))))
+                keys = set(s.scalars(select(Delivery.idempotency_key)
+                                     .where(Delivery.channel.like("webhook:%"))))
             inbox.wait_for(lambda items: {h.key for h in items} >= keys)
             settled = time.monotonic() + 120  # a bound against hanging only
             while not all_sent(factory) and time.monotonic() < settled:
