@@ -177,3 +177,29 @@ def test_a_test_message_goes_to_the_one_channel(session_factory: Factory, staff:
     assert hits[0].body["title"] == "测试通知"
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Delivery)) == 1
+
+
+def test_a_deadline_drawing_near_is_told_once_to_the_role(session_factory: Factory, deployed: Engine,
+                                                         staff: dict[str, Actor]) -> None:
+    start_dispatch(session_factory, deployed, staff["cs_chen"])  # due at T0 + 15 minutes
+    early = fast_policy(clock=lambda: T0 - timedelta(minutes=1), lead=timedelta(minutes=10))
+    assert delivery.scan_deadlines(session_factory, early) == 0  # 16 minutes ahead: not yet
+    near = fast_policy(clock=lambda: T0 + timedelta(minutes=6), lead=timedelta(minutes=10))
+    assert delivery.scan_deadlines(session_factory, near) == 1
+    assert delivery.scan_deadlines(session_factory, near) == 0  # told once, however often it scans
+    with session_factory() as s:
+        note = s.scalars(select(Notification).where(Notification.event == "deadline_near")).one()
+        told = sorted(s.scalars(select(Delivery.channel).where(Delivery.notification_id == note.id)))
+    assert note.due_at == T0 + timedelta(minutes=15) and told == ["app:tech_li", "app:tech_wang"]
+
+
+def test_the_starter_is_told_when_the_case_ends(session_factory: Factory, deployed: Engine,
+                                               staff: dict[str, Actor]) -> None:
+    iid = start_dispatch(session_factory, deployed, staff["cs_chen"])
+    with session_factory() as s:
+        task_id = str(s.scalar(select(TaskRow.id).where(TaskRow.instance_id == iid)))
+        run_unit(s, lambda: deployed.complete(s, task_id, {}, staff["tech_wang"], now=T0))
+    with session_factory() as s:
+        ended = s.scalars(select(Notification).where(Notification.event == "instance_ended")).one()
+        told = s.scalars(select(Delivery.channel).where(Delivery.notification_id == ended.id)).all()
+    assert ended.instance_id == iid and ended.message_zh == "closed" and told == ["app:cs_chen"]
