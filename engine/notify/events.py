@@ -101,6 +101,9 @@ def derive(session: Session, rows: list[HistoryEvent]) -> list[Event]:
 
 
 def _model(session: Session, inst: ProcessInstance, cache: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    seen = session.info.get(definitions.MODELS_SEEN, {})
+    if inst.version_id in seen:
+        return dict(seen[inst.version_id])
     if inst.version_id not in cache:
         try:
             cache[inst.version_id] = definitions.compiled_by_id(session, inst.version_id).model
