@@ -175,10 +175,15 @@ def scan_deadlines(session_factory: SessionFactory, policy: Policy) -> int:
             TaskRow.due_at, TaskRow.title_zh, TaskRow.title_en, TaskRow.instance_title).where(
             TaskRow.status == "open", TaskRow.overdue.is_(False), TaskRow.due_at > now,
             TaskRow.due_at <= now + policy.lead).order_by(TaskRow.due_at).limit(500)))
+        keys = {task.id: f"deadline_near:{task.id}:{task.due_at.isoformat()}" for task in tasks}
+        # One query for the tasks already told, instead of one per task on every wake-up.
+        told = set(session.scalars(select(Notification.dedupe_key).where(
+            Notification.dedupe_key.in_(list(keys.values()))))) if keys else set()
         session.rollback()
     for task in tasks:
-        assert task.due_at is not None
-        key = f"deadline_near:{task.id}:{task.due_at.isoformat()}"
+        key = keys[task.id]
+        if key in told:
+            continue
         ev = Event("deadline_near", task.instance_id, now, users=(task.assignee,) if task.assignee else (),
                    roles=() if task.assignee else (task.role,), task_id=task.id, element_id=task.element_id,
                    role=task.role, assignee=task.assignee, due_at=task.due_at, title_zh=task.title_zh,
