@@ -12,6 +12,7 @@ from engine import domain
 from engine.errors import Problem
 from engine.forms.parser import PF_NS, parse_form
 from engine.messages import msg
+from engine.notify.bpmn import read_notify
 from engine.sandbox.scripting import names_read
 from engine.spiff.parser import is_iso_duration, normalise_timer_expression, timer_value_problem
 
@@ -26,7 +27,7 @@ FLOW_NODES = {
     "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent", "subProcess", "callActivity",
     "sendTask", "receiveTask", "transaction", "adHocSubProcess",
 }
-PF_TASK_CHILDREN = {"label", "assignee", "role", "separation", "form"}
+PF_TASK_CHILDREN = {"label", "assignee", "role", "separation", "form", "notify"}
 
 Checker = Callable[[str], list[str]]
 
@@ -119,6 +120,7 @@ class ModelReader:
             "outcomes": {},
             "timers": {},
             "elements": {},
+            "notify": {},  # element id → pf:notify (engine.notify.bpmn)
         }
         for node in proc.iter():
             tag = local(node.tag)
@@ -162,6 +164,9 @@ class ModelReader:
         label = _pf(node, "label")
         if label is not None:
             model["elements"][eid]["name_en"] = _text(label)
+        notify = read_notify(node, lambda problem: self.problem(eid, problem))
+        if notify is not None:
+            model["notify"][eid] = notify
         if tag == "userTask":
             model["tasks"][eid] = self._read_user_task(node, eid)
         elif tag in ("task", "manualTask"):

@@ -314,6 +314,7 @@ class SpecCache(RecentByHash[CompiledProcess]):
 
 
 _CACHE = SpecCache()
+MODELS_SEEN = "bpm_models_seen"  # session.info key: version id → model, for this session's later readers
 # Recent valid compilations with the domain they were checked against (roles and functions decide
 # validity): the editor's check, reused by the deploy of the same bytes that follows it.
 _CHECKED: RecentByHash[tuple[object, CompiledProcess]] = RecentByHash(size=8)
@@ -327,11 +328,13 @@ def compiled_version(version: ProcessVersion) -> CompiledProcess:
 def compiled_by_id(session: Session, version_id: int, digest: str | None = None) -> CompiledProcess:
     """Return a version's compiled form; with its content hash known, a cache hit reads nothing."""
     hit = _CACHE.lookup(digest) if digest else None
-    if hit is not None:
-        return hit
-    # The XML and model columns load only when the cache misses (a new process or a new worker).
-    version = session.get(ProcessVersion, version_id,
-                          options=[defer(ProcessVersion.bpmn_xml), defer(ProcessVersion.model)])
-    if version is None:
-        raise NotFound(f"process version {version_id} does not exist")
-    return _CACHE.get(version)
+    if hit is None:
+        # The XML and model columns load only when the cache misses (a new process or a new worker).
+        version = session.get(ProcessVersion, version_id,
+                              options=[defer(ProcessVersion.bpmn_xml), defer(ProcessVersion.model)])
+        if version is None:
+            raise NotFound(f"process version {version_id} does not exist")
+        hit = _CACHE.get(version)
+    # Later readers in this session (the notification outbox) find the model without a query.
+    session.info.setdefault(MODELS_SEEN, {})[version_id] = hit.model
+    return hit

@@ -28,6 +28,8 @@ from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from engine.notify import delivery
+from engine.notify.outbox import DELIVERED_BY_CALLER
 from engine.runtime import Engine
 from engine.store.models import ProcessInstance
 from engine.store.unit_of_work import run_unit
@@ -109,6 +111,7 @@ def fire_pass(session_factory: SessionFactory, engine: Engine, now: datetime | N
             break
         firing = _Firing((now or engine.clock()).astimezone(UTC))
         with session_factory() as session:
+            session.info[DELIVERED_BY_CALLER] = True  # the worker delivers right after this pass
             try:
                 unit = run_unit(session, partial(_fire_next, session, engine, skip, firing))
             except Exception:
@@ -220,8 +223,11 @@ class Worker:
     """Fire due timers, then sleep until the next one is due or a notification arrives."""
 
     def __init__(self, session_factory: SessionFactory, engine: Engine, bind: SqlEngine | None = None,
-                 max_sleep: float = MAX_SLEEP) -> None:
+                 max_sleep: float = MAX_SLEEP, policy: delivery.Policy | None = None) -> None:
         self.session_factory = session_factory
+        # Notification delivery rides on the same wake-ups: an outbox write announces one at commit.
+        self.policy = policy if policy is not None else delivery.Policy.from_env()
+        self.delivered = 0
         self.engine = engine
         self.bind = bind if bind is not None else getattr(session_factory, "kw", {}).get("bind")
         self.max_sleep = max_sleep
@@ -250,6 +256,7 @@ class Worker:
                 # Clear before the pass: a wake-up arriving during the pass must not be lost.
                 self._wake.clear()
                 self.run_once(stop)
+                self.deliver_once(stop)
                 if stop.is_set():
                     break
                 self._wake.wait(self._sleep_seconds())
@@ -274,6 +281,17 @@ class Worker:
             self._hold.setdefault(instance_id, (clock + 1.0, 1.0))
         return result
 
+    def deliver_once(self, stop: threading.Event | None = None) -> int:
+        """Write "deadline near" notifications that fell due, then send every due delivery."""
+        try:
+            delivery.scan_deadlines(self.session_factory, self.policy)
+        except Exception:
+            log.exception("cannot scan for near deadlines; trying again at the next wake-up")
+        sent = delivery.deliver_due(self.session_factory, self.policy,
+                                    stop=(stop.is_set if stop is not None else lambda: False))
+        self.delivered += sent
+        return sent
+
     def _held(self) -> set[int]:
         """Return the instances held back from firing right now."""
         clock = time.monotonic()
@@ -286,10 +304,13 @@ class Worker:
         try:
             with self.session_factory() as session:
                 due = next_due(session, self._held())
+                notify_due = delivery.next_due(session, self.policy)
                 session.rollback()
         except Exception:
             log.exception("cannot read the next due time; retrying in %.0f s", self.max_sleep)
-            due = None
+            due = notify_due = None
+        if notify_due is not None:
+            waits.append(max((notify_due - self.policy.clock()).total_seconds(), BUSY_RETRY))
         if due is not None:
             # Due yet not claimed in the pass: another worker holds it (SKIP LOCKED) or it just fell
             # due. Look again shortly rather than spinning while the other worker commits.

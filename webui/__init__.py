@@ -99,12 +99,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
-    from . import tokens_page
+    from . import inbox, notes_pages, notifications, records, start, tasks, tokens_page
 
-    app.register_blueprint(tokens_page.bp)
-    from . import inbox, notes_pages, records, start, tasks
-
-    for staff_pages in (inbox, tasks, start, records, notes_pages):
+    for staff_pages in (inbox, tasks, start, records, notes_pages, notifications, tokens_page):
         app.register_blueprint(staff_pages.bp)
     from . import figures, instances, key_pages, models_editor, quality_pages, registers_pages
 

@@ -39,6 +39,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("/quality", _l("Quality"),  # issue 14: the quality registers
             frozenset({ADMIN, "quality_specialist", "general_manager", "project_manager"})
             | FOREMAN_OR_ABOVE),
+    NavItem("/notifications/admin", _l("Notification channels"), frozenset({ADMIN})),
 )
 
 

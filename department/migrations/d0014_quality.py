@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "d0014_quality"
-down_revision: str | None = "d0001"
+down_revision: str | None = "d0013_key_register"
 branch_labels: tuple[str, ...] | None = None
 depends_on: str | None = None
 

@@ -267,3 +267,8 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+# The notification outbox's tables share this metadata (create_schema, Alembic); imported last, as it
+# builds on Base.
+from engine.notify import models as _notify_models  # noqa: E402,F401

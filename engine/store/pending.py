@@ -13,6 +13,7 @@ from sqlalchemy import Table, event, insert
 from sqlalchemy.orm import Session, SessionTransaction
 
 _KEY = "bpm_pending_rows"
+_WRITTEN = "bpm_written_rows"  # rows already inserted in this transaction, for readers such as the outbox
 
 
 def add_row(session: Session, table: Table, values: dict[str, Any]) -> None:
@@ -32,12 +33,21 @@ def write_pending(session: Session) -> int:
         # round trip. (A multi-VALUES insert is compiled anew for each row count: it cost more than it saved.)
         session.execute(insert(table), rows)
         written += len(rows)
+        session.info.setdefault(_WRITTEN, {}).setdefault(table, []).extend(rows)
     return written
 
 
+def rows_of(session: Session, table: Table) -> list[dict[str, Any]]:
+    """Return the rows of `table` this transaction added so far, written or still queued, in order."""
+    written = session.info.get(_WRITTEN, {}).get(table, [])
+    queued = session.info.get(_KEY, {}).get(table, [])
+    return [*written, *queued]
+
+
 def drop_pending(session: Session) -> None:
-    """Forget queued rows (their transaction rolled back)."""
+    """Forget queued rows and the record of written ones (their transaction ended)."""
     session.info.pop(_KEY, None)
+    session.info.pop(_WRITTEN, None)
 
 
 @event.listens_for(Session, "before_commit")
@@ -47,7 +57,8 @@ def _write_before_commit(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _drop_after_rollback(session: Session, transaction: SessionTransaction) -> None:
-    # Only the outermost transaction: a failing script's savepoint must not drop the unit's rows.
+def _drop_at_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    # Only the outermost transaction (commit or rollback): a failing script's savepoint must not drop
+    # the unit's rows.
     if transaction.parent is None:
         drop_pending(session)

@@ -9,6 +9,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.orm import Session
 
 from engine.errors import ProcessFailure
+from engine.notify import outbox
 
 T = TypeVar("T")
 
@@ -47,6 +48,7 @@ def run_unit(session: Session, action: Callable[[], T]) -> UnitResult[T]:
 def _commit(session: Session) -> None:
     """Commit; a failed commit is rolled back so the session stays usable, then re-raised."""
     try:
+        outbox.record(session)  # the unit's notifications, in its own transaction (the outbox)
         session.commit()
     except BaseException:
         session.rollback()

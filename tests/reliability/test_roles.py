@@ -147,6 +147,15 @@ def cases() -> list[Case]:
         Case("POST", "/tasks/{t}/release", ADMINS, {}, changes=True),
         Case("POST", "/tasks/{t}/reassign", ADMINS | DISPATCHERS, {"assignee": "engineering_dispatcher"},
              changes=True),
+        Case("GET", "/notifications", ALL),
+        Case("GET", "/notifications/badge", ALL),
+        Case("POST", "/notifications/1/read", ALL, {}, changes=True),
+        Case("POST", "/notifications/read-all", ALL, {}, changes=True),
+        Case("POST", "/notifications/settings", ALL, {}, changes=True),
+        Case("GET", "/notifications/admin", ADMINS),
+        Case("POST", "/notifications/admin/webhooks", ADMINS, {}, changes=True),
+        *(Case("POST", f"/notifications/admin/webhooks/1/{a}", ADMINS, {}, changes=True)
+          for a in ("test", "disable", "enable")),
     ]
 
 
@@ -234,7 +243,7 @@ def _template(rule: str) -> str:
     rule = re.sub(r"<(uuid:)?task_id>", "{t}", rule)
     rule = re.sub(r"<[^>]*:key>|<key>", "{k}", rule)
     rule = re.sub(r"<int[^>]*:attachment_id>", "1", rule)
-    return re.sub(r"<int:(number|token_id)>", "1", rule)
+    return re.sub(r"<int:(number|token_id|delivery_id|channel_id)>", "1", rule)
 
 
 def _expand(template: str) -> list[str]:

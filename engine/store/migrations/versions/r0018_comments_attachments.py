@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "r0018_comments_attachments"
-down_revision: str | None = "r0003"
+down_revision: str | None = "r0017_notifications"
 branch_labels: str | None = None
 depends_on: str | None = None
 
