@@ -336,3 +336,13 @@ def working_hours_after(calendar: BusinessCalendar, now: datetime, hours: Hours)
 def minutes_after(now: datetime, minutes: float | int) -> str:
     """Return the ISO-8601 UTC moment `minutes` wall-clock minutes after `now`, for timer expressions."""
     return (_utc(now, "now") + timedelta(minutes=minutes)).isoformat()
+
+
+def parse_moment(value: datetime | str) -> datetime:
+    """Read a timer anchor (a datetime or an ISO string such as `started_at`) as an aware UTC moment."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"a deadline anchor must be an ISO date-time, got {value!r}") from exc
+    return _utc(value, "the deadline anchor")
