@@ -11,9 +11,13 @@ from tests.processes.helpers import KEYS, PROCESSES, deploy_all
 
 # Deadlines of SPEC §2–3: boundary timer → (task it watches, follow-up task).
 DEADLINES = {
-    "repair_dispatch": {"arrive_overdue": "arrive_on_site", "callback_overdue": "callback"},
+    "repair_dispatch": {"arrive_overdue": "arrive_on_site", "assist_overdue": "assist",
+                        "callback_overdue": "callback"},
     "complaint_handling": {"forward_overdue": "forward", "report_overdue": "report_to_leadership",
-                           "investigate_overdue": "investigate", "callback_overdue": "callback"},
+                           "investigate_overdue": "investigate", "callback_overdue": "callback",
+                           "take_over_overdue": "take_over_case", "accept_overdue": "accept_case",
+                           "inform_customer_overdue": "inform_customer",
+                           "explain_and_assist_overdue": "explain_and_assist"},
     "sealed_key_usage": {},
     "hazardous_goods_issuance": {},
     "sealed_key_incident": {},
