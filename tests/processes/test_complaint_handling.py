@@ -302,7 +302,8 @@ def test_major_complaint_received_friday_evening_is_due_on_the_wall_clock(sc: Sc
 
 def test_minor_complaint_is_due_by_the_customers_requested_time(sc: Scenario) -> None:
     requested = sc.now + timedelta(hours=6)
-    sc.start(KEY, {**complaint("minor"), "customer_requested_deadline": requested.isoformat()}, "cs_assistant")
+    sc.start(KEY, {**complaint("minor"), "customer_requested_deadline": requested.isoformat()},
+             "cs_assistant")
     sc.do("forward", "cs_assistant", {"department": "cleaning"})
     assert sc.due("investigate") == requested
 
