@@ -25,13 +25,14 @@ bp.context_processor(template_helpers)
 MAX_DAYS = 366  # a year at most: the figures are read per month or quarter
 # Titles in the UI's languages (the engine's own titles quote the rule book in Traditional script).
 KPI_TITLES = {
-    "repair_timeliness": _l("Repair timeliness (on site within 15 minutes)"),
-    "repair_callback_rate": _l("Repair callbacks within 24 working hours"),
+    "repair_timeliness": _l("Repair timeliness (on site within 15 minutes of the request)"),
+    "repair_callback_rate": _l("Repair callbacks within 24 working hours of the end of the work"),
     "valid_complaint_timeliness": _l("Valid complaints handled in time"),
-    "satisfaction": _l("Customer satisfaction"),
+    "callback_face_to_face": _l("Face-to-face repair callbacks"),
+    "callback_satisfaction": _l("Callback satisfaction"),
 }
 BREAKDOWN_TITLES = {"role": _l("By role"), "process": _l("By process"), "severity": _l("By severity"),
-                    "actor": _l("By person")}
+                    "actor": _l("By person"), "version": _l("By process version (which version's cases)")}
 SEVERITY_LABELS = {"major": _l("Major"), "general": _l("General"), "minor": _l("Minor")}
 CHARTED = ("process", "role", "severity")  # per person stays a table: names make poor chart axes
 
@@ -81,7 +82,7 @@ def _percent(f: Any) -> float | None:
 def kpi_view(kpi: Any, names: dict[str, tuple[str, str]]) -> dict[str, Any]:
     """Return what the page and its charts show for one KPI."""
     breakdowns = []
-    for name in (*CHARTED, "actor"):
+    for name in (*CHARTED, "actor", "version"):
         groups = kpi.breakdowns.get(name)
         if not groups:
             continue

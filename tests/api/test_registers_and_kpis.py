@@ -79,7 +79,8 @@ def test_sealed_key_log_lists_archived_uses(api: Api, app: Flask) -> None:
 def test_kpis_for_a_period(api: Api) -> None:
     report = api.ok("GET", "/kpis?from=2026-11-01&to=2026-11-30", "cs_manager")
     assert [k["key"] for k in report["kpis"]] == ["repair_timeliness", "repair_callback_rate",
-                                                  "valid_complaint_timeliness", "satisfaction"]
+                                                  "valid_complaint_timeliness", "callback_face_to_face",
+                                                  "callback_satisfaction"]
     # Days are local (Asia/Shanghai): 1 November 00:00 there is 31 October 16:00 UTC.
     assert report["from"].startswith("2026-10-31T16:00") and report["to"].startswith("2026-11-30T16:00")
     assert api.ok("GET", "/kpis", "admin")["kpis"]

@@ -69,14 +69,15 @@ def test_this_months_figures_from_the_history(web: Flask) -> None:
     assert "50.0%" in timeliness and "1 of 2" in timeliness and "target missed" in timeliness
     callback = kpi_card(page, "repair_callback_rate")
     assert "100.0%" in callback and "target met" in callback
-    assert "100.0%" in kpi_card(page, "satisfaction")
+    assert "100.0%" in kpi_card(page, "callback_satisfaction")
+    assert "0.0%" in kpi_card(page, "callback_face_to_face")  # the one callback was by phone
     assert "no cases" in kpi_card(page, "valid_complaint_timeliness")
     assert re.search(r'href="/instances/\d+">#\d+</a>', page)  # the missed arrival links to its case
     data = chart_data(page)
-    assert [k["percent"] for k in data["overview"]] == [50.0, 100.0, None, 100.0]
+    assert [k["percent"] for k in data["overview"]] == [50.0, 100.0, None, 0.0, 100.0]
     charts = {c["id"]: c for c in data["charts"]}
     assert charts["chart-repair_timeliness-role"]["rows"][0]["label"] == "Maintenance technician"
-    assert "chart-satisfaction-process" in charts
+    assert "chart-callback_satisfaction-process" in charts
     assert "chart.umd.min.js" in page and "<script>" not in page
 
 
@@ -107,4 +108,4 @@ def test_figures_are_for_managers_and_admins(web: Flask) -> None:
 def test_titles_are_in_simplified_chinese(web: Flask) -> None:
     client, _ = signed_in(web, "admin")
     page = client.get("/figures").get_data(as_text=True)
-    assert "客户满意率" in page and "维修及时率" in page
+    assert "回访满意率" in page and "维修及时率" in page

@@ -15,8 +15,9 @@ from .responses import KpiReportOut
 from .schemas import KpiArgs
 
 blp = ApiBlueprint("kpis", __name__, url_prefix="/api/v1/kpis",
-                   description="Repair timeliness, repair callback rate, valid-complaint timeliness and "
-                               "customer satisfaction, computed from instance history.")
+                   description="Repair timeliness, repair callback rate, valid-complaint timeliness, "
+                               "face-to-face callbacks and callback satisfaction, computed from "
+                               "instance history.")
 
 
 @blp.route("")
