@@ -192,6 +192,11 @@ class BusinessCalendar:
         start, _end = next(self._windows_from(_utc(at, "at")))
         return start
 
+    def working_day_end(self, at: datetime) -> datetime:
+        """Return the end (UTC) of the working day holding `at`, or of the next one when `at` is after hours."""
+        _start, end = next(self._windows_from(_utc(at, "at")))
+        return end
+
     def add_working_hours(self, start: datetime, hours: Hours) -> datetime:
         """Return the moment (UTC) `hours` working hours after `start`."""
         remaining = _duration(hours)

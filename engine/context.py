@@ -76,6 +76,7 @@ class StepContext:
             # Deadlines that name their anchor (e.g. the request's `started_at`), not the task's start.
             "minutes_after": lambda ts, n: minutes_after(parse_moment(ts), float(n)),
             "working_hours_after": lambda ts, n: working_hours_after(cal, parse_moment(ts), float(n)),
+            "end_of_working_day": lambda ts: iso(cal.working_day_end(parse_moment(ts))),
         }
         served, key = domain.current(), self.instance.process_key
         services = {name: bound(fn) if served.may_call(key, name) else refused(name)

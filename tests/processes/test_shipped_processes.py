@@ -19,7 +19,7 @@ DEADLINES = {
                            "inform_customer_overdue": "inform_customer",
                            "explain_and_assist_overdue": "explain_and_assist"},
     "sealed_key_usage": {},
-    "hazardous_goods_issuance": {},
+    "hazardous_goods_issuance": {"use_overdue": "use_and_report", "return_overdue": "return_unused"},
     "sealed_key_incident": {},
 }
 
