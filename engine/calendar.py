@@ -193,7 +193,7 @@ class BusinessCalendar:
         return start
 
     def working_day_end(self, at: datetime) -> datetime:
-        """Return the end (UTC) of the working day holding `at`, or of the next one when `at` is after hours."""
+        """Return the end (UTC) of the working day holding `at` (the next one's when `at` is after hours)."""
         _start, end = next(self._windows_from(_utc(at, "at")))
         return end
 

@@ -80,12 +80,13 @@ def test_anomaly_is_handled_by_a_foreman_or_above_before_the_return(sc: Scenario
     assert set(refused.value.fields) == {"anomaly_description"}
     sc.do("use_and_report", "cleaner", {"used_quantity": 1, "anomaly": True,
                                         "anomaly_description": "瓶蓋破損"})
-    assert sc.inbox("cs_supervisor") == ["handle_anomaly", "supervisor_informed"]  # supervisors act as foreman
+    # Supervisors act as foreman, and they are told of the anomaly in a task of their own.
+    assert sc.inbox("cs_supervisor") == ["handle_anomaly", "supervisor_informed"]
     sc.do("handle_anomaly", "cs_supervisor", {"anomaly_handling": "通風並更換容器"})
     sc.do("return_unused", "cleaning_foreman", {"returned_quantity": 0})
     sc.do("supervisor_informed", "cs_supervisor", {"supervisor_note": "已知悉"})
-    assert sc.path() == ["approve", "issue", "open_cabinet", "use_and_report", "handle_anomaly", "return_unused",
-                         "supervisor_informed"]
+    assert sc.path() == ["approve", "issue", "open_cabinet", "use_and_report", "handle_anomaly",
+                         "return_unused", "supervisor_informed"]
     sc.assert_ended("completed")
     assert lines(session, "dichlorvos") == [("stock_in", 2, 2), ("issue", 1, 1)]  # nothing came back
 
