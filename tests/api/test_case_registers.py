@@ -47,8 +47,8 @@ def test_every_repair_work_order_carries_its_case_number(api: Api) -> None:
 
 def test_call_visit_log_holds_repair_requests_and_complaints(api: Api) -> None:
     api.start_repair()
-    api.ok("POST", "/process-instances", "cs_assistant", {"process_key": "complaint_handling", "data": COMPLAINT},
-           status=201)
+    api.ok("POST", "/process-instances", "cs_assistant",
+           {"process_key": "complaint_handling", "data": COMPLAINT}, status=201)
     log = api.ok("GET", "/registers/call-visit-log", "cs_manager")
     assert sorted(r["kind"].split("/")[0] for r in log["items"]) == ["投诉", "报修"]
     assert csv_rows(api, "/registers/call-visit-log?format=csv")[0] == [h for _k, h in CALL_VISIT_COLUMNS]
