@@ -55,6 +55,7 @@ FORWARD_MINUTES = {"major": 10, "general": 20, "minor": 30}
 REPORT_LIMIT = timedelta(hours=1)
 TIMELY_TARGET, SATISFACTION_TARGET, FACE_TO_FACE_TARGET = 1.0, 0.95, 0.70
 WORK_ELEMENTS = ("repair", "assist", "give_guidance")  # their completion ends the work before a callback
+ON_SITE_CATEGORIES = ("repair", "housekeeping", "security")  # a consultation needs nobody on site
 # How far before the period tasks may have become ready and still have their deadline inside it:
 # 24 working hours span at most a few days even across the Spring Festival week.
 LOOKBACK = timedelta(days=45)
@@ -92,6 +93,18 @@ class Miss:
 
 
 @dataclass(frozen=True)
+class Item:
+    """One case or task a KPI counted: the drill-down behind its number."""
+
+    instance_id: int
+    element_id: str
+    due: datetime | None  # the deadline (None for shares, which have none)
+    at: datetime | None  # when it was done (None: not done)
+    hit: bool
+    groups: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Kpi:
     """One KPI: overall figure, breakdowns, and what it cannot decide yet."""
 
@@ -102,6 +115,7 @@ class Kpi:
     breakdowns: dict[str, dict[str, Figure]] = field(default_factory=dict)
     pending: int = 0  # deadline in the period but not reached yet and not done
     missed: tuple[Miss, ...] = ()
+    items: tuple[Item, ...] = ()  # every counted item, for the drill-down (not in to_dict)
 
 
 @dataclass(frozen=True)
@@ -227,7 +241,7 @@ def _deadline_kpi(key: str, titles: tuple[str, str], tasks: Iterable[_Task],
                   deadline_of: Callable[[_Task], datetime], start: datetime, end: datetime, now: datetime,
                   groups_of: Callable[[_Task], dict[str, str]]) -> Kpi:
     """Count tasks whose deadline falls in [start, end) as on time, missed or pending."""
-    tally, pending, missed = _Tally(), 0, []
+    tally, pending, missed, items = _Tally(), 0, [], []
     for task in tasks:
         if task.ready_at is None:
             continue  # became ready before the look-back window: not this period's
@@ -248,8 +262,9 @@ def _deadline_kpi(key: str, titles: tuple[str, str], tasks: Iterable[_Task],
         if task.completed_by:
             groups["actor"] = task.completed_by
         tally.add(hit, groups)
+        items.append(Item(task.instance_id, task.element_id, deadline, task.completed_at, hit, groups))
     return Kpi(key, titles[0], titles[1], tally.overall(TIMELY_TARGET), tally.breakdowns(TIMELY_TARGET),
-               pending, tuple(sorted(missed, key=lambda m: (m.deadline, m.task_id))))
+               pending, tuple(sorted(missed, key=lambda m: (m.deadline, m.task_id))), tuple(items))
 
 
 @dataclass(frozen=True)
@@ -313,7 +328,7 @@ def compute_kpis(session: Session, start: datetime, end: datetime, calendar: Bus
         case = cases.get(task.instance_id)
         return {"version": case.version} if case else {}
 
-    repair = _repair_timeliness(by_kind, cases, start, end, now, version)
+    repair = _repair_timeliness(session, by_kind, start, end, now)
     callback = _deadline_kpi(
         "repair_callback_rate",
         ("維修回訪率（完工後24個工作小時）", "Repair callbacks within 24 working hours of the work"),
@@ -342,20 +357,51 @@ def _work_done(callback: _Task, by_kind: dict[tuple[str, str], list[_Task]]) -> 
     return max(done, default=callback.ready_at)
 
 
-def _repair_timeliness(by_kind: dict[tuple[str, str], list[_Task]], cases: dict[int, _Case], start: datetime,
-                       end: datetime, now: datetime, version: Callable[[_Task], dict[str, str]]) -> Kpi:
-    """Count each request's first arrival (arrive_on_site or assist) against 15 minutes from the request."""
+def _repair_timeliness(session: Session, by_kind: dict[tuple[str, str], list[_Task]], start: datetime,
+                       end: datetime, now: datetime) -> Kpi:
+    """Count each on-site request once: its first arrival (arrive_on_site or assist) within 15 min of it."""
     first: dict[int, _Task] = {}
-    for task in by_kind[(REPAIR, "arrive_on_site")] + by_kind[(REPAIR, "assist")]:
-        if task.ready_at is None or task.instance_id not in cases:
+    for arrival in by_kind[(REPAIR, "arrive_on_site")] + by_kind[(REPAIR, "assist")]:
+        held = first.get(arrival.instance_id)
+        if arrival.ready_at is not None and (held is None or (arrival.ready_at, arrival.task_id) < (
+                held.ready_at or arrival.ready_at, held.task_id)):
+            first[arrival.instance_id] = arrival
+    # Every request whose deadline falls in the period, dispatched or not: one never dispatched is late.
+    requests = session.execute(
+        select(ProcessInstance.id, ProcessInstance.started_at, ProcessInstance.data, ProcessInstance.status,
+               ProcessInstance.ended_at, ProcessVersion.version)
+        .join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id)
+        .where(ProcessInstance.process_key == REPAIR, ProcessInstance.started_at >= start - ON_SITE_LIMIT,
+               ProcessInstance.started_at < end - ON_SITE_LIMIT))
+    tally, pending, missed, items = _Tally(), 0, list[Miss](), list[Item]()
+    for instance_id, started_at, data, status, ended_at, number in requests:
+        if (data or {}).get("category") not in ON_SITE_CATEGORIES:
             continue
-        held = first.get(task.instance_id)
-        if held is None or (task.ready_at, task.task_id) < (held.ready_at or task.ready_at, held.task_id):
-            first[task.instance_id] = task
-    return _deadline_kpi(
-        "repair_timeliness",
-        ("維修及時率（報修後15分鐘到場）", "Repair timeliness (on site within 15 min of the request)"),
-        first.values(), lambda t: cases[t.instance_id].started_at + ON_SITE_LIMIT, start, end, now, version)
+        deadline = _aware(started_at) + ON_SITE_LIMIT
+        task = first.get(instance_id)
+        done = task.completed_at if task is not None else None
+        if done is None:
+            if status == "terminated" and ended_at is not None and _aware(ended_at) <= deadline:
+                continue  # withdrawn before it was due
+            if task is not None and task.cancelled_at is not None and task.cancelled_at <= deadline:
+                continue
+            if deadline >= now:
+                pending += 1
+                continue
+        hit = done is not None and done <= deadline
+        groups = {"role": task.role if task is not None else "engineering_dispatcher",
+                  "version": f"{REPAIR} v{number}"}
+        if task is not None and task.completed_by:
+            groups["actor"] = task.completed_by
+        element = task.element_id if task is not None else "dispatch"
+        tally.add(hit, groups)
+        items.append(Item(instance_id, element, deadline, done, hit, groups))
+        if not hit:
+            missed.append(Miss(instance_id, task.task_id if task is not None else element, deadline, done))
+    return Kpi("repair_timeliness", "維修及時率（報修後15分鐘到場）",
+               "Repair timeliness (on site within 15 min of the request)", tally.overall(TIMELY_TARGET),
+               tally.breakdowns(TIMELY_TARGET), pending,
+               tuple(sorted(missed, key=lambda m: (m.deadline, m.task_id))), tuple(items))
 
 
 def _complaint_timeliness(session: Session, by_kind: dict[tuple[str, str], list[_Task]],
@@ -367,7 +413,7 @@ def _complaint_timeliness(session: Session, by_kind: dict[tuple[str, str], list[
         for task in by_kind[(COMPLAINT, element)]:
             per_instance[task.instance_id][element].append(task)
     severity_at_start = _severities(session, per_instance)
-    tally, pending, missed = _Tally(), 0, list[Miss]()
+    tally, pending, missed, items = _Tally(), 0, list[Miss](), list[Item]()
     for instance_id, parts in per_instance.items():
         case = cases.get(instance_id)
         investigations = sorted((t for t in parts["investigate"] if t.completed_at is not None),
@@ -389,10 +435,11 @@ def _complaint_timeliness(session: Session, by_kind: dict[tuple[str, str], list[
         if case.data.get("owner"):
             groups["actor"] = str(case.data["owner"])
         tally.add(not late, groups)
+        items.append(Item(instance_id, "complaint", due, checks[-1][2], not late, groups))
         missed.extend(Miss(instance_id, element, deadline, done) for element, deadline, done in late)
     return Kpi("valid_complaint_timeliness", "有效投訴處理及時率", "Valid complaints resolved in time",
                tally.overall(TIMELY_TARGET), tally.breakdowns(TIMELY_TARGET), pending,
-               tuple(sorted(missed, key=lambda m: (m.deadline, m.instance_id, m.task_id))))
+               tuple(sorted(missed, key=lambda m: (m.deadline, m.instance_id, m.task_id))), tuple(items))
 
 
 def _complaint_checks(parts: dict[str, list[_Task]], case: _Case, severity: str,
@@ -422,7 +469,7 @@ def _share(key: str, titles: tuple[str, str], tasks: Iterable[_Task], hit: Calla
            target: float, start: datetime, end: datetime,
            groups_of: Callable[[_Task], dict[str, str]]) -> Kpi:
     """Count the completions in [start, end) that satisfy a condition."""
-    tally = _Tally()
+    tally, items = _Tally(), []
     for task in tasks:
         if task.completed_at is None or not start <= task.completed_at < end:
             continue
@@ -430,4 +477,5 @@ def _share(key: str, titles: tuple[str, str], tasks: Iterable[_Task], hit: Calla
         if task.completed_by:
             groups["actor"] = task.completed_by
         tally.add(hit(task), groups)
-    return Kpi(key, titles[0], titles[1], tally.overall(target), tally.breakdowns(target))
+        items.append(Item(task.instance_id, task.element_id, None, task.completed_at, hit(task), groups))
+    return Kpi(key, titles[0], titles[1], tally.overall(target), tally.breakdowns(target), items=tuple(items))

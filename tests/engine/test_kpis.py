@@ -89,8 +89,8 @@ def test_figure_meets_its_target_only_at_or_above_it() -> None:
 
 def test_repair_timeliness_counts_the_first_arrival_within_15_minutes_of_the_request(
         session: Session, hist: History) -> None:
-    def request(at: datetime = T0) -> int:
-        return hist.instance("repair_dispatch", started=at)
+    def request(at: datetime = T0, category: str = "repair") -> int:
+        return hist.instance("repair_dispatch", started=at, data={"category": category})
 
     on_time = hist.task(request(), "arrive_on_site", T0, done=T0 + 15 * M, by="tech_a")  # at the limit
     # Dispatched three hours late, on site five minutes after dispatch: late, counted from the request.
@@ -99,7 +99,10 @@ def test_repair_timeliness_counts_the_first_arrival_within_15_minutes_of_the_req
     still_open = hist.task(request(), "arrive_on_site", T0 + 10 * M)  # deadline T0+15m has passed at `now`
     hist.task(request(T0 + 50 * M), "arrive_on_site", T0 + 55 * M)  # deadline T0+65m not reached: pending
     hist.task(request(), "arrive_on_site", T0, cancelled=T0 + 5 * M)  # withdrawn before its deadline
-    hist.task(request(), "assist", T0, done=T0 + 10 * M, by="hk", role="housekeeping")  # assist: same rule
+    hist.task(request(category="housekeeping"), "assist", T0, done=T0 + 10 * M, by="hk",
+              role="housekeeping")  # assist: same rule
+    never_dispatched = request()
+    hist.task(request(category="consultation"), "give_guidance", T0, done=T0 + 30 * M)  # nobody on site
     twice = request()
     hist.task(twice, "arrive_on_site", T0 + 2 * M, done=T0 + 10 * M, by="tech_a")
     hist.task(twice, "arrive_on_site", T0 + timedelta(hours=4), done=T0 + timedelta(hours=5))  # re-dispatch
@@ -108,19 +111,23 @@ def test_repair_timeliness_counts_the_first_arrival_within_15_minutes_of_the_req
     hist.task(other, "arrive_on_site", T0, done=T0 + 30 * M)  # same element id, other process
     kpi = compute_kpis(session, T0 - timedelta(hours=1), T0 + timedelta(hours=2), CAL,
                        now=T0 + timedelta(hours=1)).repair_timeliness
-    assert (kpi.overall.numerator, kpi.overall.denominator, kpi.pending) == (3, 5, 1)
+    assert (kpi.overall.numerator, kpi.overall.denominator, kpi.pending) == (3, 6, 1)
     assert kpi.overall.target == 1.0 and kpi.overall.met is False
-    assert {m.task_id for m in kpi.missed} == {late, still_open}
+    assert {m.task_id for m in kpi.missed} == {late, still_open, "dispatch"}
+    assert [m.instance_id for m in kpi.missed if m.task_id == "dispatch"] == [never_dispatched]
     assert on_time not in {m.task_id for m in kpi.missed}
     assert kpi.breakdowns["actor"]["tech_a"].ratio == 1.0 and kpi.breakdowns["actor"]["tech_b"].ratio == 0.0
     assert kpi.breakdowns["role"]["housekeeping"].ratio == 1.0
-    assert kpi.breakdowns["version"]["repair_dispatch v1"].denominator == 5
+    assert kpi.breakdowns["version"]["repair_dispatch v1"].denominator == 6
+    assert [i.hit for i in kpi.items].count(False) == 3
 
 
 def test_a_task_counts_in_the_period_holding_its_deadline_start_inclusive_end_exclusive(
         session: Session, hist: History) -> None:
-    hist.task(hist.instance("repair_dispatch", started=T0), "arrive_on_site", T0, done=T0 + 3 * M)
-    late = hist.instance("repair_dispatch", started=T0 + 15 * M)  # deadline T0+30m
+    repair = {"category": "repair"}
+    prompt = hist.instance("repair_dispatch", started=T0, data=repair)  # deadline T0+15m
+    hist.task(prompt, "arrive_on_site", T0, done=T0 + 3 * M)
+    late = hist.instance("repair_dispatch", started=T0 + 15 * M, data=repair)  # deadline T0+30m
     hist.task(late, "arrive_on_site", T0 + 15 * M, done=T0 + 40 * M)
 
     def counted(start: datetime, end: datetime) -> tuple[int, int]:
