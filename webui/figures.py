@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from department import kpi_drilldown
+from department.kpis import compute_kpis as compute_department_kpis
 from department.roles import OBSERVERS
 from engine import domain
 
@@ -121,3 +123,22 @@ def index() -> str | tuple[str, int]:
                    for k in kpis for b in k["breakdowns"] if b["chart"]],
     }
     return render_template("figures/index.html", kpis=kpis, chart_data=chart_data, **context)
+
+
+@bp.get("/figures/<key>/cases.csv")
+@roles_required(*OBSERVERS)
+def cases_csv(key: str) -> Response:
+    """Download the cases behind one KPI over the period: the late ones first; `actor`/`role` narrow it."""
+    start, end, _raw, errors = _period()
+    if errors:
+        abort(400)
+    period = (local_day_start(start), local_day_start(end + timedelta(days=1)))
+    report = compute_department_kpis(db.session(), *period, get_engine().calendar, now=now())
+    found = {k.key: k for k in report.kpis()}
+    if key not in found:
+        abort(404)
+    rows = kpi_drilldown.kpi_cases(found[key], local_zone(), actor=request.args.get("actor") or None,
+                                   role=request.args.get("role") or None)
+    name = f"{key}-{start.isoformat()}-{end.isoformat()}.csv"
+    return Response(kpi_drilldown.kpi_cases_csv(rows), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
