@@ -125,10 +125,11 @@ def index() -> str | tuple[str, int]:
     return render_template("figures/index.html", kpis=kpis, chart_data=chart_data, **context)
 
 
-@bp.get("/figures/<key>/cases.csv")
+@bp.get("/figures/cases.csv")
 @roles_required(*OBSERVERS)
-def cases_csv(key: str) -> Response:
-    """Download the cases behind one KPI over the period: the late ones first; `actor`/`role` narrow it."""
+def cases_csv() -> Response:
+    """Download the cases behind one KPI (`kpi`) for the period, late first; `actor`/`role` narrow it."""
+    key = request.args.get("kpi", "")
     start, end, _raw, errors = _period()
     if errors:
         abort(400)

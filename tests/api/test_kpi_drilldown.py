@@ -22,19 +22,20 @@ def test_repair_timeliness_lists_late_requests_first_by_person_and_as_csv(api: A
         api.ok("POST", f"/tasks/{dispatch['id']}/claim", "engineering_dispatcher", {})
     with app.app_context():
         get_engine().clock = lambda: T0 + timedelta(days=2)  # both deadlines (T0 + 15 min) have passed
-    cases = api.ok("GET", f"/kpis/repair_timeliness/cases?{PERIOD}", "cs_manager")
+    cases = api.ok("GET", f"/kpis/cases?kpi=repair_timeliness&{PERIOD}", "cs_manager")
     assert [c["instance_id"] for c in cases["items"]] == sorted([on_time["id"], late["id"]])
     assert all(c["on_time"] is False for c in cases["items"])  # nobody arrived: both missed
     assert cases["items"][0]["version"] == "repair_dispatch v1"
-    assert api.ok("GET", f"/kpis/repair_timeliness/cases?{PERIOD}&role=nobody", "cs_manager")["items"] == []
-    response = api.get(f"/kpis/repair_timeliness/cases?{PERIOD}&format=csv", "cs_manager")
+    nobody = api.ok("GET", f"/kpis/cases?kpi=repair_timeliness&{PERIOD}&role=nobody", "cs_manager")
+    assert nobody["items"] == []
+    response = api.get(f"/kpis/cases?kpi=repair_timeliness&{PERIOD}&format=csv", "cs_manager")
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0][0] == "流程单号" and rows[1][0] == f"{on_time['id']:06d}" and rows[1][4] == "否"
 
 
-def test_unknown_kpi_is_404_and_cases_are_for_managers(api: Api) -> None:
-    assert api.get(f"/kpis/no_such_kpi/cases?{PERIOD}", "cs_manager").status_code == 404
-    assert api.get(f"/kpis/repair_timeliness/cases?{PERIOD}", "cs_assistant").status_code == 403
+def test_unknown_kpi_is_422_and_cases_are_for_managers(api: Api) -> None:
+    assert api.get(f"/kpis/cases?kpi=no_such_kpi&{PERIOD}", "cs_manager").status_code == 422
+    assert api.get(f"/kpis/cases?kpi=repair_timeliness&{PERIOD}", "cs_assistant").status_code == 403
 
 
 def test_trend_gives_each_kpi_month_by_month(api: Api) -> None:

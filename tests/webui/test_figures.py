@@ -117,11 +117,11 @@ def test_each_figure_links_to_its_cases_as_csv_late_first(web: Flask) -> None:
     repair_history(web)
     client, _ = signed_in(web, "cs_manager", lang="en")
     page = client.get("/figures").get_data(as_text=True)
-    assert "/figures/repair_timeliness/cases.csv?" in page
-    response = client.get("/figures/repair_timeliness/cases.csv?from=2026-11-01&to=2026-11-30")
+    assert "/figures/cases.csv?" in page and "kpi=repair_timeliness" in page
+    response = client.get("/figures/cases.csv?kpi=repair_timeliness&from=2026-11-01&to=2026-11-30")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0][0] == "流程单号" and [r[4] for r in rows[1:]] == ["否", "是"]  # the late one first
-    by_person = client.get("/figures/repair_timeliness/cases.csv?from=2026-11-01&to=2026-11-30&actor=nobody")
+    by_person = client.get("/figures/cases.csv?kpi=repair_timeliness&from=2026-11-01&to=2026-11-30&actor=x")
     assert len(list(csv.reader(io.StringIO(by_person.get_data(as_text=True).lstrip("\ufeff"))))) == 1
-    assert client.get("/figures/no_such/cases.csv").status_code == 404
+    assert client.get("/figures/cases.csv?kpi=no_such").status_code == 404

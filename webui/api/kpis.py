@@ -59,8 +59,10 @@ def kpis(args: dict[str, Any]) -> dict[str, Any]:
 # -- issue 12: the cases behind each figure, and the month-by-month trend --------------------------
 
 class KpiCasesArgs(KpiArgs):
-    """The period, an optional person or role, and the format."""
+    """The KPI, the period, an optional person or role, and the format."""
 
+    kpi = fields.String(required=True, validate=validate.Length(max=64),
+                        metadata={"description": "the KPI's key, e.g. repair_timeliness"})
     actor = fields.String(validate=validate.Length(max=64), metadata={"description": "only this person's"})
     role = fields.String(validate=validate.Length(max=64), metadata={"description": "only this role's"})
     format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")))
@@ -105,20 +107,21 @@ def _period(args: dict[str, Any]) -> tuple[datetime, datetime]:
     return datetime.combine(first, time(0), zone), datetime.combine(last + timedelta(days=1), time(0), zone)
 
 
-@blp.route("/<key>/cases")
+@blp.route("/cases")
 @blp.arguments(KpiCasesArgs, location="query")
 @blp.response(200, KpiCasesOut, description="the counted cases, the ones that missed first")
 @blp.alt_response(200, schema={"type": "string"}, content_type="text/csv", success=True,
                   description="format=csv: the same rows with Chinese headings (UTF-8 with BOM)")
-def kpi_cases(args: dict[str, Any], key: str) -> Any:
+def kpi_cases(args: dict[str, Any]) -> Any:
     """List the cases behind one KPI's number for the period, late ones first; filter by person or role."""
     if not may_observe(actor()):
         fail(403, "forbidden", "the figures are for admins and managers")
+    key = args["kpi"]
     start, end = _period(args)
     report = compute_department_kpis(db.session(), start, end, get_engine().calendar, now=now())
     found = {k.key: k for k in report.kpis()}
     if key not in found:
-        fail(404, "not_found", f"no KPI '{key}'; one of {', '.join(found)}")
+        fail(422, "invalid_data", "unknown KPI", {"kpi": [f"no KPI '{key}'; one of {', '.join(found)}"]})
     rows = kpi_drilldown.kpi_cases(found[key], local_zone(), actor=args.get("actor"), role=args.get("role"))
     if args["format"] == "csv":
         return Response(kpi_drilldown.kpi_cases_csv(rows), mimetype="text/csv",
