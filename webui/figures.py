@@ -34,7 +34,7 @@ KPI_TITLES = {
     "callback_satisfaction": _l("Callback satisfaction"),
 }
 BREAKDOWN_TITLES = {"role": _l("By role"), "process": _l("By process"), "severity": _l("By severity"),
-                    "actor": _l("By person"), "version": _l("By process version (which version's cases)")}
+                    "actor": _l("By person"), "version": _l("By process version")}
 SEVERITY_LABELS = {"major": _l("Major"), "general": _l("General"), "minor": _l("Minor")}
 CHARTED = ("process", "role", "severity")  # per person stays a table: names make poor chart axes
 
