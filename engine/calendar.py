@@ -192,6 +192,11 @@ class BusinessCalendar:
         start, _end = next(self._windows_from(_utc(at, "at")))
         return start
 
+    def working_day_end(self, at: datetime) -> datetime:
+        """Return the end (UTC) of the working day holding `at` (the next one's when `at` is after hours)."""
+        _start, end = next(self._windows_from(_utc(at, "at")))
+        return end
+
     def add_working_hours(self, start: datetime, hours: Hours) -> datetime:
         """Return the moment (UTC) `hours` working hours after `start`."""
         remaining = _duration(hours)
@@ -336,3 +341,13 @@ def working_hours_after(calendar: BusinessCalendar, now: datetime, hours: Hours)
 def minutes_after(now: datetime, minutes: float | int) -> str:
     """Return the ISO-8601 UTC moment `minutes` wall-clock minutes after `now`, for timer expressions."""
     return (_utc(now, "now") + timedelta(minutes=minutes)).isoformat()
+
+
+def parse_moment(value: datetime | str) -> datetime:
+    """Read a timer anchor (a datetime or an ISO string such as `started_at`) as an aware UTC moment."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"a deadline anchor must be an ISO date-time, got {value!r}") from exc
+    return _utc(value, "the deadline anchor")

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine import domain
-from engine.calendar import BusinessCalendar
+from engine.calendar import BusinessCalendar, minutes_after, parse_moment, working_hours_after
 from engine.errors import ProcessFailure
 from engine.sandbox.budget import UnitBudget
 from engine.sandbox.scripting import SandboxEnvironment
@@ -73,6 +73,10 @@ class StepContext:
             "working_hours": lambda n: iso(cal.add_working_hours(now, float(n))),
             "next_working_morning": lambda: iso(cal.next_working_start(now)),
             "in_working_hours": lambda: cal.is_working_time(now),
+            # Deadlines that name their anchor (e.g. the request's `started_at`), not the task's start.
+            "minutes_after": lambda ts, n: minutes_after(parse_moment(ts), float(n)),
+            "working_hours_after": lambda ts, n: working_hours_after(cal, parse_moment(ts), float(n)),
+            "end_of_working_day": lambda ts: iso(cal.working_day_end(parse_moment(ts))),
         }
         served, key = domain.current(), self.instance.process_key
         services = {name: bound(fn) if served.may_call(key, name) else refused(name)

@@ -35,6 +35,7 @@ SYSTEM_ROLES = (ADMIN, PROCESS_OWNER)
 # Names the engine itself gives expressions and scripts; a service function may not take one.
 ENGINE_FUNCTIONS = frozenset({
     "now", "minutes", "hours", "working_hours", "next_working_morning", "in_working_hours",
+    "minutes_after", "working_hours_after", "end_of_working_day",
 })
 
 DemoAccount = tuple[str, str, tuple[str, ...]]

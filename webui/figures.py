@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from department import kpi_drilldown
+from department.kpis import compute_kpis as compute_department_kpis
 from department.roles import OBSERVERS
 from engine import domain
 
@@ -25,9 +27,10 @@ bp.context_processor(template_helpers)
 MAX_DAYS = 366  # a year at most: the figures are read per month or quarter
 # Titles in the UI's languages (the engine's own titles quote the rule book in Traditional script).
 KPI_TITLES = {
-    "repair_timeliness": _l("Repair timeliness (on site within 15 minutes)"),
-    "repair_callback_rate": _l("Repair callbacks within 24 working hours"),
+    "repair_timeliness": _l("Repair timeliness (on site within 15 minutes of the request)"),
+    "repair_callback_rate": _l("Repair callbacks within 24 working hours of the end of the work"),
     "valid_complaint_timeliness": _l("Valid complaints handled in time"),
+    "callback_face_to_face": _l("Face-to-face repair callbacks"),
     "callback_satisfaction": _l("Callback satisfaction"),
     # issue 14: the quality KPIs
     "satisfaction": _l("Customer satisfaction (survey)"),
@@ -37,8 +40,8 @@ KPI_TITLES = {
     "anomalies_closed": _l("Service-quality anomalies closed"),
 }
 BREAKDOWN_TITLES = {"role": _l("By role"), "process": _l("By process"), "severity": _l("By severity"),
-                    "actor": _l("By person"), "survey": _l("By survey"), "month": _l("By month"),
-                    "service_item": _l("By service item")}
+                    "actor": _l("By person"), "version": _l("By process version"), "survey": _l("By survey"),
+                    "month": _l("By month"), "service_item": _l("By service item")}
 SEVERITY_LABELS = {"major": _l("Major"), "general": _l("General"), "minor": _l("Minor")}
 CHARTED = ("process", "role", "severity")  # per person stays a table: names make poor chart axes
 
@@ -88,7 +91,7 @@ def _percent(f: Any) -> float | None:
 def kpi_view(kpi: Any, names: dict[str, tuple[str, str]]) -> dict[str, Any]:
     """Return what the page and its charts show for one KPI."""
     breakdowns = []
-    for name in (*CHARTED, "actor", "survey", "month", "service_item"):
+    for name in (*CHARTED, "actor", "version", "survey", "month", "service_item"):
         groups = kpi.breakdowns.get(name)
         if not groups:
             continue
@@ -128,3 +131,23 @@ def index() -> str | tuple[str, int]:
     }
     return render_template("figures/index.html", kpis=kpis, chart_data=chart_data,
                            quality_facts=report.to_dict().get("quality_facts", {}), **context)
+
+
+@bp.get("/figures/cases.csv")
+@roles_required(*OBSERVERS)
+def cases_csv() -> Response:
+    """Download the cases behind one KPI (`kpi`) for the period, late first; `actor`/`role` narrow it."""
+    key = request.args.get("kpi", "")
+    start, end, _raw, errors = _period()
+    if errors:
+        abort(400)
+    period = (local_day_start(start), local_day_start(end + timedelta(days=1)))
+    report = compute_department_kpis(db.session(), *period, get_engine().calendar, now=now())
+    found = {k.key: k for k in report.kpis()}
+    if key not in found:
+        abort(404)
+    rows = kpi_drilldown.kpi_cases(found[key], local_zone(), actor=request.args.get("actor") or None,
+                                   role=request.args.get("role") or None)
+    name = f"{key}-{start.isoformat()}-{end.isoformat()}.csv"
+    return Response(kpi_drilldown.kpi_cases_csv(rows), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -82,7 +82,8 @@ def test_sealed_key_log_lists_archived_uses(api: Api, app: Flask) -> None:
 def test_kpis_for_a_period(api: Api) -> None:
     report = api.ok("GET", "/kpis?from=2026-11-01&to=2026-11-30", "cs_manager")
     assert [k["key"] for k in report["kpis"]] == ["repair_timeliness", "repair_callback_rate",
-                                                  "valid_complaint_timeliness", "callback_satisfaction",
+                                                  "valid_complaint_timeliness", "callback_face_to_face",
+                                                  "callback_satisfaction",
                                                   "satisfaction", "survey_handout_rate", "survey_return_rate",
                                                   "customer_visits", "anomalies_closed"]
     # Days are local (Asia/Shanghai): 1 November 00:00 there is 31 October 16:00 UTC.

@@ -33,7 +33,8 @@ class History:
         self.session = session
         self.versions: dict[str, int] = {}
 
-    def instance(self, key: str, **start_data: Any) -> int:
+    def instance(self, key: str, *, started: datetime | None = None, data: dict[str, Any] | None = None,
+                 **start_data: Any) -> int:
         if key not in self.versions:
             version = ProcessVersion(process_key=key, version=1, content_hash=key, name_zh=key, name_en=key,
                                      bpmn_xml="", model={}, deployed_at=T0 - timedelta(days=400))
@@ -41,8 +42,8 @@ class History:
             self.session.flush()
             self.versions[key] = version.id
         inst = ProcessInstance(process_key=key, version_id=self.versions[key], status="running",
-                               started_by="cs_assistant", started_at=T0 - timedelta(days=60),
-                               updated_at=T0, state_format=1, state=b"", data={})
+                               started_by="cs_assistant", started_at=started or T0 - timedelta(days=60),
+                               updated_at=T0, state_format=1, state=b"", data=data or {})
         self.session.add(inst)
         self.session.flush()
         self.event(inst.id, "started", inst.started_at, details={"data": start_data, "version": 1})
@@ -86,33 +87,48 @@ def test_figure_meets_its_target_only_at_or_above_it() -> None:
     assert figure(99, 100, 1.0).met is False and figure(3, 3, 1.0).ratio == 1.0
 
 
-def test_repair_timeliness_counts_on_site_within_15_minutes_of_dispatch(
+def test_repair_timeliness_counts_the_first_arrival_within_15_minutes_of_the_request(
         session: Session, hist: History) -> None:
-    iid = hist.instance("repair_dispatch")
-    on_time = hist.task(iid, "arrive_on_site", T0, done=T0 + 15 * M, by="tech_a")  # exactly at the limit
-    late = hist.task(iid, "arrive_on_site", T0, done=T0 + 15 * M + timedelta(seconds=1), by="tech_b")
-    still_open = hist.task(iid, "arrive_on_site", T0 + 10 * M)  # deadline T0+25m has passed at `now`
-    hist.task(iid, "arrive_on_site", T0 + 50 * M)  # deadline T0+65m not reached at `now`: pending
-    hist.task(iid, "arrive_on_site", T0, cancelled=T0 + 5 * M)  # withdrawn before its deadline
-    dropped = hist.task(iid, "arrive_on_site", T0, cancelled=T0 + 20 * M)  # cancelled once already late
-    hist.task(iid, "repair", T0, done=T0 + 2 * M)  # other tasks do not count
-    other = hist.instance("complaint_handling")
+    def request(at: datetime = T0, category: str = "repair") -> int:
+        return hist.instance("repair_dispatch", started=at, data={"category": category})
+
+    on_time = hist.task(request(), "arrive_on_site", T0, done=T0 + 15 * M, by="tech_a")  # at the limit
+    # Dispatched three hours late, on site five minutes after dispatch: late, counted from the request.
+    late = hist.task(request(), "arrive_on_site", T0 + timedelta(hours=3),
+                     done=T0 + timedelta(hours=3, minutes=5), by="tech_b")
+    still_open = hist.task(request(), "arrive_on_site", T0 + 10 * M)  # deadline T0+15m has passed at `now`
+    hist.task(request(T0 + 50 * M), "arrive_on_site", T0 + 55 * M)  # deadline T0+65m not reached: pending
+    hist.task(request(), "arrive_on_site", T0, cancelled=T0 + 5 * M)  # withdrawn before its deadline
+    hist.task(request(category="housekeeping"), "assist", T0, done=T0 + 10 * M, by="hk",
+              role="housekeeping")  # assist: same rule
+    never_dispatched = request()
+    hist.task(request(category="consultation"), "give_guidance", T0, done=T0 + 30 * M)  # nobody on site
+    twice = request()
+    hist.task(twice, "arrive_on_site", T0 + 2 * M, done=T0 + 10 * M, by="tech_a")
+    hist.task(twice, "arrive_on_site", T0 + timedelta(hours=4), done=T0 + timedelta(hours=5))  # re-dispatch
+    hist.task(twice, "repair", T0, done=T0 + 2 * M)  # other tasks do not count
+    other = hist.instance("complaint_handling", started=T0)
     hist.task(other, "arrive_on_site", T0, done=T0 + 30 * M)  # same element id, other process
     kpi = compute_kpis(session, T0 - timedelta(hours=1), T0 + timedelta(hours=2), CAL,
                        now=T0 + timedelta(hours=1)).repair_timeliness
-    assert (kpi.overall.numerator, kpi.overall.denominator, kpi.pending) == (1, 4, 1)
-    assert kpi.overall.ratio == 0.25 and kpi.overall.target == 1.0 and kpi.overall.met is False
-    assert {m.task_id for m in kpi.missed} == {late, still_open, dropped}
+    assert (kpi.overall.numerator, kpi.overall.denominator, kpi.pending) == (3, 6, 1)
+    assert kpi.overall.target == 1.0 and kpi.overall.met is False
+    assert {m.task_id for m in kpi.missed} == {late, still_open, "dispatch"}
+    assert [m.instance_id for m in kpi.missed if m.task_id == "dispatch"] == [never_dispatched]
     assert on_time not in {m.task_id for m in kpi.missed}
     assert kpi.breakdowns["actor"]["tech_a"].ratio == 1.0 and kpi.breakdowns["actor"]["tech_b"].ratio == 0.0
-    assert kpi.breakdowns["role"]["technician"].denominator == 4
+    assert kpi.breakdowns["role"]["housekeeping"].ratio == 1.0
+    assert kpi.breakdowns["version"]["repair_dispatch v1"].denominator == 6
+    assert [i.hit for i in kpi.items].count(False) == 3
 
 
 def test_a_task_counts_in_the_period_holding_its_deadline_start_inclusive_end_exclusive(
         session: Session, hist: History) -> None:
-    iid = hist.instance("repair_dispatch")
-    hist.task(iid, "arrive_on_site", T0, done=T0 + 3 * M)  # deadline T0+15m
-    hist.task(iid, "arrive_on_site", T0 + 15 * M, done=T0 + 40 * M)  # deadline T0+30m, late
+    repair = {"category": "repair"}
+    prompt = hist.instance("repair_dispatch", started=T0, data=repair)  # deadline T0+15m
+    hist.task(prompt, "arrive_on_site", T0, done=T0 + 3 * M)
+    late = hist.instance("repair_dispatch", started=T0 + 15 * M, data=repair)  # deadline T0+30m
+    hist.task(late, "arrive_on_site", T0 + 15 * M, done=T0 + 40 * M)
 
     def counted(start: datetime, end: datetime) -> tuple[int, int]:
         f = compute_kpis(session, start, end, CAL, now=T0 + timedelta(hours=1)).repair_timeliness.overall
@@ -122,6 +138,25 @@ def test_a_task_counts_in_the_period_holding_its_deadline_start_inclusive_end_ex
     assert counted(T0, T0 + 15 * M) == (0, 0)
     assert counted(T0 + 30 * M, T0 + 45 * M) == (0, 1)
     assert counted(T0 + 15 * M, T0 + 31 * M) == (1, 2)
+
+
+def test_callback_rate_counts_from_the_end_of_the_work_not_from_the_callback_opening(
+        session: Session, hist: History) -> None:
+    monday = local(2026, 11, 23, 10)  # + 24 working hours = Wednesday 12:00
+    prompt = hist.instance("repair_dispatch", started=monday)
+    hist.task(prompt, "repair", monday - 10 * M, done=monday, by="tech")
+    hist.task(prompt, "callback", local(2026, 11, 25, 10), done=local(2026, 11, 25, 11), by="amy",
+              role="cs_assistant")
+    # The callback opened two days after the work (a late confirmation): late, though done 2 h after opening.
+    delayed = hist.instance("repair_dispatch", started=monday)
+    hist.task(delayed, "assist", monday - 10 * M, done=monday, by="hk", role="housekeeping")
+    hist.task(delayed, "callback", local(2026, 11, 25, 11), done=local(2026, 11, 25, 13), by="bob",
+              role="cs_assistant")
+    kpi = compute_kpis(session, local(2026, 11, 23, 0), local(2026, 11, 30, 0), CAL,
+                       now=local(2026, 12, 1, 0)).callback_rate
+    assert (kpi.overall.numerator, kpi.overall.denominator) == (1, 2)
+    assert [m.deadline for m in kpi.missed] == [local(2026, 11, 25, 12)]
+    assert kpi.breakdowns["actor"]["bob"].ratio == 0.0
 
 
 def test_callbacks_count_24_working_hours_skipping_evenings_weekends_and_holidays(
@@ -151,7 +186,8 @@ def test_complaint_callbacks_do_not_count_as_repair_callbacks(session: Session, 
     assert kpi.overall.denominator == 0
 
 
-def test_valid_complaints_are_timely_by_severity(session: Session, hist: History) -> None:
+def test_valid_complaints_of_versions_without_receipt_clocks_are_timed_by_their_investigation(
+        session: Session, hist: History) -> None:
     major = hist.instance("complaint_handling", severity="major")
     general = hist.instance("complaint_handling", severity="general")
     minor = hist.instance("complaint_handling", severity="minor")
@@ -168,16 +204,47 @@ def test_valid_complaints_are_timely_by_severity(session: Session, hist: History
     hist.task(minor, "investigate", local(2026, 11, 23, 10), role="security_guard")  # open: validity unknown
     kpi = compute_kpis(session, local(2026, 11, 23, 0), local(2026, 11, 30, 0), CAL,
                        now=local(2026, 12, 1, 0)).complaint_timeliness
-    assert (kpi.overall.numerator, kpi.overall.denominator) == (2, 3)
+    # One count per case; the major case's last investigation finished a minute late.
+    assert (kpi.overall.numerator, kpi.overall.denominator) == (1, 2)
     sev = kpi.breakdowns["severity"]
-    assert (sev["major"].numerator, sev["major"].denominator) == (1, 2)
+    assert (sev["major"].numerator, sev["major"].denominator) == (0, 1)
     assert (sev["general"].numerator, sev["general"].denominator) == (1, 1)
     assert "minor" not in sev
-    assert kpi.breakdowns["role"]["security_guard"].ratio == 1.0
-    assert [m.deadline for m in kpi.missed] == [local(2026, 11, 24, 10)]
+    assert kpi.breakdowns["version"]["complaint_handling v1"].denominator == 2
+    assert [(m.task_id, m.deadline) for m in kpi.missed] == [("investigate", local(2026, 11, 24, 10))]
 
 
-def test_satisfaction_is_satisfied_over_all_callbacks_of_every_process(
+def test_valid_complaint_is_on_time_only_when_forward_report_and_handling_all_were(
+        session: Session, hist: History) -> None:
+    def case(severity: str, *, forwarded: int, informed: int | None, report_done: int | None = None) -> int:
+        data = {"severity": severity, "forward_from": T0.isoformat(), "owner": "amy",
+                "owner_role": "cs_assistant", "handling_due": (T0 + timedelta(days=2, hours=2)).isoformat()}
+        iid = hist.instance("complaint_handling", started=T0, data=data, severity=severity)
+        hist.task(iid, "forward", T0, done=T0 + forwarded * M, by="amy", role="cs_assistant")
+        if report_done is not None:
+            hist.task(iid, "report_to_leadership", T0, done=T0 + report_done * M, role="project_manager")
+        hist.task(iid, "investigate", T0 + 30 * M, done=T0 + 60 * M, data={"valid": True},
+                  role="cs_supervisor")
+        if informed is not None:
+            hist.task(iid, "inform_customer", T0 + 60 * M, done=T0 + informed * M, by="amy",
+                      role="cs_assistant")
+        return iid
+
+    late_forward = case("general", forwarded=25, informed=120)  # 25 min > 20 min, the rest on time
+    on_time = case("general", forwarded=10, informed=180)
+    late_report = case("major", forwarded=5, informed=300, report_done=120)  # reported after 2 h
+    never_informed = case("general", forwarded=5, informed=None)
+    kpi = compute_kpis(session, T0 - timedelta(days=1), T0 + timedelta(days=7), CAL,
+                       now=T0 + timedelta(days=10)).complaint_timeliness
+    assert (kpi.overall.numerator, kpi.overall.denominator) == (1, 4)
+    assert sorted((m.instance_id, m.task_id) for m in kpi.missed) == sorted([
+        (late_forward, "forward"), (late_report, "report_to_leadership"),
+        (never_informed, "inform_customer")])
+    assert on_time not in {m.instance_id for m in kpi.missed}
+    assert kpi.breakdowns["actor"]["amy"].denominator == 4
+
+
+def test_callback_satisfaction_is_satisfied_over_all_callbacks_of_every_process(
         session: Session, hist: History) -> None:
     repair = hist.instance("repair_dispatch")
     complaint = hist.instance("complaint_handling", severity="general")
@@ -193,6 +260,7 @@ def test_satisfaction_is_satisfied_over_all_callbacks_of_every_process(
     hist.task(repair, "callback", start, done=end, data={"satisfied": False})  # at `end`: next period
     hist.task(repair, "callback", start, done=start - timedelta(seconds=1), data={"satisfied": False})
     kpi = compute_kpis(session, start, end, CAL, now=end).callback_satisfaction
+    assert kpi.key == "callback_satisfaction"
     assert (kpi.overall.numerator, kpi.overall.denominator) == (19, 20)
     assert kpi.overall.ratio == 0.95 and kpi.overall.target == 0.95 and kpi.overall.met is True
     by_process = kpi.breakdowns["process"]
@@ -200,6 +268,21 @@ def test_satisfaction_is_satisfied_over_all_callbacks_of_every_process(
     assert (repair_f.numerator, repair_f.denominator) == (15, 15)
     assert (complaint_f.numerator, complaint_f.denominator) == (4, 5)
     assert complaint_f.met is False
+
+
+def test_face_to_face_callbacks_are_a_share_of_repair_callbacks_against_70_percent(
+        session: Session, hist: History) -> None:
+    repair = hist.instance("repair_dispatch")
+    complaint = hist.instance("complaint_handling", severity="general")
+    for i in range(10):
+        method = "face_to_face" if i < 7 else "phone"
+        hist.task(repair, "callback", T0, done=T0 + i * M, data={"callback_method": method},
+                  role="cs_assistant")
+    hist.task(complaint, "callback", T0, done=T0 + M, data={"callback_method": "phone"}, role="cs_manager")
+    day = (T0, T0 + timedelta(days=1))
+    kpi = compute_kpis(session, *day, CAL, now=day[1]).callback_face_to_face
+    assert (kpi.overall.numerator, kpi.overall.denominator) == (7, 10)
+    assert kpi.overall.target == 0.70 and kpi.overall.met is True
 
 
 def test_period_must_be_aware_and_forward(session: Session) -> None:

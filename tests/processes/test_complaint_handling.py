@@ -83,8 +83,8 @@ def test_major_complaint_reports_to_leadership_alongside_the_case(sc: Scenario) 
     assert report.due_at == sc.now + timedelta(hours=1)
     sc.do("report_to_leadership", "project_manager", {"report_summary": "電梯故障致客戶受困"})
     sc.do("forward", "cs_assistant", {"department": "engineering"})
-    # 4 working hours from Monday 10:00 → Monday 14:00.
-    assert sc.due("investigate") == sc.now + timedelta(hours=4)
+    # Major: handled at once, on the wall clock from receipt: Monday 10:00 → Tuesday 10:00.
+    assert sc.due("investigate") == sc.now + timedelta(hours=24)
     resolve(sc, "cs_assistant", valid=True)
     with pytest.raises(InvalidData) as refused:
         sc.do("callback", "cs_manager", {**callback("general"), "satisfied": True})
@@ -200,7 +200,7 @@ def test_late_leadership_report_escalates_to_the_manager(sc: Scenario) -> None:
 
 
 @pytest.mark.parametrize(("severity", "due_after"), [
-    ("major", timedelta(hours=4)),  # Monday 10:00 + 4 working hours = 14:00
+    ("major", timedelta(hours=24)),  # Monday 10:00 + 24 wall-clock hours = Tuesday 10:00
     ("general", timedelta(days=2, hours=2)),  # + 24 working hours = Wednesday 12:00
 ])
 def test_late_investigation_escalates_on_working_hours(sc: Scenario, severity: str,
@@ -234,4 +234,109 @@ def test_late_callback_escalates_to_the_supervisor(sc: Scenario) -> None:
     sc.do("callback", "cs_manager", callback("minor"))
     assert sc.instance().status == "running"
     sc.do("follow_up_callback", "cs_supervisor", {"follow_up_note": "已回訪"})
+    sc.assert_ended("closed")
+
+
+# -- issue 12: complaints are timed from receipt ------------------------------------------------
+
+def test_night_major_complaint_is_taken_over_within_10_minutes_of_receipt(sc: Scenario) -> None:
+    sc.advance(hours=12)  # Monday 22:00
+    received = sc.now
+    sc.start(KEY, complaint("major"), "night_duty")
+    due = sc.due("take_over_case")
+    assert due == received + timedelta(minutes=10)
+    assert sc.fire(due - timedelta(seconds=1)) is False
+    assert sc.fire(due + timedelta(seconds=1)) is True
+    sc.assert_escalated("take_over_case", "take_over_overdue")
+    assert sc.inbox("project_manager") == ["follow_up_take_over", "report_to_leadership"]
+
+
+def test_night_major_complaint_taken_over_next_morning_is_already_late_to_forward(sc: Scenario) -> None:
+    sc.advance(hours=12)  # Monday 22:00
+    received = sc.now
+    sc.start(KEY, complaint("major"), "night_duty")
+    sc.now = received + timedelta(hours=9)  # taken over at 07:00
+    sc.do("take_over_case", "cs_manager", {"takeover_note": "早上接手"})
+    # The forward deadline counts from receipt (10 min), so it fires in the take-over step.
+    sc.assert_escalated("forward", "forward_overdue")
+    assert "follow_up_forward" in sc.open_tasks()
+
+
+def test_night_general_complaint_is_accepted_within_30_minutes_of_opening(sc: Scenario) -> None:
+    sc.advance(hours=12)  # Monday 22:00
+    sc.start(KEY, complaint("general"), "night_duty")
+    morning = sc.now - NIGHT + NEXT_MORNING
+    assert sc.fire(morning) is True
+    sc.now = morning
+    due = sc.due("accept_case")
+    assert due == morning + timedelta(minutes=30)
+    assert sc.fire(due + timedelta(seconds=1)) is True
+    sc.assert_escalated("accept_case", "accept_overdue")
+    assert sc.inbox("cs_supervisor") == ["follow_up_accept"]
+    sc.now = due + timedelta(minutes=10)
+    sc.do("accept_case", "cs_assistant", {"accept_note": "遲接收"})
+    # A night complaint is passed on in the morning: its forward clock starts at acceptance.
+    assert sc.due("forward") == sc.now + timedelta(minutes=FORWARD_MINUTES["general"])
+
+
+def test_handling_is_timed_from_receipt_until_the_customer_is_informed(sc: Scenario) -> None:
+    received = sc.now
+    sc.start(KEY, complaint("general"), "cs_assistant")
+    handling_due = received + timedelta(days=2, hours=2)  # Monday 10:00 + 24 working hours
+    sc.advance(days=1)  # forwarded a day late
+    sc.do("forward", "cs_assistant", {"department": "engineering"})
+    assert sc.due("investigate") == handling_due
+    sc.do("investigate", "engineering_dispatcher", investigation(True))
+    assert sc.due("inform_customer") == handling_due
+    assert sc.fire(handling_due + timedelta(seconds=1)) is True
+    sc.assert_escalated("inform_customer", "inform_customer_overdue")
+    assert sc.inbox("cs_supervisor") == ["follow_up_investigation"]
+
+
+def test_major_complaint_received_friday_evening_is_due_on_the_wall_clock(sc: Scenario) -> None:
+    sc.advance(days=4, hours=10)  # Friday 20:00
+    received = sc.now
+    sc.start(KEY, complaint("major"), "cs_assistant")
+    sc.do("forward", "cs_assistant", {"department": "security"})
+    assert sc.due("investigate") == received + timedelta(hours=24)  # Saturday 20:00, not Monday
+
+
+def test_minor_complaint_is_due_by_the_customers_requested_time(sc: Scenario) -> None:
+    requested = sc.now + timedelta(hours=6)
+    sc.start(KEY, {**complaint("minor"), "customer_requested_deadline": requested.isoformat()},
+             "cs_assistant")
+    sc.do("forward", "cs_assistant", {"department": "cleaning"})
+    assert sc.due("investigate") == requested
+
+
+def test_promised_reply_time_bounds_the_handling_deadline(sc: Scenario) -> None:
+    promised = sc.now + timedelta(hours=3)
+    sc.start(KEY, {**complaint("general"), "promised_reply_at": promised.isoformat()}, "cs_assistant")
+    sc.do("forward", "cs_assistant", {"department": "engineering"})
+    assert sc.due("investigate") == promised
+
+
+def test_complaint_answered_at_intake_goes_straight_to_the_callback(sc: Scenario) -> None:
+    sc.start(KEY, {**complaint("minor"), "answered_at_intake": True, "intake_answer": "已當場說明停水原因"},
+             "cs_assistant")
+    assert sc.open_tasks() == ["callback"]
+    sc.do("callback", "cs_manager", callback("minor"))
+    assert sc.path() == ["callback"]
+    sc.assert_ended("closed")
+
+
+def test_upgrade_to_major_at_investigation_starts_the_major_report(sc: Scenario) -> None:
+    sc.start(KEY, complaint("general"), "cs_assistant")
+    assert "report_to_leadership" not in sc.open_tasks()
+    sc.do("forward", "cs_assistant", {"department": "engineering"})
+    sc.advance(hours=1)
+    sc.do("investigate", "engineering_dispatcher", {**investigation(True), "severity_confirmed": "major"})
+    assert sc.open_tasks() == ["inform_customer", "report_to_leadership"]
+    assert sc.due("report_to_leadership") == sc.now + timedelta(hours=1)
+    assert sc.data["severity"] == "major"
+    sc.do("report_to_leadership", "project_manager", {"report_summary": "調查確認為重大投訴"})
+    sc.do("inform_customer", "cs_assistant", {"notification_record": "已告知"})
+    with pytest.raises(InvalidData):
+        sc.do("callback", "cs_manager", callback("general"))  # a major callback is in person
+    sc.do("callback", "cs_manager", callback("major"))
     sc.assert_ended("closed")

@@ -40,6 +40,7 @@ def approve_and_issue(sc: Scenario, quantity: float = 3, approver: str = "cs_for
     """Approve the request and issue the goods in person."""
     sc.do("approve", approver, {"approved": True, "approved_quantity": quantity})
     sc.do("issue", approver, {"key_holder": "cleaning_foreman", "issued_quantity": quantity})
+    sc.do("open_cabinet", "cleaning_foreman", {"cabinet_opened": True})
 
 
 def lines(session: Session, item: str = "alcohol") -> list[tuple[str, float, float]]:
@@ -59,7 +60,7 @@ def test_approved_request_is_issued_used_and_returned_through_the_register(
     sc.do("use_and_report", "cleaner", {"used_quantity": 2.5, "anomaly": False})
     assert sc.task("return_unused").assignee == "cleaning_foreman"
     sc.do("return_unused", "cleaning_foreman", {"returned_quantity": 0.5})
-    assert sc.path() == ["approve", "issue", "use_and_report", "return_unused"]
+    assert sc.path() == ["approve", "issue", "open_cabinet", "use_and_report", "return_unused"]
     sc.assert_ended("completed")
     assert lines(session) == [("stock_in", 10, 10), ("issue", 3, 7), ("return", 0.5, 7.5)]
     issue_line = services.ledger_lines(session, "alcohol")[1]
@@ -79,10 +80,13 @@ def test_anomaly_is_handled_by_a_foreman_or_above_before_the_return(sc: Scenario
     assert set(refused.value.fields) == {"anomaly_description"}
     sc.do("use_and_report", "cleaner", {"used_quantity": 1, "anomaly": True,
                                         "anomaly_description": "瓶蓋破損"})
-    assert sc.inbox("cs_supervisor") == ["handle_anomaly"]  # supervisors act as foreman
+    # Supervisors act as foreman, and they are told of the anomaly in a task of their own.
+    assert sc.inbox("cs_supervisor") == ["handle_anomaly", "supervisor_informed"]
     sc.do("handle_anomaly", "cs_supervisor", {"anomaly_handling": "通風並更換容器"})
     sc.do("return_unused", "cleaning_foreman", {"returned_quantity": 0})
-    assert sc.path() == ["approve", "issue", "use_and_report", "handle_anomaly", "return_unused"]
+    sc.do("supervisor_informed", "cs_supervisor", {"supervisor_note": "已知悉"})
+    assert sc.path() == ["approve", "issue", "open_cabinet", "use_and_report", "handle_anomaly",
+                         "return_unused", "supervisor_informed"]
     sc.assert_ended("completed")
     assert lines(session, "dichlorvos") == [("stock_in", 2, 2), ("issue", 1, 1)]  # nothing came back
 
@@ -299,3 +303,37 @@ def test_register_csv_neutralises_formulas_and_keeps_negative_numbers(session: S
     notes = [dict(zip(HAZARD_COLUMNS, row, strict=True))["备注"] for row in rows[1:]]
     assert notes == ["'=HYPERLINK(\"http://evil.example\")", "'+1+2", "'-2+3", "'@SUM(A1)", "'\t=1", "正常"]
     assert [csv_safe(v) for v in ("-2.5", "+3", "-", "3")] == ["-2.5", "+3", "'-", "3"]
+
+
+# -- issue 12: cabinet, same-day return, anomalies to foreman and supervisor ---------------------
+
+def test_the_key_holder_confirms_opening_the_cabinet(sc: Scenario, session: Session) -> None:
+    stock(session, "alcohol", 10)
+    sc.start(KEY, request(), "cleaner")
+    sc.do("approve", "cs_foreman", {"approved": True, "approved_quantity": 3})
+    sc.do("issue", "cs_foreman", {"key_holder": "cleaning_foreman", "issued_quantity": 3})
+    assert sc.task("open_cabinet").assignee == "cleaning_foreman"
+    with pytest.raises(Forbidden):
+        sc.do("open_cabinet", "cs_foreman", {"cabinet_opened": True})
+    with pytest.raises(InvalidData) as refused:
+        sc.do("open_cabinet", "cleaning_foreman", {"cabinet_opened": False})
+    assert set(refused.value.fields) == {"cabinet_opened"}
+    sc.do("open_cabinet", "cleaning_foreman", {"cabinet_opened": True})
+    assert sc.open_tasks() == ["use_and_report"]
+
+
+def test_use_and_return_are_due_the_same_working_day_and_overdue_goes_to_the_foreman(
+        sc: Scenario, session: Session) -> None:
+    stock(session, "alcohol", 10)
+    sc.start(KEY, request(), "cleaner")
+    approve_and_issue(sc)
+    end_of_day = sc.now + timedelta(hours=9)  # issued Monday 10:00; the working day ends at 19:00
+    assert sc.due("use_and_report") == end_of_day
+    assert sc.fire(end_of_day - timedelta(seconds=1)) is False
+    assert sc.fire(end_of_day + timedelta(seconds=1)) is True
+    sc.assert_escalated("use_and_report", "use_overdue")
+    assert sc.inbox("cs_foreman") == ["follow_up_return"]
+    sc.now = end_of_day + timedelta(hours=1)
+    sc.do("use_and_report", "cleaner", {"used_quantity": 2, "anomaly": False})
+    # The return is still due the day of the issue: it is late the moment it opens.
+    sc.assert_escalated("return_unused", "return_overdue")

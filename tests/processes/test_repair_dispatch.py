@@ -241,3 +241,79 @@ def test_refused_substitute_repair_is_dispatched_again(sc: Scenario) -> None:
     sc.do("callback", "cs_assistant", callback())
     assert "record_chargeback" not in sc.path()
     sc.assert_ended("closed")
+
+
+# -- issue 12: every clock starts at the event the rule book names ------------------------------
+
+def test_on_site_deadline_counts_from_the_request_not_from_the_dispatch(sc: Scenario) -> None:
+    received = sc.now
+    sc.start(KEY, request("repair"), "cs_assistant")
+    sc.advance(hours=3)  # dispatched three hours after the request
+    dispatch(sc)
+    # Already late the moment it is dispatched: the deadline fires in the dispatching step.
+    sc.assert_escalated("arrive_on_site", "arrive_overdue")
+    assert [h.at for h in sc.history("escalation")] == [sc.now]
+    assert received + timedelta(minutes=15) < sc.now
+    assert sc.inbox("engineering_dispatcher") == ["follow_up_arrival"]
+
+
+@pytest.mark.parametrize(("category", "role"), [("housekeeping", "housekeeping"),
+                                                 ("security", "security_guard")])
+def test_assistance_is_due_on_site_15_minutes_after_the_request(sc: Scenario, category: str,
+                                                                  role: str) -> None:
+    sc.start(KEY, request(category), "cs_assistant")
+    due = sc.due("assist")
+    assert due == sc.now + timedelta(minutes=15)
+    assert sc.fire(due - timedelta(seconds=1)) is False
+    assert sc.fire(due + timedelta(seconds=1)) is True
+    sc.assert_escalated("assist", "assist_overdue")
+    assert sc.inbox("cs_supervisor") == ["follow_up_assist"]
+    sc.advance(minutes=30)
+    sc.do("assist", role, {"result": "已處理"})
+    sc.do("follow_up_assist", "cs_supervisor", {"follow_up_note": "已催促到場"})
+    sc.do("foreman_confirm", "area_foreman", {"confirmed": True})
+    sc.do("callback", "cs_assistant", callback())
+    sc.assert_ended("closed")
+
+
+def test_callback_deadline_counts_from_the_end_of_the_work_not_from_the_callback_task(sc: Scenario) -> None:
+    sc.start(KEY, request("repair"), "cs_assistant")
+    dispatch(sc)
+    repair(sc)
+    work_done = sc.now
+    sc.advance(days=2)  # the foreman confirms two days later
+    sc.do("foreman_confirm", "area_foreman", {"confirmed": True})
+    # Monday 10:00 + 24 working hours (08:00–19:00) = Wednesday 12:00, two hours from now.
+    assert sc.due("callback") == work_done + timedelta(days=2, hours=2)
+    assert sc.fire(sc.now + timedelta(hours=2, seconds=1)) is True
+    sc.assert_escalated("callback", "callback_overdue")
+
+
+def test_consultation_callback_counts_from_the_guidance(sc: Scenario) -> None:
+    sc.start(KEY, request("consultation"), "cs_assistant")
+    sc.advance(days=1)
+    sc.do("give_guidance", "cs_assistant", {"guidance": "電話說明"})
+    # Tuesday 10:00 + 24 working hours = Thursday 12:00.
+    assert sc.due("callback") == sc.now + timedelta(days=2, hours=2)
+    assert sc.data["work_done_at"] == sc.now.isoformat()
+
+
+def test_charge_back_runs_beside_the_callback_and_never_delays_it(sc: Scenario) -> None:
+    sc.start(KEY, request("repair"), "cs_assistant")
+    dispatch(sc, substitute_repair=True)
+    sc.do("approve_substitute_repair", "project_manager", {
+        "responsible_subcontractor": "甲空調公司 HT-2026-17", "estimated_cost": 1200,
+        "substitute_approved": True})
+    assert sc.open_tasks() == ["arrive_on_site", "record_chargeback"]
+    repair(sc)
+    work_done = sc.now
+    sc.do("foreman_confirm", "area_foreman", {"confirmed": True})
+    assert sc.open_tasks() == ["callback", "record_chargeback"]
+    assert sc.due("callback") == work_done + timedelta(days=2, hours=2)
+    sc.do("callback", "cs_assistant", callback())
+    assert sc.instance().status == "running"  # the charge-back is still to be recorded
+    sc.advance(days=7)
+    sc.do("record_chargeback", "project_manager", {"substitute_cost": 1150, "chargeback_note": "結算款扣回"})
+    assert sc.path() == ["dispatch", "approve_substitute_repair", "arrive_on_site", "repair",
+                         "foreman_confirm", "callback", "record_chargeback"]
+    sc.assert_ended("closed")

@@ -11,12 +11,16 @@ from tests.processes.helpers import KEYS, PROCESSES, deploy_all
 
 # Deadlines of SPEC §2–3: boundary timer → (task it watches, follow-up task).
 DEADLINES = {
-    "repair_dispatch": {"arrive_overdue": "arrive_on_site", "callback_overdue": "callback"},
+    "repair_dispatch": {"arrive_overdue": "arrive_on_site", "assist_overdue": "assist",
+                        "callback_overdue": "callback"},
     "complaint_handling": {"forward_overdue": "forward", "report_overdue": "report_to_leadership",
-                           "investigate_overdue": "investigate", "callback_overdue": "callback"},
+                           "investigate_overdue": "investigate", "callback_overdue": "callback",
+                           "take_over_overdue": "take_over_case", "accept_overdue": "accept_case",
+                           "inform_customer_overdue": "inform_customer",
+                           "explain_and_assist_overdue": "explain_and_assist"},
     "sealed_key_usage": {"gm_approval_overdue": "gm_approval",
                          "stamped_application_overdue": "collect_stamped_application"},
-    "hazardous_goods_issuance": {},
+    "hazardous_goods_issuance": {"use_overdue": "use_and_report", "return_overdue": "return_unused"},
     "sealed_key_incident": {},
     "service_quality_anomaly": {"improvement_overdue": "implement_improvement"},
     "customer_proposal": {"hold_overdue": "reanalyse"},

@@ -35,6 +35,7 @@ KEY_READERS = FOREMAN_OR_ABOVE | {ADMIN, "general_manager", "project_manager", "
                                   "engineering_dispatcher", "security_guard"}
 STOCKERS = FOREMAN_OR_ABOVE
 QUALITY_READERS = FOREMAN_OR_ABOVE | {ADMIN, "quality_specialist", "general_manager", "project_manager"}
+CASE_READERS = READERS | {"cs_assistant"}  # the desk keeps the call/visit log and the complaint form
 DISPATCHERS = frozenset({"engineering_dispatcher"})
 # The repair instance below was started by cs_assistant and waits in `dispatch` (engineering_dispatcher):
 # observers, its starter and the role with a task in it may read it; the task is for dispatchers.
@@ -98,6 +99,10 @@ def cases() -> list[Case]:
         Case("POST", f"{api}/tasks/{{t}}/reassign", ADMINS | DISPATCHERS,
              {"assignee": "engineering_dispatcher"}, changes=True),
         Case("GET", f"{api}/kpis", OBSERVERS),
+        Case("GET", f"{api}/kpis/cases?kpi=repair_timeliness", OBSERVERS),
+        Case("GET", f"{api}/kpis/trend?months=2", OBSERVERS),
+        *(Case("GET", f"{api}/registers/{name}", CASE_READERS)
+          for name in ("complaints", "call-visit-log", "repair-work-orders")),
         Case("GET", f"{api}/openapi.json", ALL),
         Case("GET", f"{api}/docs", ALL),
         Case("GET", "/", ALL),
@@ -119,6 +124,7 @@ def cases() -> list[Case]:
         Case("GET", "/records/{i}", SEES_INSTANCE),
         Case("GET", "/records/hazardous-goods", READERS),
         Case("GET", "/figures", OBSERVERS),
+        Case("GET", "/figures/cases.csv?kpi=repair_timeliness", OBSERVERS),
         Case("GET", "/models", EDITORS),
         Case("GET", "/models/new", EDITORS),
         Case("POST", "/models/new", EDITORS, {}, changes=True),

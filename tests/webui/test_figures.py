@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from datetime import timedelta
@@ -70,10 +72,11 @@ def test_this_months_figures_from_the_history(web: Flask) -> None:
     callback = kpi_card(page, "repair_callback_rate")
     assert "100.0%" in callback and "target met" in callback
     assert "100.0%" in kpi_card(page, "callback_satisfaction")
+    assert "0.0%" in kpi_card(page, "callback_face_to_face")  # the one callback was by phone
     assert "no cases" in kpi_card(page, "valid_complaint_timeliness")
     assert re.search(r'href="/instances/\d+">#\d+</a>', page)  # the missed arrival links to its case
     data = chart_data(page)
-    assert [k["percent"] for k in data["overview"]][:4] == [50.0, 100.0, None, 100.0]
+    assert [k["percent"] for k in data["overview"]][:5] == [50.0, 100.0, None, 0.0, 100.0]
     charts = {c["id"]: c for c in data["charts"]}
     assert charts["chart-repair_timeliness-role"]["rows"][0]["label"] == "Maintenance technician"
     assert "chart-callback_satisfaction-process" in charts
@@ -107,4 +110,18 @@ def test_figures_are_for_managers_and_admins(web: Flask) -> None:
 def test_titles_are_in_simplified_chinese(web: Flask) -> None:
     client, _ = signed_in(web, "admin")
     page = client.get("/figures").get_data(as_text=True)
-    assert "客户满意率" in page and "维修及时率" in page
+    assert "回访满意率" in page and "维修及时率" in page
+
+
+def test_each_figure_links_to_its_cases_as_csv_late_first(web: Flask) -> None:
+    repair_history(web)
+    client, _ = signed_in(web, "cs_manager", lang="en")
+    page = client.get("/figures").get_data(as_text=True)
+    assert "/figures/cases.csv?" in page and "kpi=repair_timeliness" in page
+    response = client.get("/figures/cases.csv?kpi=repair_timeliness&from=2026-11-01&to=2026-11-30")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0][0] == "流程单号" and [r[4] for r in rows[1:]] == ["否", "是"]  # the late one first
+    by_person = client.get("/figures/cases.csv?kpi=repair_timeliness&from=2026-11-01&to=2026-11-30&actor=x")
+    assert len(list(csv.reader(io.StringIO(by_person.get_data(as_text=True).lstrip("\ufeff"))))) == 1
+    assert client.get("/figures/cases.csv?kpi=no_such").status_code == 404

@@ -189,7 +189,7 @@ def test_diagram_json_marks_only_the_branches_taken(web: Flask) -> None:
     client, _ = signed_in(web, "admin")
     moved = {tuple(p) for p in client.get(f"/instances/{case}/diagram.json").get_json()["transitions"]}
     assert {("start", "gw_category"), ("dispatch", "gw_substitute"), ("arrive_on_site", "repair"),
-            ("gw_fixed", "foreman_confirm")} <= moved
+            ("gw_fixed", "mark_work_done"), ("mark_work_done", "foreman_confirm")} <= moved
     assert ("gw_fixed", "dispatch") not in moved and ("gw_category", "give_guidance") not in moved
 
 

@@ -113,6 +113,7 @@ def test_hazardous_goods_register_lists_every_line_with_its_balance(process_app:
     complete(process_app, case, "approve", "cs_foreman", {"approved": "true", "approved_quantity": "2"})
     complete(process_app, case, "issue", "cs_foreman",
              {"key_holder": "cleaning_foreman", "issued_quantity": "2"})
+    complete(process_app, case, "open_cabinet", "cleaning_foreman", {"cabinet_opened": "true"})
     complete(process_app, case, "use_and_report", "cleaner", {"used_quantity": "1.5", "anomaly": "false"})
     complete(process_app, case, "return_unused", "cleaning_foreman", {"returned_quantity": "0.5"})
     register = client_for(process_app, "cleaning_foreman").get("/records/hazardous-goods?item=alcohol")

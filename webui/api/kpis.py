@@ -5,6 +5,11 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from flask import Response
+from marshmallow import Schema, fields, validate
+
+from department import kpi_drilldown
+from department.kpis import compute_kpis as compute_department_kpis
 from engine import domain
 from engine.store.queries import may_observe
 
@@ -12,11 +17,12 @@ from ..engine_ext import actor, get_engine, local_zone, now
 from ..extensions import db
 from .common import ApiBlueprint, fail, request_locale
 from .responses import KpiReportOut
-from .schemas import KpiArgs
+from .schemas import FIRST_DAY, LAST_DAY, KpiArgs
 
 blp = ApiBlueprint("kpis", __name__, url_prefix="/api/v1/kpis",
-                   description="Repair timeliness, repair callback rate, valid-complaint timeliness and "
-                               "customer satisfaction, computed from instance history.")
+                   description="Repair timeliness, repair callback rate, valid-complaint timeliness, "
+                               "face-to-face callbacks and callback satisfaction, computed from "
+                               "instance history.")
 
 
 @blp.route("")
@@ -48,3 +54,88 @@ def kpis(args: dict[str, Any]) -> dict[str, Any]:
     for kpi in report["kpis"]:
         kpi["title"] = kpi[f"title_{locale}"]
     return report
+
+
+# -- issue 12: the cases behind each figure, and the month-by-month trend --------------------------
+
+class KpiCasesArgs(KpiArgs):
+    """The KPI, the period, an optional person or role, and the format."""
+
+    kpi = fields.String(required=True, validate=validate.Length(max=64),
+                        metadata={"description": "the KPI's key, e.g. repair_timeliness"})
+    actor = fields.String(validate=validate.Length(max=64), metadata={"description": "only this person's"})
+    role = fields.String(validate=validate.Length(max=64), metadata={"description": "only this role's"})
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")))
+
+
+class KpiCaseOut(Schema):
+    instance_id = fields.Integer(required=True)
+    case = fields.String(required=True)
+    element = fields.String(required=True)
+    due = fields.String(required=True)
+    done_at = fields.String(required=True)
+    on_time = fields.Boolean(required=True)
+    actor = fields.String(required=True)
+    role = fields.String(required=True)
+    version = fields.String(required=True)
+    severity = fields.String(required=True)
+    process = fields.String(required=True)
+
+
+class KpiCasesOut(Schema):
+    key = fields.String(required=True)
+    items = fields.List(fields.Nested(KpiCaseOut), required=True)
+
+
+class TrendArgs(Schema):
+    months = fields.Integer(load_default=12, validate=validate.Range(1, kpi_drilldown.MAX_MONTHS))
+    to = fields.Date(validate=validate.Range(FIRST_DAY, LAST_DAY),
+                     metadata={"description": "a day of the last month shown (default: today)"})
+
+
+class TrendOut(Schema):
+    months = fields.List(fields.Dict(), required=True)
+
+
+def _period(args: dict[str, Any]) -> tuple[datetime, datetime]:
+    """Return the [start, end) of the days from..to in the calendar's zone (default: this month so far)."""
+    zone = local_zone()
+    today = now().astimezone(zone).date()
+    first, last = args.get("from", today.replace(day=1)), args.get("to", today)
+    if last < first:
+        fail(422, "invalid_data", "the period ends before it starts", {"to": ["must not be before 'from'"]})
+    return datetime.combine(first, time(0), zone), datetime.combine(last + timedelta(days=1), time(0), zone)
+
+
+@blp.route("/cases")
+@blp.arguments(KpiCasesArgs, location="query")
+@blp.response(200, KpiCasesOut, description="the counted cases, the ones that missed first")
+@blp.alt_response(200, schema={"type": "string"}, content_type="text/csv", success=True,
+                  description="format=csv: the same rows with Chinese headings (UTF-8 with BOM)")
+def kpi_cases(args: dict[str, Any]) -> Any:
+    """List the cases behind one KPI's number for the period, late ones first; filter by person or role."""
+    if not may_observe(actor()):
+        fail(403, "forbidden", "the figures are for admins and managers")
+    key = args["kpi"]
+    start, end = _period(args)
+    report = compute_department_kpis(db.session(), start, end, get_engine().calendar, now=now())
+    found = {k.key: k for k in report.kpis()}
+    if key not in found:
+        fail(422, "invalid_data", "unknown KPI", {"kpi": [f"no KPI '{key}'; one of {', '.join(found)}"]})
+    rows = kpi_drilldown.kpi_cases(found[key], local_zone(), actor=args.get("actor"), role=args.get("role"))
+    if args["format"] == "csv":
+        return Response(kpi_drilldown.kpi_cases_csv(rows), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{key}-cases.csv"'})
+    return {"key": key, "items": rows}
+
+
+@blp.route("/trend")
+@blp.arguments(TrendArgs, location="query")
+@blp.response(200, TrendOut, description="each KPI's figure per calendar month, oldest first")
+def trend(args: dict[str, Any]) -> dict[str, Any]:
+    """Return every KPI month by month (default: the last 12 months up to this one)."""
+    if not may_observe(actor()):
+        fail(403, "forbidden", "the figures are for admins and managers")
+    last = args.get("to", now().astimezone(local_zone()).date())
+    return {"months": kpi_drilldown.monthly_trend(db.session(), get_engine().calendar, last, args["months"],
+                                                  now(), local_zone())}

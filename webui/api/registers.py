@@ -5,19 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
+from marshmallow import fields, validate
 
-from department import registers, services
+from department import case_registers, registers, services
 from department.roles import ADMIN, FOREMAN_OR_ABOVE
 from engine.errors import InvalidData
 
 from ..engine_ext import actor, local_zone, now
 from ..extensions import db
 from .common import ApiBlueprint, fail, page_of, read, require_roles, run_command
-from .responses import LedgerLineOut, LedgerPageOut, SealedKeyPageOut
+from .responses import LedgerLineOut, LedgerPageOut, PageOut, SealedKeyPageOut
 from .schemas import LedgerArgs, PageArgs, StockIn
 
 blp = ApiBlueprint("registers", __name__, url_prefix="/api/v1/registers",
-                   description="The hazardous-goods register (危險品使用登記表) and the sealed-key log.")
+                   description="The hazardous-goods register (危險品使用登記表), the sealed-key log, the "
+                               "complaint register, the call/visit log and the repair work orders.")
 
 # The same readers as the register pages: foremen and above keep the registers, the cleaning
 # foreman holds the cabinet key, management and admins audit them.
@@ -88,3 +90,64 @@ def sealed_keys(args: dict[str, Any]) -> dict[str, Any]:
 
 
 from . import key_registers  # noqa: E402,F401  (the key register's routes live on this blueprint)
+# -- issue 12: the case registers of seed 000 §5 ---------------------------------------------------
+# The desk keeps the call/visit log and the complaint form, so customer-service assistants read them too.
+CASE_READERS = READERS | {"cs_assistant"}
+
+
+class CaseRegisterArgs(PageArgs):
+    """Format of a case register."""
+
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")),
+                           metadata={"description": "csv: the paper form's columns (every row, no paging)"})
+
+
+class CaseRegisterPageOut(PageOut):
+    """One page of a case register: rows keyed by column, oldest first."""
+
+    items = fields.List(fields.Dict(keys=fields.String(), values=fields.String()), required=True)
+    columns = fields.List(fields.List(fields.String()), required=True,
+                          metadata={"description": "[key, paper-form heading] of each column"})
+
+
+def _case_register(name: str, args: dict[str, Any]) -> Any:
+    """Answer one case register as JSON rows or as the paper form's CSV."""
+    require_roles(actor(), CASE_READERS, "reading the registers")
+    columns, rows_of = case_registers.REGISTERS[name]
+    if args["format"] == "csv":
+        text = read(lambda: case_registers.register_csv(name, db.session(), local_zone()))
+        return Response(text, mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    rows = read(lambda: rows_of(db.session(), local_zone()))
+    return {**page_of(rows, args["page"], args["per_page"]), "columns": [list(c) for c in columns]}
+
+
+_CSV = {"schema": {"type": "string"}, "content_type": "text/csv", "success": True,
+        "description": "format=csv: every row in the paper form's columns (UTF-8 with BOM)"}
+
+
+@blp.route("/complaints")
+@blp.arguments(CaseRegisterArgs, location="query")
+@blp.response(200, CaseRegisterPageOut, description="投訴處理記錄表: one row per complaint")
+@blp.alt_response(200, **_CSV)
+def complaints(args: dict[str, Any]) -> Any:
+    """Read the complaint register (投訴處理記錄表)."""
+    return _case_register("complaints", args)
+
+
+@blp.route("/call-visit-log")
+@blp.arguments(CaseRegisterArgs, location="query")
+@blp.response(200, CaseRegisterPageOut, description="來電來訪處理記錄表: every repair request and complaint")
+@blp.alt_response(200, **_CSV)
+def call_visit_log(args: dict[str, Any]) -> Any:
+    """Read the call/visit log (來電來訪處理記錄表)."""
+    return _case_register("call-visit-log", args)
+
+
+@blp.route("/repair-work-orders")
+@blp.arguments(CaseRegisterArgs, location="query")
+@blp.response(200, CaseRegisterPageOut, description="repair work orders, each with its case number")
+@blp.alt_response(200, **_CSV)
+def repair_work_orders(args: dict[str, Any]) -> Any:
+    """Read the repair work-order register."""
+    return _case_register("repair-work-orders", args)
