@@ -115,8 +115,8 @@ class Kpi:
     breakdowns: dict[str, dict[str, Figure]] = field(default_factory=dict)
     pending: int = 0  # deadline in the period but not reached yet and not done
     missed: tuple[Miss, ...] = ()
-    cases: tuple[int, ...] = ()  # issue 14: instances behind the figure (drill-down), when not deadline-based
     items: tuple[Item, ...] = ()  # every counted item, for the drill-down (not in to_dict)
+    cases: tuple[int, ...] = ()  # issue 14: instances behind the figure (drill-down), when not deadline-based
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,7 @@ def sealed_keys(args: dict[str, Any]) -> dict[str, Any]:
 
 
 from . import key_registers  # noqa: E402,F401  (the key register's routes live on this blueprint)
+
 # -- issue 12: the case registers of seed 000 §5 ---------------------------------------------------
 # The desk keeps the call/visit log and the complaint form, so customer-service assistants read them too.
 CASE_READERS = READERS | {"cs_assistant"}
