@@ -31,6 +31,15 @@
   var registry = modeler.get("elementRegistry");
   var synced = true;
   var rawEdited = false;
+  // Edits since the page was loaded (a save or deploy reloads the page); leaving warns about them.
+  var dirty = false;
+  var submitting = false;
+  window.addEventListener("beforeunload", function (event) {
+    if (!dirty || submitting) { return; }
+    event.preventDefault();
+    event.returnValue = form.dataset.unsaved || "";
+    return form.dataset.unsaved;
+  });
 
   // ---- keep the textarea in step with the canvas ------------------------------------------------
   function sync() {
@@ -41,12 +50,13 @@
   }
 
   modeler.on("commandStack.changed", function () {
+    dirty = true;
     synced = false;
     rawEdited = false;
     sync();
   });
 
-  source.addEventListener("input", function () { rawEdited = true; });
+  source.addEventListener("input", function () { rawEdited = true; dirty = true; });
   source.addEventListener("change", function () {
     modeler.importXML(source.value).then(function () {
       container.classList.remove("diagram--error");
@@ -55,7 +65,7 @@
   });
 
   form.addEventListener("submit", function (event) {
-    if (synced || rawEdited) { return; }
+    if (synced || rawEdited) { submitting = true; return; }
     event.preventDefault();
     var submitter = event.submitter;
     sync().then(function () { form.requestSubmit(submitter || undefined); });
