@@ -22,9 +22,11 @@ from engine.store.unit_of_work import run_unit
 from .auth import roles_required
 from .display import pick
 from .editor_checks import unconnected
+from .editor_config import editor_config
 from .element_titles import element_titles, plain_message
 from .engine_ext import actor, get_engine, if_match
 from .extensions import db
+from .form_preview import render_preview
 from .i18n import current_locale
 from .instances import template_helpers
 from .problem_text import problem_text
@@ -162,7 +164,7 @@ def _render_editor(key: str, xml_text: str, *, base: queries.VersionView | None,
         "models/edit.html", key=key, xml=xml_text, base=base, is_new=base is None, checked=checked,
         problems=[{"element_id": p.element_id, "title": titles.get(p.element_id or "", p.element_id),
                    "message": plain_message(problem_text(p.message), titles)} for p in problems or []],
-        message=message, latest=latest, roles=_role_choices(), draft=mine, other_drafts=others)
+        message=message, latest=latest, draft=mine, other_drafts=others, editor_config=editor_config())
     return page, status
 
 
@@ -369,3 +371,10 @@ def compare(key: str) -> str | tuple[str, int]:
                                       f"{key} v{a}", f"{key} v{b}", lineterm="", n=2))
     return render_template("models/compare.html", key=key, old=old, new=new_, newest=newest, error=None,
                            changes=diff_models(old.model, new_.model), diff_lines=lines)
+
+
+@bp.post("/models/<key>/form-preview")
+@roles_required(*EDITORS)
+def form_preview(key: str) -> str:
+    """Render one element's form of the posted diagram as staff will see it (nothing is stored)."""
+    return render_preview(_submitted_xml(key), (request.form.get("element") or "")[:200])

@@ -83,7 +83,7 @@ def test_the_editor_page_carries_the_base_version_hash(web: Flask) -> None:
     assert response.headers["ETag"] == f'"{base_hash(web, 1)}"'
     assert f'name="base_hash" value="{base_hash(web, 1)}"' in page
     assert editor_textarea(page) == REPAIR_XML
-    assert "bpmn-modeler.production.min.js" in page and "<script>" not in page
+    assert "vendor/editor/editor.js" in page and "<script>" not in page
 
 
 def test_check_lists_every_problem_and_marks_its_element(web: Flask) -> None:
@@ -321,3 +321,32 @@ def test_an_unconnected_task_fails_the_check(web: Flask) -> None:
     page = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "No flow leads to this element" in page and 'data-element="lonely">孤立</button>' in page
+
+
+def test_the_form_preview_is_drawn_by_the_staff_form_renderer(web: Flask) -> None:
+    client, token = signed_in(web, "process_owner", lang="en")
+    response = client.post("/models/repair_dispatch/form-preview",
+                           data={"xml": REPAIR_XML, "element": "dispatch", "csrf_token": token})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'name="trade"' in page and 'name="technician"' in page and "<fieldset" in page
+    assert page.count('value="electrical"') == 1  # the choice's options, as staff see them
+    broken = REPAIR_XML.replace('name="trade" type="choice"', 'name="trade" type="colour"')
+    page = client.post("/models/repair_dispatch/form-preview", data={
+        "xml": broken, "element": "dispatch", "csrf_token": token}).get_data(as_text=True)
+    assert "form-preview__problems" in page and "colour" in page
+    page = client.post("/models/repair_dispatch/form-preview", data={
+        "xml": REPAIR_XML, "element": "nowhere", "csrf_token": token}).get_data(as_text=True)
+    assert "This element has no form." in page
+
+
+def test_the_editor_page_carries_roles_and_its_labels_for_the_panel(web: Flask) -> None:
+    client, _ = signed_in(web, "process_owner", lang="en")
+    page = client.get("/models/repair_dispatch/edit").get_data(as_text=True)
+    found = re.search(r'id="editor-config">(.*?)</script>', page, re.S)
+    assert found
+    config = json.loads(html.unescape(found.group(1)))
+    technician = {"id": "technician", "title": "Maintenance technician", "lane": "维修技工 technician"}
+    assert technician in config["roles"]
+    assert config["lang"] == "en" and "choice" in config["fieldTypes"]
+    assert config["text"]["titleEn"] == "English title"
