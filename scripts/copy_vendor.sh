@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 src=node_modules
 dest=webui/static/vendor
 
-for pkg in bpmn-js chart.js bpmn-js-properties-panel @bpmn-io/properties-panel esbuild; do
+for pkg in bpmn-js chart.js bpmn-js-properties-panel @bpmn-io/properties-panel bpmn-js-bpmnlint bpmnlint \
+    bpmn-js-token-simulation bpmn-js-differ esbuild; do
   if [ ! -d "$src/$pkg" ]; then
     echo "copy_vendor: $src/$pkg is missing; run 'npm ci' first" >&2
     exit 1
@@ -30,7 +31,11 @@ cp "$src/bpmn-js/LICENSE" "$dest/bpmn-js/LICENSE"
 mkdir -p "$dest/editor"
 "$src/.bin/esbuild" webui/static/src/editor.js --bundle --minify --format=iife --target=es2019 \
   --outfile="$dest/editor/editor.js" --log-level=warning
+"$src/.bin/esbuild" webui/static/src/compare.js --bundle --minify --format=iife --target=es2019 \
+  --outfile="$dest/editor/compare.js" --log-level=warning
 cp "$src/@bpmn-io/properties-panel/dist/assets/properties-panel.css" "$dest/editor/"
+cp "$src/bpmn-js-bpmnlint/dist/assets/css/bpmn-js-bpmnlint.css" "$dest/editor/"
+cp "$src/bpmn-js-token-simulation/assets/css/bpmn-js-token-simulation.css" "$dest/editor/"
 cp "$src/bpmn-js-properties-panel/LICENSE" "$dest/editor/LICENSE"
 
 # chart.js: the UMD build exposes window.Chart without a bundler.

@@ -5,11 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 
 from engine import domain
 
 from .display import pick
 from .i18n import current_locale
+
+# English texts of the modeler, properties panel and bpmnlint that the page translates (diagram-js translate).
+LIBRARY_TEXTS = {
+    "General": lazy_gettext("General"),
+    "Name": lazy_gettext("Name"),
+    "ID": lazy_gettext("ID"),
+    "Documentation": lazy_gettext("Documentation"),
+    "Element documentation": lazy_gettext("Element documentation"),
+    "Element is not connected": lazy_gettext("Element is not connected"),
+    "Flow splits implicitly": lazy_gettext("Flow splits implicitly"),
+    "Sequence flow is missing condition": lazy_gettext("Sequence flow is missing condition"),
+    "Duplicate outgoing sequence flows": lazy_gettext("Duplicate outgoing sequence flows"),
+    "Duplicate incoming sequence flows": lazy_gettext("Duplicate incoming sequence flows"),
+    "Process is missing end event": lazy_gettext("Process is missing end event"),
+    "Process is missing start event": lazy_gettext("Process is missing start event"),
+}
 
 FIELD_TYPES = ("text", "textarea", "integer", "number", "boolean", "choice", "date", "datetime", "user")
 
@@ -75,4 +92,11 @@ def editor_config() -> dict[str, Any]:
         "messageZh": _("Message (Chinese)"),
         "messageEn": _("Message (English)"),
     }
-    return {"roles": roles, "lang": current_locale(), "text": text, "fieldTypes": list(FIELD_TYPES)}
+    translations = {english: str(text) for english, text in LIBRARY_TEXTS.items()}
+    return {
+        "roles": roles,
+        "lang": current_locale(),
+        "text": text,
+        "fieldTypes": list(FIELD_TYPES),
+        "translations": translations,
+    }

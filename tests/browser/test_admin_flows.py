@@ -176,7 +176,7 @@ def rename_in_panel(page: Page, name: str) -> None:
     """Type a new name into the properties panel's General group (opened when closed)."""
     name_input = page.locator("#bio-properties-panel-name")
     if not name_input.is_visible():
-        general = re.compile("General|常规|通用")
+        general = re.compile("General|常规|通用|一般")
         page.locator(".bio-properties-panel-group-header", has_text=general).first.click()
     name_input.fill(name)
     name_input.press("Tab")

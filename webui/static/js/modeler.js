@@ -114,6 +114,16 @@
     if (builder) { builder.show(event.newSelection.length === 1 ? event.newSelection[0] : null); }
   });
 
+  // ---- zoom and fit --------------------------------------------------------------------------------
+  document.querySelectorAll(".modeler__zoom [data-zoom]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var how = button.dataset.zoom;
+      if (how === "fit") { canvas.zoom("fit-viewport", "auto"); return; }
+      if (how === "100") { canvas.zoom(1); return; }
+      canvas.zoom(how === "in" ? canvas.zoom() * 1.2 : canvas.zoom() / 1.2);
+    });
+  });
+
   // ---- download what is on the canvas ----------------------------------------------------------
   var download = document.getElementById("download-xml");
   download.addEventListener("click", function () {
