@@ -154,8 +154,8 @@ export function createFormBuilder(opts) {
   function schedulePreview() {
     clearTimeout(timer);
     if (!current || !formOf()) { preview.textContent = ""; return; }
+    const id = current.id;
     timer = setTimeout(() => {
-      const id = current.id;
       sync().then(() => {
         const body = new FormData();
         body.append("xml", source.value);
@@ -164,7 +164,7 @@ export function createFormBuilder(opts) {
         return fetch(preview.dataset.url, { method: "POST", body, credentials: "same-origin" });
       }).then((r) => r.text()).then((html) => {
         if (current && current.id === id) { preview.innerHTML = html; }
-      }).catch(() => {});
+      }).catch((err) => { preview.dataset.error = String(err); });
     }, 300);
   }
 
