@@ -18,7 +18,7 @@ $(VENV)/.stamp-install: pyproject.toml
 	touch $@
 
 # Front-end libraries come from npm and are served by the app; nothing is fetched from a CDN.
-webui/static/vendor/.stamp: package.json package-lock.json scripts/copy_vendor.sh
+webui/static/vendor/.stamp: package.json package-lock.json scripts/copy_vendor.sh $(wildcard webui/static/src/*)
 	npm ci --no-audit --no-fund --loglevel=error
 	bash scripts/copy_vendor.sh
 	touch $@

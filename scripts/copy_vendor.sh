@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 src=node_modules
 dest=webui/static/vendor
 
-for pkg in bpmn-js chart.js; do
+for pkg in bpmn-js chart.js bpmn-js-properties-panel @bpmn-io/properties-panel bpmn-js-bpmnlint bpmnlint \
+    bpmn-js-token-simulation bpmn-js-differ esbuild; do
   if [ ! -d "$src/$pkg" ]; then
     echo "copy_vendor: $src/$pkg is missing; run 'npm ci' first" >&2
     exit 1
@@ -24,6 +25,18 @@ cp "$src/bpmn-js/dist/bpmn-navigated-viewer.production.min.js" "$dest/bpmn-js/"
 cp "$src/bpmn-js/dist/bpmn-modeler.production.min.js" "$dest/bpmn-js/"
 cp -R "$src/bpmn-js/dist/assets/." "$dest/bpmn-js/assets/"
 cp "$src/bpmn-js/LICENSE" "$dest/bpmn-js/LICENSE"
+
+# The editor bundle: the modeler with the properties panel and the product's pf provider, built from
+# webui/static/src by esbuild (from npm); a build error stops `make install` with esbuild's message.
+mkdir -p "$dest/editor"
+"$src/.bin/esbuild" webui/static/src/editor.js --bundle --minify --format=iife --target=es2019 \
+  --outfile="$dest/editor/editor.js" --log-level=warning
+"$src/.bin/esbuild" webui/static/src/compare.js --bundle --minify --format=iife --target=es2019 \
+  --outfile="$dest/editor/compare.js" --log-level=warning
+cp "$src/@bpmn-io/properties-panel/dist/assets/properties-panel.css" "$dest/editor/"
+cp "$src/bpmn-js-bpmnlint/dist/assets/css/bpmn-js-bpmnlint.css" "$dest/editor/"
+cp "$src/bpmn-js-token-simulation/assets/css/bpmn-js-token-simulation.css" "$dest/editor/"
+cp "$src/bpmn-js-properties-panel/LICENSE" "$dest/editor/LICENSE"
 
 # chart.js: the UMD build exposes window.Chart without a bundler.
 cp "$src/chart.js/dist/chart.umd.min.js" "$dest/chart.js/"

@@ -13,7 +13,7 @@ from lxml import etree
 from werkzeug.wrappers import Response
 
 from department.roles import ADMIN, PROCESS_OWNER
-from engine import domain
+from engine import domain, drafts
 from engine.definitions import compile_cached
 from engine.errors import Conflict, InvalidBpmn, PreconditionFailed, Problem
 from engine.store import queries
@@ -21,8 +21,13 @@ from engine.store.unit_of_work import run_unit
 
 from .auth import roles_required
 from .display import pick
+from .editor_checks import unconnected
+from .editor_config import editor_config
+from .element_titles import element_titles, plain_message
 from .engine_ext import actor, get_engine, if_match
 from .extensions import db
+from .form_preview import render_preview
+from .i18n import current_locale
 from .instances import template_helpers
 from .problem_text import problem_text
 
@@ -148,20 +153,31 @@ def _lane(role_id: str) -> str:
 
 def _render_editor(key: str, xml_text: str, *, base: queries.VersionView | None, status: int = 200,
                    problems: list[Problem] | None = None, message: str | None = None,
-                   checked: bool = False, latest: queries.VersionView | None = None) -> tuple[str, int]:
+                   checked: bool = False, latest: queries.VersionView | None = None,
+                   saved: drafts.DraftView | None = None) -> tuple[str, int]:
     """Render the modeler page holding the given XML and, when given, every problem found."""
+    titles = element_titles(xml_text, current_locale())
+    me = actor().username
+    others = [d for d in drafts.drafts_of(db.session(), key) if d.owner != me]
+    mine = saved or next((d for d in drafts.drafts_of(db.session(), key) if d.owner == me), None)
     page = render_template(
         "models/edit.html", key=key, xml=xml_text, base=base, is_new=base is None, checked=checked,
-        problems=[{"element_id": p.element_id, "message": problem_text(p.message)} for p in problems or []],
-        message=message, latest=latest, roles=_role_choices())
+        problems=[{"element_id": p.element_id, "title": titles.get(p.element_id or "", p.element_id),
+                   "message": plain_message(problem_text(p.message), titles)} for p in problems or []],
+        message=message, latest=latest, draft=mine, other_drafts=others, editor_config=editor_config())
     return page, status
 
 
 @bp.get("/models/<key>/edit")
 @roles_required(*EDITORS)
 def edit(key: str) -> Response:
-    """Open the newest version of a process in the modeler; the page carries its content hash."""
+    """Open the newest version of a process (or your draft of it) in the modeler."""
     latest = _latest(key)
+    mine = next((d for d in drafts.drafts_of(db.session(), key) if d.owner == actor().username), None)
+    if mine is not None:
+        base = queries.version_by_hash(db.session(), key, mine.base_hash) if mine.base_hash else None
+        page, status = _render_editor(key, mine.bpmn_xml, base=base, saved=mine)
+        return FlaskResponse(page, status=status, mimetype="text/html")
     if latest is None:
         abort(404)
     page, status = _render_editor(key, latest.bpmn_xml, base=latest)
@@ -210,7 +226,7 @@ def _submitted_xml(key: str) -> str:
 
 def _check(key: str, xml_text: str, is_new: bool) -> list[Problem]:
     """Return every problem of the XML, including a process id that is not the page's key."""
-    problems = _file_problems(key, xml_text)
+    problems = _file_problems(key, xml_text) + unconnected(xml_text)
     if not problems and is_new and _latest(key) is not None:
         return [Problem(key, _("A process with this key exists already; edit it instead."))]
     return problems
@@ -250,6 +266,37 @@ def check(key: str) -> tuple[str, int]:
                           message=_("No problems found. Deploy to make it the new version."))
 
 
+@bp.post("/models/<key>/save")
+@roles_required(*EDITORS)
+def save(key: str) -> tuple[str, int]:
+    """Store the diagram as your draft of the process (not a version), then check it."""
+    if not KEY_PATTERN.match(key):
+        abort(404)
+    xml_text = _submitted_xml(key)
+    base, is_new = _base_for(key)
+    base_hash = base.content_hash if base is not None else ""
+    when = get_engine().clock()
+    saved = run_unit(db.session(), lambda: drafts.save_draft(db.session(), key, actor().username, xml_text,
+                                                             base_hash, when)).unwrap()
+    problems = _check(key, xml_text, is_new)
+    if problems:
+        return _render_editor(key, xml_text, base=base, status=422, problems=problems, saved=saved,
+                              message=_("Draft saved. Fix the problems below before deploying."))
+    return _render_editor(key, xml_text, base=base, checked=True, saved=saved,
+                          message=_("Draft saved. No problems found: deploy to make it the new version."))
+
+
+@bp.post("/models/<key>/discard")
+@roles_required(*EDITORS)
+def discard(key: str) -> Response:
+    """Throw away your draft of a process; the deployed versions are untouched."""
+    run_unit(db.session(), lambda: drafts.discard_draft(db.session(), key, actor().username)).unwrap()
+    flash(_("Your draft was discarded."), "info")
+    if _latest(key) is None:
+        return redirect(url_for(".index"))
+    return redirect(url_for(".edit", key=key))
+
+
 @bp.post("/models/<key>/deploy")
 @roles_required(*EDITORS)
 def deploy(key: str) -> Response | tuple[str, int]:
@@ -261,10 +308,14 @@ def deploy(key: str) -> Response | tuple[str, int]:
         return _render_editor(key, xml_text, base=base, status=422, problems=problems)
     # The engine serialises deploys of the key and refuses one whose base is no longer the newest.
     base_hash = (request.form.get("base_hash") or "").strip()
+    def deploy_and_drop_draft() -> Any:
+        deployed = get_engine().deploy(db.session(), xml_text, filename=f"{key}.bpmn", actor=actor(),
+                                       base_hash=base_hash, if_match=if_match())
+        drafts.discard_draft(db.session(), key, actor().username)  # deployed: the draft has done its job
+        return deployed
+
     try:
-        result = run_unit(db.session(), lambda: get_engine().deploy(
-            db.session(), xml_text, filename=f"{key}.bpmn", actor=actor(), base_hash=base_hash,
-            if_match=if_match())).unwrap()
+        result = run_unit(db.session(), deploy_and_drop_draft).unwrap()
     except (Conflict, PreconditionFailed) as stale:
         latest = _latest(key)
         return _render_editor(key, xml_text, base=base, status=412 if isinstance(stale, PreconditionFailed)
@@ -320,3 +371,10 @@ def compare(key: str) -> str | tuple[str, int]:
                                       f"{key} v{a}", f"{key} v{b}", lineterm="", n=2))
     return render_template("models/compare.html", key=key, old=old, new=new_, newest=newest, error=None,
                            changes=diff_models(old.model, new_.model), diff_lines=lines)
+
+
+@bp.post("/models/<key>/form-preview")
+@roles_required(*EDITORS)
+def form_preview(key: str) -> str:
+    """Render one element's form of the posted diagram as staff will see it (nothing is stored)."""
+    return render_preview(_submitted_xml(key), (request.form.get("element") or "")[:200])

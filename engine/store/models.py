@@ -129,6 +129,21 @@ class ProcessVersion(Base):
     deployed_by: Mapped[str] = mapped_column(String(64), default="")
 
 
+class ProcessDraft(Base):
+    """A process owner's unsaved-to-a-version edit of one process: one draft per owner and key."""
+
+    __tablename__ = "process_drafts"
+    __table_args__ = (UniqueConstraint("process_key", "owner"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(64), index=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    # The content hash of the version the draft was started from ("" for a new process).
+    base_hash: Mapped[str] = mapped_column(String(64), default="")
+    saved_at: Mapped[datetime]
+
+
 class ProcessInstance(Base):
     """One running or finished case; its state blob refers to its version instead of embedding it."""
 

@@ -152,3 +152,36 @@ def test_put_refuses_a_file_of_another_process_key(api: Api) -> None:
     assert response.status_code == 422 and "api_check" in error_of(response)["fields"]
     listing = api.ok("GET", "/process-definitions", "admin")
     assert "api_check" not in {p["key"] for p in listing["items"]}
+
+
+def test_deploy_a_camunda_file_converts_it_and_reports_what_was_converted(api: Api) -> None:
+    from pathlib import Path
+
+    leak = (Path(__file__).resolve().parents[1] / "data" / "camunda" / "leak_report.bpmn").read_bytes()
+    headers = {**basic("process_owner"), "Content-Type": "application/xml", "Accept-Language": "en"}
+    response = api.client.post("/api/v1/process-definitions?dialect=camunda&filename=leak.bpmn", data=leak,
+                               headers=headers)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["process_key"] == "leak_report"
+    dropped = [line for line in body["conversion"] if not line["converted"]]
+    assert {line["element_id"] for line in dropped} == {"Activity_mail", "Activity_assess"}
+    assert any(line["element_id"] == "Activity_assess" and "lane role 'cs_supervisor'" in line["message"]
+               for line in body["conversion"])
+    stored = api.client.get("/api/v1/process-definitions/leak_report/xml", headers=basic("admin"))
+    assert b"camunda" not in stored.data.split(b"?>", 1)[1].replace(b"Camunda Modeler", b"")
+
+
+def test_a_refused_camunda_file_carries_the_conversion_report_with_the_problems(api: Api) -> None:
+    from pathlib import Path
+
+    leak = (Path(__file__).resolve().parents[1] / "data" / "camunda" / "leak_report.bpmn").read_text("utf-8")
+    broken = leak.replace('candidateGroups="technician"', 'candidateGroups="plumbers"')
+    response = api.client.post("/api/v1/process-definitions?dialect=camunda", data=broken.encode(),
+                               headers={**basic("process_owner"), "Content-Type": "application/xml"})
+    assert response.status_code == 422
+    fields = error_of(response)["fields"]
+    assert "lane_plumbers" in fields and fields["conversion"]
+    assert api.client.post("/api/v1/process-definitions?dialect=jbpm", data=broken.encode(),
+                           headers={**basic("process_owner"),
+                                    "Content-Type": "application/xml"}).status_code == 422

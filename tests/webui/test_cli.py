@@ -170,3 +170,14 @@ def test_bpm_demo_accounts_must_choose_a_new_password_at_first_sign_in(
     assert client.get("/inbox").status_code == 200  # still signed in, with the new stamp
     assert client.get("/api/v1/process-instances", headers=basic("my-own-secret")).status_code == 200
     db.dispose(app)
+
+
+def test_deploy_from_camunda_prints_the_conversion_report_and_deploys(runner: FlaskCliRunner) -> None:
+    load_extensions()
+    leak = Path(__file__).resolve().parents[1] / "data" / "camunda" / "leak_report.bpmn"
+    result = runner.invoke(cli, ["deploy", "--from", "camunda", str(leak)])
+    assert result.exit_code == 0, result.output
+    assert "leak_report.bpmn: converted from Camunda 7" in result.output
+    assert ("! Activity_mail (通知): Java/external implementation (class='com.example.Mail') dropped"
+            in result.output)
+    assert "leak_report.bpmn: leak_report v1 (new version)" in result.output

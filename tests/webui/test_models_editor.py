@@ -83,7 +83,7 @@ def test_the_editor_page_carries_the_base_version_hash(web: Flask) -> None:
     assert response.headers["ETag"] == f'"{base_hash(web, 1)}"'
     assert f'name="base_hash" value="{base_hash(web, 1)}"' in page
     assert editor_textarea(page) == REPAIR_XML
-    assert "bpmn-modeler.production.min.js" in page and "<script>" not in page
+    assert "vendor/editor/editor.js" in page and "<script>" not in page
 
 
 def test_check_lists_every_problem_and_marks_its_element(web: Flask) -> None:
@@ -251,3 +251,102 @@ def test_an_editor_deploy_parses_the_diagram_once(web: Flask, monkeypatch: pytes
                            data={"xml": xml, "base_hash": base_hash(web, 1), "csrf_token": token})
     assert response.status_code == 302 and versions(web) == [1, 2]
     assert parses == ["repair_dispatch.bpmn"]
+
+
+def drafts_in(app: Flask, key: str = "repair_dispatch") -> dict[str, str]:
+    """Return each owner's stored draft XML of a process."""
+    from engine.store.models import ProcessDraft
+
+    with app.app_context():
+        return {d.owner: d.bpmn_xml for d in db.session.scalars(
+            select(ProcessDraft).where(ProcessDraft.process_key == key))}
+
+
+def test_saving_stores_a_draft_per_owner_not_a_version_and_the_editor_reopens_it(web: Flask) -> None:
+    client, token = signed_in(web, "process_owner", lang="en")
+    form = {"xml": renamed(REPAIR_XML), "base_hash": base_hash(web, 1), "csrf_token": token}
+    response = client.post("/models/repair_dispatch/save", data=form)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Draft saved" in page
+    assert versions(web) == [1] and drafts_in(web) == {"process_owner": renamed(REPAIR_XML)}
+    reopened = client.get("/models/repair_dispatch/edit").get_data(as_text=True)
+    assert editor_textarea(reopened) == renamed(REPAIR_XML) and 'id="draft-status"' in reopened
+    assert f'name="base_hash" value="{base_hash(web, 1)}"' in reopened  # still based on version 1
+    assert 'id="discard-button"' in reopened and "data-unsaved=" in reopened
+
+
+def test_a_second_owner_is_told_who_else_is_editing(web: Flask) -> None:
+    client, token = signed_in(web, "process_owner", lang="en")
+    client.post("/models/repair_dispatch/save",
+                data={"xml": renamed(REPAIR_XML), "base_hash": base_hash(web, 1), "csrf_token": token})
+    other, _ = signed_in(web, "admin", lang="en")
+    page = other.get("/models/repair_dispatch/edit").get_data(as_text=True)
+    assert 'id="other-editors"' in page and "<strong>process_owner</strong>" in page
+    assert editor_textarea(page) == REPAIR_XML  # the other owner's draft stays theirs
+
+
+def test_discard_drops_the_draft_and_deploy_consumes_it(web: Flask) -> None:
+    client, token = signed_in(web, "process_owner", lang="en")
+    form = {"xml": renamed(REPAIR_XML), "base_hash": base_hash(web, 1), "csrf_token": token}
+    client.post("/models/repair_dispatch/save", data=form)
+    response = client.post("/models/repair_dispatch/discard", data=form)
+    assert response.status_code == 302 and drafts_in(web) == {}
+    assert editor_textarea(client.get("/models/repair_dispatch/edit").get_data(as_text=True)) == REPAIR_XML
+    client.post("/models/repair_dispatch/save", data=form)
+    assert client.post("/models/repair_dispatch/deploy", data=form).status_code == 302
+    assert versions(web) == [1, 2] and drafts_in(web) == {}
+
+
+def test_problems_name_elements_by_title_and_tags_in_plain_words(web: Flask) -> None:
+    broken = REPAIR_XML.replace('<pf:label lang="en">Foreman confirms</pf:label>', "")
+    client, token = signed_in(web, "process_owner", lang="en")
+    page = client.post("/models/repair_dispatch/save",
+                       data={"xml": broken, "base_hash": base_hash(web, 1), "csrf_token": token}
+                       ).get_data(as_text=True)
+    found = re.search(r'id="modeler-problems">(.*?)</script>', page, re.S)
+    assert found
+    problems = json.loads(found.group(1))
+    confirm = [p for p in problems if p["element_id"] == "foreman_confirm"]
+    assert confirm and confirm[0]["title"] != "foreman_confirm"
+    assert all("<pf:" not in p["message"] for p in problems)
+    assert any("English title" in p["message"] for p in confirm)
+    assert f'data-element="foreman_confirm">{html.escape(confirm[0]["title"])}</button>' in page
+
+
+def test_an_unconnected_task_fails_the_check(web: Flask) -> None:
+    lonely = REPAIR_XML.replace("</bpmn:process>", '<bpmn:task id="lonely" name="孤立"/></bpmn:process>', 1)
+    client, token = signed_in(web, "process_owner", lang="en")
+    response = client.post("/models/repair_dispatch/check",
+                           data={"xml": lonely, "base_hash": base_hash(web, 1), "csrf_token": token})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "No flow leads to this element" in page and 'data-element="lonely">孤立</button>' in page
+
+
+def test_the_form_preview_is_drawn_by_the_staff_form_renderer(web: Flask) -> None:
+    client, token = signed_in(web, "process_owner", lang="en")
+    response = client.post("/models/repair_dispatch/form-preview",
+                           data={"xml": REPAIR_XML, "element": "dispatch", "csrf_token": token})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'name="trade"' in page and 'name="technician"' in page and "<fieldset" in page
+    assert page.count('value="electrical"') == 1  # the choice's options, as staff see them
+    broken = REPAIR_XML.replace('name="trade" type="choice"', 'name="trade" type="colour"')
+    page = client.post("/models/repair_dispatch/form-preview", data={
+        "xml": broken, "element": "dispatch", "csrf_token": token}).get_data(as_text=True)
+    assert "form-preview__problems" in page and "colour" in page
+    page = client.post("/models/repair_dispatch/form-preview", data={
+        "xml": REPAIR_XML, "element": "nowhere", "csrf_token": token}).get_data(as_text=True)
+    assert "This element has no form." in page
+
+
+def test_the_editor_page_carries_roles_and_its_labels_for_the_panel(web: Flask) -> None:
+    client, _ = signed_in(web, "process_owner", lang="en")
+    page = client.get("/models/repair_dispatch/edit").get_data(as_text=True)
+    found = re.search(r'id="editor-config">(.*?)</script>', page, re.S)
+    assert found
+    config = json.loads(html.unescape(found.group(1)))
+    technician = {"id": "technician", "title": "Maintenance technician", "lane": "维修技工 technician"}
+    assert technician in config["roles"]
+    assert config["lang"] == "en" and "choice" in config["fieldTypes"]
+    assert config["text"]["titleEn"] == "English title"

@@ -56,7 +56,7 @@ def deploy_page(app: Flask, xml: str, lang: str) -> tuple[str, list[dict[str, st
 def test_the_editor_shows_deploy_problems_in_chinese(web: Flask) -> None:
     page, problems = deploy_page(web, NO_ROLE_LANE, "zh")
     chinese = "泳道名称 '前台' 没有以岗位 id 结尾（cs_assistant, "
-    assert 'data-element="Lane_cs_assistant">Lane_cs_assistant</button>: ' + chinese in page
+    assert 'data-element="Lane_cs_assistant">前台</button>: ' + chinese in page
     assert "does not end with a role id" not in page
     marker = next(p for p in problems if p["element_id"] == "Lane_cs_assistant")
     assert marker["message"].startswith(chinese)  # the diagram's markers say the same
@@ -65,7 +65,7 @@ def test_the_editor_shows_deploy_problems_in_chinese(web: Flask) -> None:
 def test_the_editor_shows_deploy_problems_in_english(web: Flask) -> None:
     page, problems = deploy_page(web, NO_ROLE_LANE, "en")
     english = "lane name '前台' does not end with a role id (cs_assistant, "
-    assert 'data-element="Lane_cs_assistant">Lane_cs_assistant</button>: ' + english in page
+    assert 'data-element="Lane_cs_assistant">前台</button>: ' + english in page
     assert "泳道名称" not in page
     assert any(p["message"].startswith(english) for p in problems)
 

@@ -11,13 +11,15 @@ from werkzeug.wrappers import Response
 
 from department.roles import ADMIN, PROCESS_OWNER
 from engine import definitions
+from engine.actor import Actor
+from engine.convert import camunda
 from engine.messages import msg
 from engine.store import queries
 
 from ..engine_ext import actor, get_engine, if_match
 from ..extensions import db
 from ..problem_text import problem_text
-from .common import ApiBlueprint, fail, page_of, read, request_locale, require_roles, run_command
+from .common import ApiBlueprint, ApiError, fail, page_of, read, request_locale, require_roles, run_command
 from .responses import DeployOut, ErrorOut, ProcessDetailOut, ProcessPageOut
 from .schemas import KEY_RE, DeployArgs, PageArgs, XmlArgs
 from .views import form_dict
@@ -92,6 +94,9 @@ def _deploy_doc(view: F) -> F:
 def deploy(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Check a BPMN file like `bpm deploy` and store it as a new version when valid and changed.
 
+    With `dialect=camunda` the file is a Camunda 7 one: it is converted first and the answer (or the
+    422's `fields`, under `conversion`) carries the conversion report.
+
     Process owners and admins only. An invalid file gets 422 with every problem; `fields` maps
     each BPMN element id (or `bpmn` for the whole file) to its reasons, in the Accept-Language language.
     With If-Match (the ETag of the version you edited), a newer version refuses the deploy.
@@ -121,6 +126,26 @@ def _deploy(args: dict[str, Any], key: str | None) -> tuple[dict[str, Any], int,
     except UnicodeDecodeError:
         reason = problem_text(msg("the file must be UTF-8 encoded"), request_locale())
         fail(422, "invalid_bpmn", "the file is not UTF-8 text", {"bpmn": [reason]})
+    report: list[dict[str, Any]] | None = None
+    if args.get("dialect") == "camunda":
+        conversion = read(lambda: camunda.convert(xml))
+        xml, report = conversion.xml, [_report_line(line) for line in conversion.report]
+    try:
+        return _deploy_checked(xml, filename, key, who, report)
+    except ApiError as exc:
+        if report is not None:
+            exc.data["messages"]["conversion"] = report
+        raise
+
+
+def _report_line(line: camunda.ReportLine) -> dict[str, Any]:
+    """Return a conversion report line with its message in the caller's language."""
+    return {**line.to_dict(), "message": problem_text(line.message, request_locale())}
+
+
+def _deploy_checked(xml: bytes, filename: str, key: str | None, who: Actor,
+                    report: list[dict[str, Any]] | None) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Deploy a UTF-8 file (of `key` when given) as one unit of work; answer with its ETag."""
     if key is not None:
         compiled = read(lambda: definitions.compile_process(xml, filename))
         if compiled.key != key:
@@ -132,6 +157,8 @@ def _deploy(args: dict[str, Any], key: str | None) -> tuple[dict[str, Any], int,
     assert result is not None  # deploying never runs a process, so it cannot fail as one
     body = {"process_key": result.process_key, "version": result.version, "version_id": result.version_id,
             "created": result.created}
+    if report is not None:
+        body["conversion"] = report
     return body, 201 if result.created else 200, {"ETag": f'"{result.content_hash}"'}
 
 

@@ -165,12 +165,23 @@ class ProcessPageOut(PageOut):
     items = fields.List(fields.Nested(ProcessOut), required=True)
 
 
+class ConversionLineOut(Schema):
+    """One line of a Camunda conversion report."""
+
+    element_id = fields.String(required=True)
+    element_name = fields.String(required=True)
+    converted = fields.Boolean(required=True, metadata={"description": "false: could not be converted (why)"})
+    message = fields.String(required=True)
+
+
 class DeployOut(Schema):
     process_key = fields.String(required=True)
     version = fields.Integer(required=True)
     version_id = fields.Integer(required=True)
     created = fields.Boolean(required=True,
                              metadata={"description": "false: identical to a deployed version"})
+    conversion = fields.List(fields.Nested(ConversionLineOut),
+                             metadata={"description": "dialect=camunda: what was converted and what not"})
 
 
 class LedgerLineOut(Schema):

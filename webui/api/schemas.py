@@ -125,6 +125,10 @@ class DeployArgs(Schema):
     """Optional file name of a raw BPMN upload (shown in problems and the version list)."""
 
     filename = Text(max_length=255, validate=[validate.Regexp(r"^[^/\\]*$", error="a file name, not a path")])
+    dialect = fields.String(load_default="bpmn", validate=validate.OneOf(("bpmn", "camunda")),
+                            metadata={"description": "`camunda`: a Camunda 7 file, converted to this "
+                                                     "product's extensions first; the answer carries the "
+                                                     "conversion report"})
 
 
 class XmlArgs(Schema):

@@ -4,7 +4,6 @@
 (function () {
   "use strict";
 
-  var PF_NS = "https://propertyflow.dev/schema/bpmn/1";
   var form = document.getElementById("modeler-form");
   var container = document.getElementById("modeler-canvas");
   var source = document.getElementById("bpmn-xml");
@@ -22,15 +21,25 @@
     if (details) { details.open = true; }
   }
 
-  if (typeof window.BpmnJS !== "function") { fail(container.dataset.error); return; }
+  var config = readJson("editor-config") || {};
+  window.PF_EDITOR = config;
+  var Modeler = window.PfModeler;
+  if (typeof Modeler !== "function") { fail(container.dataset.error); return; }
 
-  var modeler = new window.BpmnJS({ container: container });
-  var modeling = modeler.get("modeling");
-  var moddle = modeler.get("moddle");
+  var modeler = new Modeler({ container: container, propertiesPanel: { parent: "#properties-panel" } });
   var canvas = modeler.get("canvas");
   var registry = modeler.get("elementRegistry");
   var synced = true;
   var rawEdited = false;
+  // Edits since the page was loaded (a save or deploy reloads the page); leaving warns about them.
+  var dirty = false;
+  var submitting = false;
+  window.addEventListener("beforeunload", function (event) {
+    if (!dirty || submitting) { return; }
+    event.preventDefault();
+    event.returnValue = form.dataset.unsaved || "";
+    return form.dataset.unsaved;
+  });
 
   // ---- keep the textarea in step with the canvas ------------------------------------------------
   function sync() {
@@ -41,12 +50,13 @@
   }
 
   modeler.on("commandStack.changed", function () {
+    dirty = true;
     synced = false;
     rawEdited = false;
     sync();
   });
 
-  source.addEventListener("input", function () { rawEdited = true; });
+  source.addEventListener("input", function () { rawEdited = true; dirty = true; });
   source.addEventListener("change", function () {
     modeler.importXML(source.value).then(function () {
       container.classList.remove("diagram--error");
@@ -55,7 +65,7 @@
   });
 
   form.addEventListener("submit", function (event) {
-    if (synced || rawEdited) { return; }
+    if (synced || rawEdited) { submitting = true; return; }
     event.preventDefault();
     var submitter = event.submitter;
     sync().then(function () { form.requestSubmit(submitter || undefined); });
@@ -95,92 +105,23 @@
     });
   });
 
-  // ---- properties: names in both languages, lane roles, an empty form for new user tasks --------
-  var panel = document.getElementById("modeler-panel");
-  var fields = document.getElementById("panel-fields");
-  var empty = document.getElementById("panel-empty");
-  var nameInput = document.getElementById("panel-name");
-  var enInput = document.getElementById("panel-name-en");
-  var roleSelect = document.getElementById("panel-role");
-  var addForm = document.getElementById("panel-add-form");
-  var current = null;
-
-  function extension(bo, type) {
-    var values = (bo.extensionElements && bo.extensionElements.values) || [];
-    for (var i = 0; i < values.length; i++) { if (values[i].$type === type) { return values[i]; } }
-    return null;
-  }
-
-  // Replace one pf: child of extensionElements (undoable: the whole container is swapped).
-  function setExtension(element, type, made, first) {
-    var bo = element.businessObject;
-    var others = ((bo.extensionElements && bo.extensionElements.values) || []).filter(function (v) {
-      return v.$type !== type;
-    });
-    var values = made ? (first ? [made].concat(others) : others.concat([made])) : others;
-    modeling.updateProperties(element, {
-      extensionElements: moddle.create("bpmn:ExtensionElements", { values: values })
-    });
-  }
-
-  function isFlowNode(element) {
-    return element && /^bpmn:(.*Task|.*Event|.*Gateway|SubProcess|CallActivity)$/.test(element.type);
-  }
-
-  function show(element) {
-    current = element;
-    var usable = element && element.type !== "label" && element.type !== "bpmn:Process" &&
-      element.type !== "bpmn:Collaboration";
-    fields.hidden = !usable;
-    empty.hidden = !!usable;
-    if (!usable) { return; }
-    var bo = element.businessObject;
-    document.getElementById("panel-id").textContent = bo.id;
-    document.getElementById("panel-type").textContent = element.type.replace("bpmn:", "");
-    nameInput.value = bo.name || "";
-    var label = extension(bo, "pf:label");
-    document.getElementById("panel-en-field").hidden = !isFlowNode(element);
-    enInput.value = label ? (label.$body || "") : "";
-    var isLane = element.type === "bpmn:Lane";
-    document.getElementById("panel-role-field").hidden = !isLane;
-    if (isLane) {
-      var words = (bo.name || "").trim().split(/\s+/);
-      roleSelect.value = words[words.length - 1] || "";
-      if (roleSelect.selectedIndex < 0) { roleSelect.value = ""; }
-    }
-    var needsForm = element.type === "bpmn:UserTask" && !extension(bo, "pf:form");
-    document.getElementById("panel-form-field").hidden = !needsForm;
-  }
-
-  nameInput.addEventListener("change", function () {
-    if (current) { modeling.updateLabel(current, nameInput.value.trim()); }
+  // ---- form builder: fields, options, rules and distinct-user checks, with the server's preview ----
+  var builder = window.PfFormBuilder && window.PfFormBuilder({
+    modeler: modeler, config: config, sync: sync, source: source, form: form,
+    root: document.getElementById("form-builder")
   });
-  enInput.addEventListener("change", function () {
-    if (!current) { return; }
-    var text = enInput.value.trim();
-    var made = text ? moddle.createAny("pf:label", PF_NS, { lang: "en", $body: text }) : null;
-    setExtension(current, "pf:label", made, true);
-  });
-  roleSelect.addEventListener("change", function () {
-    var option = roleSelect.options[roleSelect.selectedIndex];
-    if (current && option && option.dataset.lane) {
-      modeling.updateLabel(current, option.dataset.lane);
-      nameInput.value = option.dataset.lane;
-    }
-  });
-  addForm.addEventListener("click", function () {
-    if (current) {
-      setExtension(current, "pf:form", moddle.createAny("pf:form", PF_NS, {}), false);
-      show(current);
-    }
-  });
-
   modeler.on("selection.changed", function (event) {
-    show(event.newSelection.length === 1 ? event.newSelection[0] : null);
+    if (builder) { builder.show(event.newSelection.length === 1 ? event.newSelection[0] : null); }
   });
-  modeler.on("element.changed", function (event) {
-    if (current && event.element === current && document.activeElement !== nameInput &&
-        document.activeElement !== enInput) { show(current); }
+
+  // ---- zoom and fit --------------------------------------------------------------------------------
+  document.querySelectorAll(".modeler__zoom [data-zoom]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var how = button.dataset.zoom;
+      if (how === "fit") { canvas.zoom("fit-viewport", "auto"); return; }
+      if (how === "100") { canvas.zoom(1); return; }
+      canvas.zoom(how === "in" ? canvas.zoom() * 1.2 : canvas.zoom() / 1.2);
+    });
   });
 
   // ---- download what is on the canvas ----------------------------------------------------------
@@ -196,6 +137,7 @@
     });
   });
 
+  var panel = document.getElementById("modeler-panel");
   modeler.importXML(source.value).then(function () {
     canvas.zoom("fit-viewport", "auto");
     markProblems();

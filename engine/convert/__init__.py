@@ -1,0 +1,1 @@
+"""Converters from other BPMN dialects to this product's extensions."""

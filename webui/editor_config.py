@@ -1,0 +1,102 @@
+"""What the editor's script needs from the server: roles, the language and its own labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+
+from engine import domain
+
+from .display import pick
+from .i18n import current_locale
+
+# English texts of the modeler, properties panel and bpmnlint that the page translates (diagram-js translate).
+LIBRARY_TEXTS = {
+    "General": lazy_gettext("General"),
+    "Name": lazy_gettext("Name"),
+    "ID": lazy_gettext("ID"),
+    "Documentation": lazy_gettext("Documentation"),
+    "Element documentation": lazy_gettext("Element documentation"),
+    "Element is not connected": lazy_gettext("Element is not connected"),
+    "Flow splits implicitly": lazy_gettext("Flow splits implicitly"),
+    "Sequence flow is missing condition": lazy_gettext("Sequence flow is missing condition"),
+    "Duplicate outgoing sequence flows": lazy_gettext("Duplicate outgoing sequence flows"),
+    "Duplicate incoming sequence flows": lazy_gettext("Duplicate incoming sequence flows"),
+    "Process is missing end event": lazy_gettext("Process is missing end event"),
+    "Process is missing start event": lazy_gettext("Process is missing start event"),
+}
+
+FIELD_TYPES = ("text", "textarea", "integer", "number", "boolean", "choice", "date", "datetime", "user")
+
+
+def lane_name(role_id: str) -> str:
+    """Return the lane name the editor writes for a role: its Chinese title, then its id."""
+    return f"{domain.current().role_title(role_id, 'zh')} {role_id}"
+
+
+def editor_config() -> dict[str, Any]:
+    """Return the editor's configuration (roles, language, labels), embedded in the page as JSON."""
+    roles = [{"id": r.id, "title": pick(r.zh, r.en), "lane": lane_name(r.id)} for r in domain.current().roles]
+    text = {
+        "groupLabel": _("Process settings"),
+        "titleEn": _("English title"),
+        "laneRole": _("Lane role"),
+        "laneRoleHelp": _("Everyone holding this role is offered the lane's tasks."),
+        "chooseRole": _("Choose a role"),
+        "starters": _("Who may start (role ids)"),
+        "startersHelp": _("Space-separated role ids; empty: any signed-in staff."),
+        "assignee": _("Assignee (expression giving a username)"),
+        "assigneeHelp": _("e.g. technician, or performed_by['approve']; empty: anyone in the lane's role"),
+        "roleExpr": _("Role chosen at run time (expression)"),
+        "roleExprHelp": _("Replaces the lane's role when set."),
+        "notStarter": _("The starter may not do this task"),
+        "notPerformerOf": _("Not whoever did these tasks (task ids)"),
+        "timerKind": _("Deadline kind"),
+        "timeDuration": _("A fixed time (wall clock)"),
+        "timeDate": _("A moment computed (e.g. working hours)"),
+        "timeCycle": _("Repeating"),
+        "timerValue": _("Deadline"),
+        "condition": _("Condition (Python)"),
+        "conditionHelp": _("e.g. paid == True; form fields are variables"),
+        "script": _("Script (Python)"),
+        "scriptHelp": _("Runs in the sandbox; variables are the case's data."),
+        "outcome": _("Outcome"),
+        "name": _("Name"),
+        "type": _("Type"),
+        "labelZh": _("Label (Chinese)"),
+        "labelEn": _("Label (English)"),
+        "required": _("Required"),
+        "more": _("More"),
+        "up": _("Move up"),
+        "down": _("Move down"),
+        "remove": _("Remove"),
+        "options": _("Options"),
+        "addOption": _("Add an option"),
+        "value": _("Value"),
+        "requiredWhen": _("Required when (expression)"),
+        "min": _("Minimum"),
+        "max": _("Maximum"),
+        "maxLength": _("Most characters"),
+        "role": _("Role (user fields)"),
+        "helpZh": _("Help (Chinese)"),
+        "helpEn": _("Help (English)"),
+        "default": _("Default"),
+        "decimals": _("Decimal places"),
+        "rule": _("Rule"),
+        "distinct": _("Distinct users"),
+        "field": _("Field"),
+        "expr": _("Expression"),
+        "fields": _("Fields (names)"),
+        "messageZh": _("Message (Chinese)"),
+        "messageEn": _("Message (English)"),
+    }
+    translations = {english: str(text) for english, text in LIBRARY_TEXTS.items()}
+    return {
+        "roles": roles,
+        "lang": current_locale(),
+        "text": text,
+        "fieldTypes": list(FIELD_TYPES),
+        "translations": translations,
+    }
