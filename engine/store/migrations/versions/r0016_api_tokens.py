@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "r0016_api_tokens"
-down_revision: str | None = "r0003"
+down_revision: str | None = "r0015_drafts"
 branch_labels: str | None = None
 depends_on: str | None = None
 
