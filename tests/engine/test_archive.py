@@ -14,6 +14,7 @@ from department.models import HazardLedgerLine, KpiTaskFact
 from engine.archive import PER_INSTANCE_TABLES, archive_finished, find_case, read_header
 from engine.calendar import BusinessCalendar
 from engine.integrity import check_all
+from engine.retention import DAYS_ENV, FOLDER_ENV, RetentionPolicy, run_retention
 from engine.runtime import Actor, Engine
 from engine.store.models import HistoryEvent, ProcessInstance, TaskRow
 from tests.bpmn_builder import Process, field_xml
@@ -121,3 +122,21 @@ def test_a_case_a_register_line_points_at_stays_live(session: Session, tmp_path:
     report = archive_finished(session, tmp_path / "a.jsonl.gz", T0, now=T0)
     assert (report.archived, report.held) == (0, 1)
     assert session.get(ProcessInstance, kept) is not None
+
+
+def test_the_retention_setting_archives_cases_older_than_its_days(
+        session: Session, engine: Engine, people: dict[str, Actor], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    engine.deploy(session, one_step())
+    done = finish(session, engine, people["cs_assistant"], "A-1201", "ok")
+    monkeypatch.setenv(DAYS_ENV, "30")
+    monkeypatch.setenv(FOLDER_ENV, str(tmp_path / "archive"))
+    policy = RetentionPolicy.from_env(tmp_path / "unused")
+    assert policy == RetentionPolicy(30, tmp_path / "archive")
+    assert run_retention(session, policy, now=T0 + timedelta(days=29)).archived == 0
+    assert list(policy.folder.iterdir()) == []  # no header-only files
+    report = run_retention(session, policy, now=T0 + timedelta(days=31))
+    assert report.archived == 1 and find_case(report.path, done) is not None
+    monkeypatch.setenv(DAYS_ENV, "a month")
+    with pytest.raises(ValueError, match=DAYS_ENV):
+        RetentionPolicy.from_env(tmp_path)
