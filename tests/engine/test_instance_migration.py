@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import Forbidden, InvalidData
 from engine.instance_migration import MigrationRequest, migrate_instances
+from engine.integrity import check_all
 from engine.runtime import Actor, Engine
 from engine.store.models import HistoryEvent, ProcessInstance, TaskRow
 from tests.bpmn_builder import Process, field_xml
@@ -83,11 +84,13 @@ def test_migration_moves_each_case_keeping_task_ids_assignees_and_deadlines(
                                                              HistoryEvent.kind == "migrated"))
         assert event.details == {"from_version": 1, "to_version": 2,
                                  "moves": {"check": "check", "check_due": "check_due"}}
+    assert check_all(session) == []  # state, inbox rows, history and wake-ups agree after the move
     # The moved case follows the new version: the review step now comes after the check.
     a = started[0]
     engine.complete(session, open_row(session, a).id, {"note": "fine"}, people["cs_assistant2"])
     session.commit()
     assert open_row(session, a).element_id == "review"
+    assert check_all(session) == []
 
 
 def test_migration_keeps_the_deadline_timer_firing_after_the_move(
