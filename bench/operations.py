@@ -24,9 +24,10 @@ from .common import Database, Results, add_users, bench_engine, heading, say, sq
 
 ADMIN = Actor("admin", frozenset({"admin"}))
 CS = Actor("cs_assistant", frozenset({"cs_assistant"}))
-# Floors for a shared 2-core machine (SQLite commits each migrated case on its own, fsync included).
-MIGRATE_TARGET = 20.0  # cases/s
-ARCHIVE_TARGET = 300.0  # cases/s
+# Floors as ratios to raw Spiff in the same run (they hold on a loaded machine; rates do not). The
+# engine commits each migrated case on its own, and archiving also writes the history and deletes it.
+MIGRATE_TARGET = 0.2  # × raw Spiff's in-memory diff + migrate_workflow
+ARCHIVE_TARGET = 0.3  # × raw Spiff's serialise + gzip
 CHUNK = 5000
 
 
@@ -176,8 +177,8 @@ def run(results: Results, quick: bool, use_pg: bool) -> None:
         say(f"migration: {moved:,} moved in {seconds:.1f} s ({rate:.0f}/s, one committed unit each); "
             f"raw Spiff diff+migrate_workflow in memory {raw_rate:.0f}/s")
         results.add(f"7 migrate {migrating:,} cases", f"{rate:.0f}/s", f"{raw_rate:.0f}/s (memory)",
-                    f"{rate / raw_rate:.2f}", f"≥ {MIGRATE_TARGET:.0f}/s, all moved",
-                    moved == migrating and rate >= MIGRATE_TARGET)
+                    f"{rate / raw_rate:.2f}", f"≥ {MIGRATE_TARGET}×, all moved",
+                    moved == migrating and rate >= MIGRATE_TARGET * raw_rate)
         with sqlite_database(Path(tmp)) as db:
             _fill_finished(db, archiving)
             with db.factory() as s:
@@ -192,5 +193,5 @@ def run(results: Results, quick: bool, use_pg: bool) -> None:
         say(f"archive: {report.archived:,} cases in {seconds:.1f} s ({rate:.0f}/s), {size / 1e6:.1f} MB, "
             f"{left} finished cases left live; raw Spiff serialise+gzip {raw_rate:.0f}/s (no delete)")
         results.add(f"7 archive {archiving:,} cases", f"{rate:.0f}/s", f"{raw_rate:.0f}/s (memory)",
-                    f"{rate / raw_rate:.2f}", f"≥ {ARCHIVE_TARGET:.0f}/s, live emptied",
-                    report.archived == archiving and left == 0 and rate >= ARCHIVE_TARGET)
+                    f"{rate / raw_rate:.2f}", f"≥ {ARCHIVE_TARGET}×, live emptied",
+                    report.archived == archiving and left == 0 and rate >= ARCHIVE_TARGET * raw_rate)
