@@ -8,6 +8,7 @@ from department.checks import hazard_ledger_balances
 from department.functions import FUNCTIONS, SERVICE_PROCESSES
 from department.keys import register_agrees as key_register_agrees
 from department.kpis import compute_kpis
+from department.retention import before_archive
 from department.roles import FOREMAN_OR_ABOVE, OBSERVERS, ROLES, ROLES_ZH_HANS
 from engine.domain import DemoAccount, Domain, Role, install
 
@@ -45,6 +46,7 @@ DOMAIN = Domain(
     demo_accounts=_demo_accounts(),
     kpis=compute_kpis,
     migrations=Path(__file__).resolve().parent / "migrations",
+    before_archive=before_archive,
 )
 """The customer-service department of a property-management company."""
 

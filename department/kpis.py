@@ -41,9 +41,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from department.models import KpiTaskFact
 from engine.calendar import BusinessCalendar
 from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion
 
@@ -60,6 +61,13 @@ ON_SITE_CATEGORIES = ("repair", "housekeeping", "security")  # a consultation ne
 # 24 working hours span at most a few days even across the Spring Festival week.
 LOOKBACK = timedelta(days=45)
 _TASK_KINDS = ("task_ready", "task_completed", "task_cancelled")
+# The (process, element) tasks the KPIs measure.
+# Every user task a KPI reads: their facts outlive an archived case (issue 19).
+MEASURED = frozenset({(REPAIR, "arrive_on_site"), (REPAIR, "assist"), (REPAIR, "callback"),
+                      *((REPAIR, e) for e in WORK_ELEMENTS),
+                      (COMPLAINT, "forward"), (COMPLAINT, "report_to_leadership"), (COMPLAINT, "investigate"),
+                      (COMPLAINT, "inform_customer"), (COMPLAINT, "callback")})
+CASE_KEY = "__case__"  # in a fact's data: the case's start, version and data, which the KPIs also read
 _CHUNK = 500  # ids per IN (...) list
 
 
@@ -178,8 +186,8 @@ class _Task:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def _load_tasks(session: Session, since: datetime, wanted: set[tuple[str, str]]) -> list[_Task]:
-    """Read the ready/completed/cancelled rows of the wanted (process, element) tasks since a moment."""
+def _task_rows(session: Session, wanted: set[tuple[str, str]], *where: Any) -> list[_Task]:
+    """Piece the wanted (process, element) tasks together from the history rows matching `where`."""
     elements = sorted({e for _p, e in wanted})
     processes = sorted({p for p, _e in wanted})
     rows = session.execute(
@@ -187,7 +195,7 @@ def _load_tasks(session: Session, since: datetime, wanted: set[tuple[str, str]])
                HistoryEvent.element_id, HistoryEvent.task_id, HistoryEvent.details,
                ProcessInstance.process_key)
         .join(ProcessInstance, ProcessInstance.id == HistoryEvent.instance_id)
-        .where(HistoryEvent.kind.in_(_TASK_KINDS), HistoryEvent.at >= since,
+        .where(HistoryEvent.kind.in_(_TASK_KINDS), *where,
                HistoryEvent.element_id.in_(elements), ProcessInstance.process_key.in_(processes))
         .order_by(HistoryEvent.id))
     tasks: dict[str, _Task] = {}
@@ -207,8 +215,52 @@ def _load_tasks(session: Session, since: datetime, wanted: set[tuple[str, str]])
     return list(tasks.values())
 
 
+def _load_tasks(session: Session, since: datetime, wanted: set[tuple[str, str]]) -> list[_Task]:
+    """Read the wanted tasks since a moment: live history, then the facts kept of archived cases."""
+    tasks = _task_rows(session, wanted, HistoryEvent.at >= since)
+    facts = session.scalars(select(KpiTaskFact).where(or_(
+        KpiTaskFact.ready_at >= since, KpiTaskFact.completed_at >= since, KpiTaskFact.cancelled_at >= since)))
+    for fact in facts:
+        if (fact.process_key, fact.element_id) not in wanted:
+            continue
+
+        def seen(moment: datetime | None) -> datetime | None:
+            return moment if moment is not None and moment >= since else None  # as the live read sees it
+
+        completed = seen(fact.completed_at)
+        tasks.append(_Task(fact.instance_id, fact.process_key, fact.element_id, fact.task_id, fact.role,
+                           seen(fact.ready_at), completed, fact.completed_by if completed else None,
+                           seen(fact.cancelled_at), _task_data(fact.data) if completed else {}))
+    return tasks
+
+
+def _task_data(data: dict[str, Any] | None) -> dict[str, Any]:
+    """Return a fact's completion data without the case it carries."""
+    return {k: v for k, v in (data or {}).items() if k != CASE_KEY}
+
+
+def keep_kpi_facts(session: Session, instance_ids: list[int]) -> int:
+    """Store the measured tasks of cases about to be archived, so past KPIs do not change; return how many."""
+    tasks = _task_rows(session, set(MEASURED), HistoryEvent.instance_id.in_(instance_ids))
+    severity = _severities(session, {t.instance_id for t in tasks if t.process_key == COMPLAINT})
+    cases = _cases(session, (t.instance_id for t in tasks))
+    for task in tasks:
+        data = dict(task.data)
+        case = cases.get(task.instance_id)
+        if case is not None:
+            data[CASE_KEY] = {"started_at": case.started_at.isoformat(), "version": case.version,
+                              "data": case.data}
+        session.merge(KpiTaskFact(
+            task_id=task.task_id, instance_id=task.instance_id, process_key=task.process_key,
+            element_id=task.element_id, role=task.role, ready_at=task.ready_at,
+            completed_at=task.completed_at, completed_by=task.completed_by, cancelled_at=task.cancelled_at,
+            data=data, severity=severity.get(task.instance_id)))
+    session.flush()
+    return len(tasks)
+
+
 def _severities(session: Session, instance_ids: Iterable[int]) -> dict[int, str]:
-    """Return each complaint's severity from the data it was started with."""
+    """Return each complaint's severity from the data it was started with (or its archived facts)."""
     ids = sorted(set(instance_ids))
     found: dict[int, str] = {}
     for i in range(0, len(ids), _CHUNK):
@@ -216,6 +268,10 @@ def _severities(session: Session, instance_ids: Iterable[int]) -> dict[int, str]
                 select(HistoryEvent.instance_id, HistoryEvent.details)
                 .where(HistoryEvent.kind == "started", HistoryEvent.instance_id.in_(ids[i:i + _CHUNK]))):
             found[instance_id] = str(((details or {}).get("data") or {}).get("severity") or "general")
+        for instance_id, kept in session.execute(
+                select(KpiTaskFact.instance_id, KpiTaskFact.severity)
+                .where(KpiTaskFact.instance_id.in_(ids[i:i + _CHUNK]), KpiTaskFact.severity.is_not(None))):
+            found.setdefault(instance_id, str(kept))
     return found
 
 
@@ -292,6 +348,14 @@ def _cases(session: Session, instance_ids: Iterable[int]) -> dict[int, _Case]:
                 .join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id)
                 .where(ProcessInstance.id.in_(ids[i:i + _CHUNK]))):
             found[instance_id] = _Case(_aware(started_at), f"{key} v{number}", dict(data or {}))
+    archived = [i for i in ids if i not in found]
+    for i in range(0, len(archived), _CHUNK):
+        chunk = archived[i:i + _CHUNK]
+        for fact in session.scalars(select(KpiTaskFact).where(KpiTaskFact.instance_id.in_(chunk))):
+            kept = (fact.data or {}).get(CASE_KEY)
+            if kept and fact.instance_id not in found:
+                found[fact.instance_id] = _Case(_aware(datetime.fromisoformat(kept["started_at"])),
+                                                kept["version"], dict(kept["data"] or {}))
     return found
 
 
@@ -319,11 +383,7 @@ def compute_kpis(session: Session, start: datetime, end: datetime, calendar: Bus
     if end <= start:
         raise ValueError("the period must end after it starts")
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    wanted = {(REPAIR, "arrive_on_site"), (REPAIR, "assist"), (REPAIR, "callback"),
-              *((REPAIR, e) for e in WORK_ELEMENTS),
-              (COMPLAINT, "forward"), (COMPLAINT, "report_to_leadership"), (COMPLAINT, "investigate"),
-              (COMPLAINT, "inform_customer"), (COMPLAINT, "callback")}
-    tasks = _load_tasks(session, start - LOOKBACK, wanted)
+    tasks = _load_tasks(session, start - LOOKBACK, set(MEASURED))
     by_kind: dict[tuple[str, str], list[_Task]] = defaultdict(list)
     for task in tasks:
         by_kind[(task.process_key, task.element_id)].append(task)

@@ -95,3 +95,22 @@ class KeyStatus(Base):
     holder: Mapped[str | None] = mapped_column(String(100), nullable=True)
     last_event_id: Mapped[int] = mapped_column(BigId)
     updated_at: Mapped[datetime]
+
+
+class KpiTaskFact(Base):
+    """A KPI-measured user task of an archived case: its history is gone, the KPIs of its period stay."""
+
+    __tablename__ = "kpi_task_facts"
+    __table_args__ = (Index("ix_kpi_task_facts_ready_at", "ready_at"),)
+
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(BigId)  # the case is archived: no foreign key
+    process_key: Mapped[str] = mapped_column(String(64))
+    element_id: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32))
+    ready_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    completed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    severity: Mapped[str | None] = mapped_column(String(16), nullable=True)

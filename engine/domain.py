@@ -102,6 +102,9 @@ class Domain:
     demo_accounts: tuple[DemoAccount, ...] = ()
     kpis: Callable[..., Any] | None = None  # computes the department's KPI report for a period
     migrations: Path | None = None  # Alembic versions folder of the domain's own tables
+    # Called (session, instance ids) in the unit of work that archives finished cases: keeps what the
+    # domain's registers and KPIs need of them and returns the ids that must stay live.
+    before_archive: Callable[[Session, list[int]], set[int]] | None = None
     _by_id: Mapping[str, Role] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

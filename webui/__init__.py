@@ -103,9 +103,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     for staff_pages in (inbox, tasks, start, records, notes_pages, notifications, tokens_page):
         app.register_blueprint(staff_pages.bp)
-    from . import figures, instances, key_pages, models_editor, quality_pages, registers_pages
+    from . import (
+        figures,
+        instances,
+        key_pages,
+        models_editor,
+        quality_pages,
+        registers_pages,
+        version_operations,
+    )
 
-    for admin_pages in (instances, models_editor, figures, registers_pages, quality_pages, key_pages):
+    for admin_pages in (instances, models_editor, figures, registers_pages, quality_pages, key_pages,
+                        version_operations):
         app.register_blueprint(admin_pages.bp)
     from .api import init_api
 

@@ -34,7 +34,8 @@ from engine.users import (
 from .extensions import db
 
 EXTENSION_MODULES: tuple[str, ...] = ("webui.cli_engine", "webui.cli_worker", "webui.cli_admin",
-                                      "webui.cli_tokens", "webui.cli_keys", "webui.cli_notify")
+                                      "webui.cli_tokens", "webui.cli_keys", "webui.cli_notify",
+                                      "webui.cli_operations")
 
 cli = AppGroup("bpm", help="PropertyFlow: property-management service workflows.")
 # Commands that make, replace or copy the schema themselves (or never touch the database).

@@ -15,13 +15,14 @@ from types import FrameType
 from zoneinfo import ZoneInfo
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from engine.runtime import Engine
 from engine.store.db import make_session_factory
 from engine.worker import Worker, fire_due, next_due
 
+from .cli_operations import start_retention
 from .engine_ext import get_engine
 from .extensions import db
 
@@ -71,6 +72,8 @@ def worker_command(once: bool, now_text: str | None) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if start_retention(db.new_session, current_app.instance_path, stop) is not None:
+        click.echo("history retention: daily (BPM_HISTORY_RETENTION_DAYS)")
     click.echo(f"timer worker on {db.engine.url.render_as_string(hide_password=True)}")
     worker.run_forever(stop)
     click.echo(f"timer worker stopped; fired {worker.fired}")
@@ -88,6 +91,8 @@ def start_embedded_worker(app: Flask) -> tuple[Worker, threading.Thread, threadi
         with app.app_context():
             worker.run_forever(stop)
 
+    with app.app_context():
+        start_retention(make_session_factory(db.engine), app.instance_path, stop)
     thread = threading.Thread(target=_run, name="bpm-timer-worker", daemon=True)
     thread.start()
     app.extensions["bpm_worker"] = worker

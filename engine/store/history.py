@@ -19,6 +19,7 @@ KINDS = (
     "started", "task_ready", "task_claimed", "task_released", "task_reassigned", "task_completed",
     "task_cancelled", "gateway", "script", "event", "timer_fired", "escalation", "error", "retried",
     "suspended", "resumed", "terminated", "completed", "outcome", "service", "comment", "attachment",
+    "migrated",
 )
 
 

@@ -68,7 +68,17 @@ def _challenge(response: Response) -> Response:
 
 def init_api(app: Flask) -> PropertyFlowApi:
     """Create the app's Api, register the area blueprints and the documentation page."""
-    from . import definitions, docs_page, instances, kpis, notes, quality_registers, registers, tasks
+    from . import (
+        definitions,
+        docs_page,
+        instances,
+        kpis,
+        notes,
+        process_operations,
+        quality_registers,
+        registers,
+        tasks,
+    )
 
     app.config.setdefault("API_TITLE", "PropertyFlow API")
     app.config.setdefault("API_VERSION", "v1")
@@ -86,7 +96,8 @@ def init_api(app: Flask) -> PropertyFlowApi:
     }
     app.config.setdefault("API_SPEC_OPTIONS", spec_options)
     api = PropertyFlowApi(app)
-    for module in (definitions, instances, notes, tasks, registers, quality_registers, kpis):
+    for module in (definitions, process_operations, instances, notes, tasks, registers, quality_registers,
+                   kpis):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs_page.bp)
     app.after_request(_challenge)

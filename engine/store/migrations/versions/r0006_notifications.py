@@ -1,8 +1,8 @@
 """Notifications: the transactional outbox (notifications, per-channel deliveries and their attempts),
 webhook channels and per-user preferences
 
-Revision ID: r0017_notifications
-Revises: r0003
+Revision ID: r0006
+Revises: r0005
 Create Date: 2026-12-06 15:43:58.563254
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "r0017_notifications"
-down_revision: str | None = "r0016_api_tokens"
+revision: str = "r0006"
+down_revision: str | None = "r0005"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -1,7 +1,7 @@
 """Personal API tokens for scripts: SHA-256 of the secret, name, prefix, last use, revocation
 
-Revision ID: r0016_api_tokens
-Revises: r0003
+Revision ID: r0005
+Revises: r0004
 Create Date: 2026-12-06 15:40:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "r0016_api_tokens"
-down_revision: str | None = "r0015_drafts"
+revision: str = "r0005"
+down_revision: str | None = "r0004"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -1,6 +1,6 @@
 """Process drafts: one saved, not yet deployed edit of a process per process owner
 
-Revision ID: r0015_drafts
+Revision ID: r0004
 Revises: r0003
 Create Date: 2026-12-06 15:40:00
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "r0015_drafts"
+revision: str = "r0004"
 down_revision: str | None = "r0003"
 branch_labels: str | None = None
 depends_on: str | None = None

@@ -1,7 +1,7 @@
 """The quality registers: service-quality anomalies, customer proposals, satisfaction surveys, visits
 
-Revision ID: d0014_quality
-Revises: d0001
+Revision ID: d0003
+Revises: d0002
 Create Date: 2026-12-06 15:30:00
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "d0014_quality"
-down_revision: str | None = "d0013_key_register"
+revision: str = "d0003"
+down_revision: str | None = "d0002"
 branch_labels: tuple[str, ...] | None = None
 depends_on: str | None = None
 

@@ -1,7 +1,7 @@
 """Comments and attachments on cases (the attachment bytes live in the file store, keyed by SHA-256)
 
-Revision ID: r0018_comments_attachments
-Revises: r0003
+Revision ID: r0007
+Revises: r0006
 Create Date: 2026-12-06 15:30:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "r0018_comments_attachments"
-down_revision: str | None = "r0017_notifications"
+revision: str = "r0007"
+down_revision: str | None = "r0006"
 branch_labels: str | None = None
 depends_on: str | None = None
 

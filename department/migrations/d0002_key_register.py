@@ -1,6 +1,6 @@
 """The key register: history lines and the current status per key (issue 13)
 
-Revision ID: d0013_key_register
+Revision ID: d0002
 Revises: d0001
 Create Date: 2026-12-06 15:20:00
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "d0013_key_register"
+revision: str = "d0002"
 down_revision: str | None = "d0001"
 branch_labels: tuple[str, ...] | None = None
 depends_on: str | None = None
