@@ -110,6 +110,40 @@ def test_kpis_of_a_past_period_keep_their_figures_after_archiving(session: Sessi
     assert compute_kpis(session, start, end, CAL, now=T0).to_dict() == before
 
 
+def test_kpis_that_read_case_data_keep_their_figures_after_archiving(session: Session,
+                                                                      tmp_path: Path) -> None:
+    hist = History(session)
+    received = local(2026, 10, 6, 10)
+    minute = timedelta(minutes=1)
+    cases = []
+    for forwarded, method in ((25, "phone"), (5, "face_to_face")):  # the first is forwarded late
+        data = {"severity": "general", "forward_from": received.isoformat(), "owner": "amy",
+                "owner_role": "cs_assistant", "handling_due": (received + timedelta(days=2)).isoformat()}
+        iid = hist.instance("complaint_handling", started=received, data=data, severity="general")
+        hist.task(iid, "forward", received, done=received + forwarded * minute, by="amy", role="cs_assistant")
+        hist.task(iid, "investigate", received + 30 * minute, done=received + 60 * minute,
+                  data={"valid": True}, role="cs_supervisor")
+        hist.task(iid, "inform_customer", received + 60 * minute, done=received + 90 * minute, by="amy",
+                  role="cs_assistant")
+        repair = hist.instance("repair_dispatch", started=received)
+        hist.task(repair, "callback", received + timedelta(hours=1), done=received + timedelta(hours=2),
+                  data={"satisfied": True, "callback_method": method}, role="cs_assistant")
+        cases += [iid, repair]
+    for instance_id in cases:
+        inst = session.get(ProcessInstance, instance_id)
+        assert inst is not None
+        inst.status, inst.ended_at = "completed", received + timedelta(days=3)
+    session.commit()
+    start, end = local(2026, 10, 1, 0), local(2026, 11, 1, 0)
+    before = compute_kpis(session, start, end, CAL, now=T0)
+    complaints = before.complaint_timeliness.overall
+    assert (complaints.numerator, complaints.denominator) == (1, 2)
+    assert before.callback_face_to_face.overall.numerator == 1
+    assert archive_finished(session, tmp_path / "a.jsonl.gz", T0, now=T0).archived == 4
+    assert session.scalar(select(func.count()).select_from(ProcessInstance)) == 0
+    assert compute_kpis(session, start, end, CAL, now=T0).to_dict() == before.to_dict()
+
+
 def test_a_case_a_register_line_points_at_stays_live(session: Session, tmp_path: Path) -> None:
     hist = History(session)
     kept = hist.instance("hazard_use")
