@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.api.conftest import Api
+from tests.api.test_key_registers import seal
 
 INCIDENT = {"unit": "12F-1203", "incident_type": "lost", "discovered_at": "2024-03-01T09:00",
             "account": "封条破损"}
@@ -10,6 +11,7 @@ INCIDENT = {"unit": "12F-1203", "incident_type": "lost", "discovered_at": "2024-
 
 def _sign_off(api: Api) -> dict[str, object]:
     """Return the manager_sign task of an incident the manager reported himself."""
+    seal(api, str(INCIDENT["unit"]), "S-1")
     case = api.ok("POST", "/process-instances", "cs_manager",
                   {"process_key": "sealed_key_incident", "data": INCIDENT}, status=201)
     handle = api.open_task(case["id"], "handle_incident")

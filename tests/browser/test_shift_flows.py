@@ -13,6 +13,7 @@ from playwright.sync_api import Page, ViewportSize, expect
 
 from engine.runtime import Actor
 from engine.store import queries
+from tests.webui.test_key_pages import seal_through_custody
 from webui.engine_ext import get_engine
 from webui.extensions import db
 
@@ -84,6 +85,8 @@ def test_a_photo_taken_on_site_shows_on_the_task_and_in_its_history(people: Peop
     expect(technician.locator(".alert--success")).to_contain_text("已保存到案件")
     thumb = technician.locator(".notes-card .attachments img")
     expect(thumb).to_have_count(1)
+    # The count appears with the tag; its pixels arrive with a second request: wait for that load.
+    technician.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
     assert technician.evaluate("img => img.naturalWidth", thumb.element_handle()) == 320
     history = technician.locator('section[aria-labelledby="history-title"]')
     expect(history.locator(".timeline__text", has_text="附上了 leak.jpg")).to_have_count(1)
@@ -94,6 +97,7 @@ def test_a_photo_taken_on_site_shows_on_the_task_and_in_its_history(people: Peop
 def test_a_manager_sees_why_they_may_not_sign_their_own_report_before_typing(
         people: People, live_app: Flask) -> None:
     unit = f"K-{uuid.uuid4().hex[:6]}"
+    seal_through_custody(live_app, unit, f"F-{unit}")
     with live_app.app_context():
         engine = get_engine()
         report = {"unit": unit, "incident_type": "lost", "discovered_at": "2024-03-01T09:00",

@@ -11,6 +11,7 @@ from webui.extensions import db
 
 from .conftest import REPAIR, login, open_task, start_case
 from .test_inbox import client_for, dispatch
+from .test_key_pages import seal_through_custody
 
 INCIDENT = {"unit": "12F-1203", "incident_type": "lost", "discovered_at": "2024-03-01T09:00",
             "account": "封条破损"}
@@ -18,6 +19,7 @@ INCIDENT = {"unit": "12F-1203", "incident_type": "lost", "discovered_at": "2024-
 
 def _manager_must_sign_own_report(app: Flask) -> tuple[int, str]:
     """cs_manager reports an incident; the supervisor handles it; the sign-off is the manager's step."""
+    seal_through_custody(app, INCIDENT["unit"], "F-000777")
     instance_id = start_case(app, "sealed_key_incident", INCIDENT, "cs_manager")
     handle = open_task(app, instance_id, "handle_incident")
     response = client_for(app, "cs_supervisor").post(f"/tasks/{handle}", data={

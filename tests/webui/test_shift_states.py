@@ -10,8 +10,10 @@ from webui.extensions import db
 
 from .conftest import REPAIR, open_task, start_case
 from .test_inbox import client_for
+from .test_key_pages import seal_through_custody
 
 EMERGENCY_REACHABLE = {"unit": "12F-1203", "reason": "emergency", "customer_reachable": "true",
+                       "customer_can_attend": "true",
                        "description": "漏水", "applicant_name": "王先生", "applicant_company": "甲公司"}
 
 
@@ -22,14 +24,16 @@ def _suspend(app: Flask, instance_id: int) -> None:
 
 
 def test_a_rejected_request_is_not_shown_as_a_success(process_app: Flask) -> None:
+    seal_through_custody(process_app, EMERGENCY_REACHABLE["unit"], "F-000778")
     assistant = client_for(process_app, "cs_assistant")
     response = assistant.post("/start/sealed_key_usage", data=EMERGENCY_REACHABLE)
     assert response.status_code == 302
     page = assistant.get(response.headers["Location"]).get_data(as_text=True)
     assert 'data-outcome="rejected"' in page and "申请已驳回" in page and "应联系客户" in page
     assert "✓" not in page and "案件已办结" not in page
-    listing = client_for(process_app, "cs_manager").get("/instances").get_data(as_text=True)
-    assert "status--rejected" in listing and "status--completed" not in listing
+    listing = client_for(process_app, "cs_manager").get("/instances?process=sealed_key_usage")
+    text = listing.get_data(as_text=True)
+    assert "status--rejected" in text and "status--completed" not in text
 
 
 def test_a_suspended_case_offers_no_claim_no_form_and_no_countdown(process_app: Flask) -> None:
