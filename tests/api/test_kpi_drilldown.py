@@ -44,6 +44,6 @@ def test_trend_gives_each_kpi_month_by_month(api: Api) -> None:
     assert set(trend["months"][-1]["kpis"]) == {"repair_timeliness", "repair_callback_rate",
                                                  "valid_complaint_timeliness", "callback_face_to_face",
                                                  "callback_satisfaction", "satisfaction",
-                                                 "survey_handout_rate", "survey_return_rate", "customer_visits",
-                                                 "anomalies_closed"}
+                                                 "survey_handout_rate", "survey_return_rate",
+                                                 "customer_visits", "anomalies_closed"}
     assert api.get("/kpis/trend?months=0", "cs_manager").status_code == 422
