@@ -6,8 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from engine.errors import Forbidden, InvalidData
+from engine.notify.models import Delivery, Notification
 from tests.processes.helpers import Scenario
 
 KEY = "complaint_handling"
@@ -238,6 +240,20 @@ def test_late_callback_escalates_to_the_supervisor(sc: Scenario) -> None:
 
 
 # -- issue 12: complaints are timed from receipt ------------------------------------------------
+
+def test_night_major_complaint_alerts_every_department_manager_at_once_even_in_quiet_hours(
+        sc: Scenario) -> None:
+    # RULES #11 (4.4.1.2): 如遇重大投訴應在第一時間通知各部門經理和項目經理 — a push, not only a task.
+    sc.advance(hours=12)
+    sc.start(KEY, complaint("major"), "night_duty")
+    note = sc.session.scalars(select(Notification).where(
+        Notification.event == "process", Notification.instance_id == sc.instance_id)).one()
+    told = sorted(sc.session.scalars(select(Delivery.channel).where(
+        Delivery.notification_id == note.id, Delivery.channel.like("app:%"))))
+    assert (note.element_id, note.urgent) == ("take_over_case", True)
+    assert "8F-0802" in note.title_zh
+    assert told == ["app:cs_manager", "app:general_manager", "app:project_manager"]
+
 
 def test_night_major_complaint_is_taken_over_within_10_minutes_of_receipt(sc: Scenario) -> None:
     sc.advance(hours=12)  # Monday 22:00
