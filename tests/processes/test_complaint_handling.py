@@ -40,6 +40,9 @@ def callback(severity: str, satisfied: bool = True) -> dict[str, Any]:
     return data
 
 
+PM_CONFIRMS = {"pm_confirmed": True, "pm_note": "已與客服部經理一同上門"}
+
+
 def resolve(sc: Scenario, owner: str, *, valid: bool) -> None:
     """Investigate in engineering and close the loop with the customer as the owner."""
     sc.do("investigate", "engineering_dispatcher", investigation(valid))
@@ -68,6 +71,8 @@ def test_day_complaint_is_owned_by_its_receiver_to_the_end(sc: Scenario, severit
     customer_facing = "inform_customer" if valid else "explain_and_assist"
     expected = ["forward", "investigate", customer_facing, "callback"]
     if severity == "major":
+        sc.do("confirm_callback_pm", "project_manager", PM_CONFIRMS)
+        expected.append("confirm_callback_pm")
         assert sc.open_tasks() == ["report_to_leadership"]
         sc.do("report_to_leadership", "project_manager", {"report_summary": "已上報公司領導"})
         expected.append("report_to_leadership")
@@ -96,6 +101,7 @@ def test_major_complaint_reports_to_leadership_alongside_the_case(sc: Scenario) 
         sc.do("callback", "cs_manager", {**callback("major"), "callback_method": "phone"})
     assert set(refused.value.fields) == {"callback_method"}
     sc.do("callback", "cs_manager", callback("major"))
+    sc.do("confirm_callback_pm", "project_manager", PM_CONFIRMS)
     assert sc.data["project_manager_present"] == "project_manager"
     sc.assert_ended("closed")
 
@@ -166,8 +172,9 @@ def test_night_major_complaint_alerts_both_managers_at_once(sc: Scenario) -> Non
     sc.do("investigate", "cs_supervisor", investigation(True))
     sc.do("inform_customer", "cs_manager", {"notification_record": "經理親自告知"})
     sc.do("callback", "cs_manager", callback("major"))
+    sc.do("confirm_callback_pm", "project_manager", PM_CONFIRMS)
     assert sc.path() == ["report_to_leadership", "take_over_case", "forward", "investigate",
-                         "inform_customer", "callback"]
+                         "inform_customer", "callback", "confirm_callback_pm"]
     sc.assert_ended("closed")
 
 
@@ -198,6 +205,7 @@ def test_late_leadership_report_escalates_to_the_manager(sc: Scenario) -> None:
     sc.do("follow_up_report", "cs_manager", {"follow_up_note": "已催促"})
     resolve(sc, "cs_assistant", valid=True)
     sc.do("callback", "cs_manager", callback("major"))
+    sc.do("confirm_callback_pm", "project_manager", PM_CONFIRMS)
     sc.assert_ended("closed")
 
 
@@ -355,4 +363,30 @@ def test_upgrade_to_major_at_investigation_starts_the_major_report(sc: Scenario)
     with pytest.raises(InvalidData):
         sc.do("callback", "cs_manager", callback("general"))  # a major callback is in person
     sc.do("callback", "cs_manager", callback("major"))
+    sc.do("confirm_callback_pm", "project_manager", PM_CONFIRMS)
+    sc.assert_ended("closed")
+
+
+def test_major_callback_is_confirmed_by_the_project_manager_in_person(sc: Scenario) -> None:
+    # RULES #17 (4.4.4): a major complaint's callback is made by the manager with the project manager.
+    sc.start(KEY, complaint("major"), "cs_assistant")
+    sc.do("report_to_leadership", "project_manager", {"report_summary": "已上報"})
+    sc.do("forward", "cs_assistant", {"department": "engineering"})
+    resolve(sc, "cs_assistant", valid=True)
+    sc.do("callback", "cs_manager", callback("major"))
+    confirm = sc.task("confirm_callback_pm")
+    assert (confirm.assignee, confirm.role) == ("project_manager", "project_manager")
+    assert sc.inbox("project_manager", scope="mine") == ["confirm_callback_pm"]
+    sc.do("confirm_callback_pm", "project_manager", {"pm_confirmed": False, "pm_note": "我未到場"})
+    assert sc.open_tasks() == ["callback"]  # not attended: the visit is made again
+    sc.do("callback", "cs_manager", callback("major"))
+    sc.do("confirm_callback_pm", "project_manager", PM_CONFIRMS)
+    sc.assert_ended("closed")
+
+
+def test_general_callback_needs_no_project_manager_confirmation(sc: Scenario) -> None:
+    sc.start(KEY, complaint("general"), "cs_assistant")
+    sc.do("forward", "cs_assistant", {"department": "engineering"})
+    resolve(sc, "cs_assistant", valid=True)
+    sc.do("callback", "cs_manager", callback("general"))
     sc.assert_ended("closed")
