@@ -46,6 +46,7 @@ PM_CONFIRMS = {"pm_confirmed": True, "pm_note": "已與客服部經理一同上�
 def resolve(sc: Scenario, owner: str, *, valid: bool) -> None:
     """Investigate in engineering and close the loop with the customer as the owner."""
     sc.do("investigate", "engineering_dispatcher", investigation(valid))
+    sc.do("confirm_validity", "cs_supervisor", {"valid": valid})
     if valid:
         sc.do("inform_customer", owner, {"notification_record": "已電話告知處理結果"})
     else:
@@ -69,7 +70,7 @@ def test_day_complaint_is_owned_by_its_receiver_to_the_end(sc: Scenario, severit
     assert sc.inbox("cs_manager") == ["callback"]
     sc.do("callback", "cs_manager", callback(severity))
     customer_facing = "inform_customer" if valid else "explain_and_assist"
-    expected = ["forward", "investigate", customer_facing, "callback"]
+    expected = ["forward", "investigate", "confirm_validity", customer_facing, "callback"]
     if severity == "major":
         sc.do("confirm_callback_pm", "project_manager", PM_CONFIRMS)
         expected.append("confirm_callback_pm")
@@ -111,16 +112,18 @@ def test_unsatisfied_callback_sends_the_complaint_back_to_investigation(sc: Scen
     sc.do("forward", "cs_assistant", {"department": "security"})
     assert sc.task("investigate").role == "security_guard"
     sc.do("investigate", "security_guard", investigation(False))
+    sc.do("confirm_validity", "cs_supervisor", {"valid": False})
     sc.do("explain_and_assist", "cs_assistant", {"cause": "誤會", "assistance_plan": "解釋",
                                                  "communication_record": "電話"})
     sc.do("callback", "cs_manager", callback("general", satisfied=False))
     assert sc.open_tasks() == ["investigate"]
     sc.do("investigate", "security_guard2", investigation(True))
+    sc.do("confirm_validity", "cs_supervisor", {"valid": True})
     assert sc.task("inform_customer").assignee == "cs_assistant"
     sc.do("inform_customer", "cs_assistant", {"notification_record": "已告知整改"})
     sc.do("callback", "cs_manager", callback("general"))
-    assert sc.path() == ["forward", "investigate", "explain_and_assist", "callback", "investigate",
-                         "inform_customer", "callback"]
+    assert sc.path() == ["forward", "investigate", "confirm_validity", "explain_and_assist", "callback",
+                         "investigate", "confirm_validity", "inform_customer", "callback"]
     sc.assert_ended("closed")
 
 
@@ -170,11 +173,12 @@ def test_night_major_complaint_alerts_both_managers_at_once(sc: Scenario) -> Non
     assert (forward.assignee, forward.role) == ("cs_manager", "cs_manager")
     sc.do("forward", "cs_manager", {"department": "customer_service"})
     sc.do("investigate", "cs_supervisor", investigation(True))
+    sc.do("confirm_validity", "cs_supervisor", {"valid": True})
     sc.do("inform_customer", "cs_manager", {"notification_record": "經理親自告知"})
     sc.do("callback", "cs_manager", callback("major"))
     sc.do("confirm_callback_pm", "project_manager", PM_CONFIRMS)
     assert sc.path() == ["report_to_leadership", "take_over_case", "forward", "investigate",
-                         "inform_customer", "callback", "confirm_callback_pm"]
+                         "confirm_validity", "inform_customer", "callback", "confirm_callback_pm"]
     sc.assert_ended("closed")
 
 
@@ -229,6 +233,7 @@ def test_late_investigation_escalates_on_working_hours(sc: Scenario, severity: s
     assert sc.task("investigate").role == "housekeeping"
     sc.do("follow_up_investigation", "cs_supervisor", {"follow_up_note": "督辦"})
     sc.do("investigate", "housekeeping", investigation(True))
+    sc.do("confirm_validity", "cs_supervisor", {"valid": True})
     assert sc.open_tasks() == ["inform_customer"]
 
 
@@ -311,6 +316,7 @@ def test_handling_is_timed_from_receipt_until_the_customer_is_informed(sc: Scena
     sc.do("forward", "cs_assistant", {"department": "engineering"})
     assert sc.due("investigate") == handling_due
     sc.do("investigate", "engineering_dispatcher", investigation(True))
+    sc.do("confirm_validity", "cs_supervisor", {"valid": True})
     assert sc.due("inform_customer") == handling_due
     assert sc.fire(handling_due + timedelta(seconds=1)) is True
     sc.assert_escalated("inform_customer", "inform_customer_overdue")
@@ -355,6 +361,7 @@ def test_upgrade_to_major_at_investigation_starts_the_major_report(sc: Scenario)
     sc.do("forward", "cs_assistant", {"department": "engineering"})
     sc.advance(hours=1)
     sc.do("investigate", "engineering_dispatcher", {**investigation(True), "severity_confirmed": "major"})
+    sc.do("confirm_validity", "cs_supervisor", {"valid": True})
     assert sc.open_tasks() == ["inform_customer", "report_to_leadership"]
     assert sc.due("report_to_leadership") == sc.now + timedelta(hours=1)
     assert sc.data["severity"] == "major"
@@ -390,3 +397,17 @@ def test_general_callback_needs_no_project_manager_confirmation(sc: Scenario) ->
     resolve(sc, "cs_assistant", valid=True)
     sc.do("callback", "cs_manager", callback("general"))
     sc.assert_ended("closed")
+
+
+def test_validity_is_confirmed_by_the_customer_service_supervisor_not_the_investigator(sc: Scenario) -> None:
+    # RULES #15 (4.4.3.1): 投訴有效性由客服部或當事部門主管確認 — a guard's finding is not the last word.
+    sc.start(KEY, complaint("general"), "cs_assistant")
+    sc.do("forward", "cs_assistant", {"department": "security"})
+    sc.do("investigate", "security_guard", investigation(False))
+    confirm = sc.task("confirm_validity")
+    assert confirm.role == "cs_supervisor"
+    with pytest.raises(Forbidden):
+        sc.do("confirm_validity", "security_guard", {"valid": False})
+    sc.do("confirm_validity", "cs_supervisor", {"valid": True, "validity_note": "屬保安失職，確認有效"})
+    assert sc.open_tasks() == ["inform_customer"]  # the supervisor's judgement decides the path
+    assert sc.data["valid"] is True
