@@ -32,6 +32,21 @@ def dispatch(sc: Scenario, technician: str = "technician", **extra: Any) -> None
     sc.do("dispatch", "engineering_dispatcher", {"trade": "hvac", "technician": technician, **extra})
 
 
+def ask_for_substitute(sc: Scenario) -> None:
+    """Tell the responsible team to come within two hours; when it has not, write the 代維修請示."""
+    sc.do("notify_responsible_team", "engineering_dispatcher", {
+        "responsible_subcontractor": "甲空調公司 HT-2026-17",
+        "entry_deadline": (sc.now + timedelta(hours=2)).isoformat(),
+        "team_notice": "甲空調公司：A苑 8F-0802 空調 今日12:00前進場"})
+    sc.advance(hours=2)
+    sc.do("request_substitute_repair", "engineering_dispatcher", SUBSTITUTE_REQUEST)
+
+
+SUBSTITUTE_REQUEST = {"substitute_reason": "責任班組逾期未進場", "estate": "A苑",
+                      "site_address": "幸福路1號", "repair_spot": "8F-0802 客廳空調", "estimated_cost": 1200,
+                      "principal_notice": "written", "problem_summary": "空調不製冷"}
+
+
 def repair(sc: Scenario, technician: str = "technician", *, fixed: bool = True, **extra: Any) -> None:
     """Arrive on site and report the repair."""
     sc.do("arrive_on_site", technician)
@@ -215,15 +230,17 @@ def test_late_callback_escalates_to_the_supervisor_on_working_hours(sc: Scenario
 def test_substitute_repair_is_approved_by_the_project_manager_and_charged_back(sc: Scenario) -> None:
     sc.start(KEY, request("repair"), "cs_assistant")
     dispatch(sc, substitute_repair=True)
+    ask_for_substitute(sc)
     assert sc.inbox("project_manager") == ["approve_substitute_repair"]
-    sc.do("approve_substitute_repair", "project_manager", {
-        "responsible_subcontractor": "甲空調公司 HT-2026-17", "estimated_cost": 1200,
-        "substitute_approved": True})
+    sc.do("approve_substitute_repair", "project_manager", {"substitute_approved": True})
+    # The request was taken hours ago: the 15-minute arrival clock (from the request) is long gone.
+    sc.do("follow_up_arrival", "engineering_dispatcher", {"follow_up_note": "代維人員進場中"})
     repair(sc)
     sc.do("foreman_confirm", "area_foreman", {"confirmed": True})
     sc.do("record_chargeback", "project_manager", {"substitute_cost": 1150, "chargeback_note": "結算款扣回"})
     sc.do("callback", "cs_assistant", callback())
-    assert sc.path() == ["dispatch", "approve_substitute_repair", "arrive_on_site", "repair",
+    assert sc.path() == ["dispatch", "notify_responsible_team", "request_substitute_repair",
+                         "approve_substitute_repair", "follow_up_arrival", "arrive_on_site", "repair",
                          "foreman_confirm", "record_chargeback", "callback"]
     assert sc.data["substitute_cost"] == 1150
     sc.assert_ended("closed")
@@ -232,10 +249,11 @@ def test_substitute_repair_is_approved_by_the_project_manager_and_charged_back(s
 def test_refused_substitute_repair_is_dispatched_again(sc: Scenario) -> None:
     sc.start(KEY, request("repair"), "cs_assistant")
     dispatch(sc, substitute_repair=True)
-    sc.do("approve_substitute_repair", "project_manager", {
-        "responsible_subcontractor": "甲空調公司", "estimated_cost": 5000, "substitute_approved": False})
+    ask_for_substitute(sc)
+    sc.do("approve_substitute_repair", "project_manager", {"substitute_approved": False})
     assert sc.open_tasks() == ["dispatch"]
     dispatch(sc)  # substitute_repair falls back to its default, false
+    sc.do("follow_up_arrival", "engineering_dispatcher", {"follow_up_note": "已催促技工"})
     repair(sc)
     sc.do("foreman_confirm", "area_foreman", {"confirmed": True})
     sc.do("callback", "cs_assistant", callback())
@@ -301,9 +319,10 @@ def test_consultation_callback_counts_from_the_guidance(sc: Scenario) -> None:
 def test_charge_back_runs_beside_the_callback_and_never_delays_it(sc: Scenario) -> None:
     sc.start(KEY, request("repair"), "cs_assistant")
     dispatch(sc, substitute_repair=True)
-    sc.do("approve_substitute_repair", "project_manager", {
-        "responsible_subcontractor": "甲空調公司 HT-2026-17", "estimated_cost": 1200,
-        "substitute_approved": True})
+    ask_for_substitute(sc)
+    sc.do("approve_substitute_repair", "project_manager", {"substitute_approved": True})
+    # The request was taken hours ago: the 15-minute arrival clock (from the request) is long gone.
+    sc.do("follow_up_arrival", "engineering_dispatcher", {"follow_up_note": "代維人員進場中"})
     assert sc.open_tasks() == ["arrive_on_site", "record_chargeback"]
     repair(sc)
     work_done = sc.now
@@ -314,6 +333,33 @@ def test_charge_back_runs_beside_the_callback_and_never_delays_it(sc: Scenario) 
     assert sc.instance().status == "running"  # the charge-back is still to be recorded
     sc.advance(days=7)
     sc.do("record_chargeback", "project_manager", {"substitute_cost": 1150, "chargeback_note": "結算款扣回"})
-    assert sc.path() == ["dispatch", "approve_substitute_repair", "arrive_on_site", "repair",
+    assert sc.path() == ["dispatch", "notify_responsible_team", "request_substitute_repair",
+                         "approve_substitute_repair", "follow_up_arrival", "arrive_on_site", "repair",
                          "foreman_confirm", "callback", "record_chargeback"]
     sc.assert_ended("closed")
+
+
+def test_substitute_repair_only_after_the_responsible_team_was_told_and_its_deadline_passed(
+        sc: Scenario) -> None:
+    # RULES #40–41 (seed 002): 先通知責任班組限期進場；逾期未進場才請示代維，
+    # 請示列明事由、班組、苑區、路址、部位、費用、甲方通知方式。
+    sc.start(KEY, request("repair"), "cs_assistant")
+    dispatch(sc, substitute_repair=True)
+    assert sc.open_tasks() == ["notify_responsible_team"]
+    assert sc.inbox("engineering_dispatcher") == ["notify_responsible_team"]
+    deadline = sc.now + timedelta(hours=4)
+    sc.do("notify_responsible_team", "engineering_dispatcher", {
+        "responsible_subcontractor": "甲空調公司 HT-2026-17", "entry_deadline": deadline.isoformat(),
+        "team_notice": "A苑 幸福路1號 8F-0802 空調，今日14:00前進場"})
+    sc.advance(hours=1)
+    with pytest.raises(InvalidData) as refused:
+        sc.do("request_substitute_repair", "engineering_dispatcher", SUBSTITUTE_REQUEST)
+    assert set(refused.value.fields) == {"estimated_cost"}  # the team still has three hours
+    sc.advance(hours=3)
+    with pytest.raises(InvalidData) as refused:
+        sc.do("request_substitute_repair", "engineering_dispatcher",
+              {k: v for k, v in SUBSTITUTE_REQUEST.items() if k not in ("estate", "principal_notice")})
+    assert set(refused.value.fields) == {"estate", "principal_notice"}
+    sc.do("request_substitute_repair", "engineering_dispatcher", SUBSTITUTE_REQUEST)
+    assert sc.open_tasks() == ["approve_substitute_repair"]
+    assert sc.data["responsible_subcontractor"] == "甲空調公司 HT-2026-17"
