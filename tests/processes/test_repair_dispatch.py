@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from department import charge_backs
 from engine.errors import Forbidden, InvalidData
 from tests.processes.helpers import Scenario
 
@@ -363,3 +364,37 @@ def test_substitute_repair_only_after_the_responsible_team_was_told_and_its_dead
     sc.do("request_substitute_repair", "engineering_dispatcher", SUBSTITUTE_REQUEST)
     assert sc.open_tasks() == ["approve_substitute_repair"]
     assert sc.data["responsible_subcontractor"] == "甲空調公司 HT-2026-17"
+
+
+def substitute_case(sc: Scenario, team: str, cost: float | None) -> None:
+    """Run one substitute repair charged to team; record the charge-back when cost is given."""
+    sc.start(KEY, request("repair"), "cs_assistant")
+    dispatch(sc, substitute_repair=True)
+    sc.do("notify_responsible_team", "engineering_dispatcher", {
+        "responsible_subcontractor": team, "entry_deadline": (sc.now + timedelta(hours=1)).isoformat(),
+        "team_notice": "限期進場"})
+    sc.advance(hours=1)
+    sc.do("request_substitute_repair", "engineering_dispatcher", SUBSTITUTE_REQUEST)
+    sc.do("approve_substitute_repair", "project_manager", {"substitute_approved": True})
+    if cost is not None:
+        sc.do("record_chargeback", "project_manager",
+              {"substitute_cost": cost, "chargeback_note": "結算款扣回"})
+
+
+def test_charge_backs_go_to_a_register_per_responsible_team(sc: Scenario) -> None:
+    # RULES #42 (seed 002): 代維費用從責任單位結算款中扣回 — per team, read from the cases themselves.
+    substitute_case(sc, "甲空調公司", 1150)
+    substitute_case(sc, "甲空調公司", None)  # approved, charge-back not yet recorded
+    substitute_case(sc, "乙水電班組", 300)
+    sc.start(KEY, request("repair"), "cs_assistant")
+    dispatch(sc)  # an ordinary repair is not in the register
+    register = charge_backs.rows(sc.session)
+    assert [(r["team"], r["charged"], r["estimated_cost"], r["approved_by"]) for r in register] == [
+        ("甲空調公司", "1150", "1200", "project_manager"), ("甲空調公司", "", "1200", "project_manager"),
+        ("乙水電班組", "300", "1200", "project_manager")]
+    assert charge_backs.totals(register) == [
+        {"team": "甲空調公司", "cases": 2, "estimated_cost": 2400.0, "charged": 1150.0, "pending": 1},
+        {"team": "乙水電班組", "cases": 1, "estimated_cost": 1200.0, "charged": 300.0, "pending": 0}]
+    text = charge_backs.register_csv(sc.session)
+    assert text.startswith("\ufeff流程单号,被代维班组/合同编号")
+    assert ",甲空調公司,2,2400,1150,1\r\n" in text

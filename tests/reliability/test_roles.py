@@ -103,6 +103,7 @@ def cases() -> list[Case]:
         Case("GET", f"{api}/kpis/trend?months=2", OBSERVERS),
         *(Case("GET", f"{api}/registers/{name}", CASE_READERS)
           for name in ("complaints", "call-visit-log", "repair-work-orders")),
+        Case("GET", f"{api}/registers/charge-backs", READERS),
         Case("GET", f"{api}/openapi.json", ALL),
         Case("GET", f"{api}/docs", ALL),
         Case("GET", "/", ALL),
