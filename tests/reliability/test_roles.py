@@ -144,6 +144,11 @@ def cases() -> list[Case]:
         Case("POST", "/registers/hazardous-goods/stock-in", STOCKERS, {"item": "alcohol", "quantity": "1"},
              changes=True),
         Case("GET", "/registers/sealed-keys", READERS),
+        # issue 12: the case registers and the charge-backs as pages
+        *(Case("GET", f"/registers/cases/{name}{ext}", CASE_READERS)
+          for name in ("complaints", "call-visit-log", "repair-work-orders") for ext in ("", ".csv")),
+        Case("GET", "/registers/charge-backs", READERS),
+        Case("GET", "/registers/charge-backs.csv", READERS),
         Case("GET", "/quality", QUALITY_READERS),
         *(Case("GET", f"/quality/{path}", QUALITY_READERS)
           for path in ("anomalies", "anomalies/analysis", "proposals", "surveys", "visits")),
