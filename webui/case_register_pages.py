@@ -6,6 +6,7 @@ from flask import Response, abort, render_template, url_for
 from flask_babel import lazy_gettext as _l
 
 from department import case_registers, charge_backs
+
 from .auth import roles_required
 from .engine_ext import local_zone
 from .extensions import db
@@ -13,6 +14,7 @@ from .registers_pages import READERS, bp
 
 # The desk keeps the call/visit log and the complaint form, so customer-service assistants read them too.
 CASE_READERS = (*READERS, "cs_assistant")
+CASE_RULE = '/registers/cases/<any("complaints", "call-visit-log", "repair-work-orders"):name>'
 
 # name in the URL -> the page's title (the paper form's name in the seeds)
 TITLES = {"complaints": _l("Complaint register"), "call-visit-log": _l("Call and visit log"),
@@ -24,7 +26,7 @@ def _csv(body: str, name: str) -> Response:
         "Content-Disposition": f'attachment; filename="{name}.csv"', "Cache-Control": "no-store"})
 
 
-@bp.get("/registers/cases/<name>")
+@bp.get(CASE_RULE)
 @roles_required(*CASE_READERS)
 def case_register(name: str) -> str:
     """Show one case register (投訴處理記錄表, 來電來訪處理記錄表, work orders), oldest case first."""
@@ -36,7 +38,7 @@ def case_register(name: str) -> str:
                            csv_url=url_for(".case_register_csv", name=name), totals=None)
 
 
-@bp.get("/registers/cases/<name>.csv")
+@bp.get(CASE_RULE + ".csv")
 @roles_required(*CASE_READERS)
 def case_register_csv(name: str) -> Response:
     """Download one case register in the paper form's columns."""
@@ -52,7 +54,8 @@ def charge_back_register() -> str:
     rows = charge_backs.rows(db.session(), local_zone())
     return render_template("registers/case_register.html", name="charge-backs",
                            title=_l("Substitute-repair charge-backs"), columns=charge_backs.COLUMNS,
-                           rows=rows, csv_url=url_for(".charge_back_register_csv"), totals=charge_backs.totals(rows))
+                           rows=rows, csv_url=url_for(".charge_back_register_csv"),
+                           totals=charge_backs.totals(rows))
 
 
 @bp.get("/registers/charge-backs.csv")

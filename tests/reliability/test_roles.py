@@ -266,7 +266,8 @@ def _expand(template: str) -> list[str]:
     found = re.search(r"<any\(([^)]*)\):\w+>", template)
     if not found:
         return [template]
-    return [template.replace(found.group(0), choice.strip()) for choice in found.group(1).split(",")]
+    choices = (choice.strip().strip('"') for choice in found.group(1).split(","))
+    return [template.replace(found.group(0), choice) for choice in choices]
 
 
 @pytest.mark.parametrize("role", sorted(ROLES))

@@ -65,8 +65,8 @@ def test_charge_back_page_shows_each_charge_back_and_the_totals_per_team(web: Fl
     with web.app_context():  # the approval's outcome as the case holds it (the process is tested elsewhere)
         inst = db.session.get(ProcessInstance, case)
         assert inst is not None
-        inst.data = {**(inst.data or {}), "substitute_approved": True, "responsible_subcontractor": "綠化二班",
-                     "estimated_cost": 120}
+        inst.data = {**(inst.data or {}), "substitute_approved": True,
+                     "responsible_subcontractor": "綠化二班", "estimated_cost": 120}
         db.session.commit()
     client, _ = signed_in(web, "project_manager", lang="en")
     page = client.get("/registers/charge-backs").get_data(as_text=True)
