@@ -129,8 +129,29 @@ def index() -> str | tuple[str, int]:
         "charts": [{"id": f"chart-{k['key']}-{b['name']}", "target": k["target"], "rows": b["rows"]}
                    for k in kpis for b in k["breakdowns"] if b["chart"]],
     }
-    return render_template("figures/index.html", kpis=kpis, chart_data=chart_data,
+    return render_template("figures/index.html", kpis=kpis, chart_data=chart_data, trend=trend_view(end),
                            quality_facts=report.to_dict().get("quality_facts", {}), **context)
+
+
+TREND_MONTHS = 6
+
+
+def trend_view(last_day: date) -> dict[str, Any]:
+    """Return each KPI per month for the last TREND_MONTHS months up to last_day (the API's trend)."""
+    months = kpi_drilldown.monthly_trend(db.session(), get_engine().calendar, last_day, TREND_MONTHS, now(),
+                                         local_zone())
+    keys = list(months[-1]["kpis"]) if months else []
+    rows = []
+    for key in keys:
+        cells = []
+        for month in months:
+            f = month["kpis"].get(key) or {"ratio": None, "numerator": 0, "denominator": 0, "met": None}
+            cells.append({"percent": None if f["ratio"] is None else round(f["ratio"] * 100, 1),
+                          "numerator": f["numerator"], "denominator": f["denominator"], "met": f["met"]})
+        target = months[-1]["kpis"][key]["target"]
+        rows.append({"key": key, "title": str(KPI_TITLES.get(key, key)), "target": round(target * 100),
+                     "cells": cells})
+    return {"months": [m["month"] for m in months], "rows": rows}
 
 
 @bp.get("/figures/cases.csv")

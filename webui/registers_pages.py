@@ -168,3 +168,6 @@ def sealed_keys() -> str:
     incidents = registers.sealed_key_incidents(db.session())
     return render_template("registers/sealed_keys.html", records=records, incidents=incidents,
                            reasons=REASON_LABELS, steps=STEP_LABELS)
+
+
+from . import case_register_pages  # noqa: E402,F401  (issue 12's case registers live on this blueprint)

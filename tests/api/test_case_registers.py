@@ -57,3 +57,11 @@ def test_call_visit_log_holds_repair_requests_and_complaints(api: Api) -> None:
 def test_case_registers_are_not_for_every_role(api: Api) -> None:
     for path in ("/registers/complaints", "/registers/call-visit-log", "/registers/repair-work-orders"):
         assert api.get(path, "technician").status_code == 403, path
+
+
+def test_charge_back_register_answers_rows_totals_and_csv_to_its_readers(api: Api) -> None:
+    register = api.ok("GET", "/registers/charge-backs", "project_manager")
+    assert (register["items"], register["totals"]) == ([], [])
+    assert [c[1] for c in register["columns"]][:2] == ["流程单号", "被代维班组/合同编号"]
+    assert csv_rows(api, "/registers/charge-backs?format=csv")[0][:2] == ["流程单号", "被代维班组/合同编号"]
+    assert api.get("/registers/charge-backs", "cs_assistant").status_code == 403

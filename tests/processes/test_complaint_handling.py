@@ -6,8 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from engine.errors import Forbidden, InvalidData
+from engine.notify.models import Delivery, Notification
 from tests.processes.helpers import Scenario
 
 KEY = "complaint_handling"
@@ -38,9 +40,13 @@ def callback(severity: str, satisfied: bool = True) -> dict[str, Any]:
     return data
 
 
+PM_CONFIRMS = {"pm_confirmed": True, "pm_note": "已與客服部經理一同上門"}
+
+
 def resolve(sc: Scenario, owner: str, *, valid: bool) -> None:
     """Investigate in engineering and close the loop with the customer as the owner."""
     sc.do("investigate", "engineering_dispatcher", investigation(valid))
+    sc.do("confirm_validity", "cs_supervisor", {"valid": valid})
     if valid:
         sc.do("inform_customer", owner, {"notification_record": "已電話告知處理結果"})
     else:
@@ -64,8 +70,10 @@ def test_day_complaint_is_owned_by_its_receiver_to_the_end(sc: Scenario, severit
     assert sc.inbox("cs_manager") == ["callback"]
     sc.do("callback", "cs_manager", callback(severity))
     customer_facing = "inform_customer" if valid else "explain_and_assist"
-    expected = ["forward", "investigate", customer_facing, "callback"]
+    expected = ["forward", "investigate", "confirm_validity", customer_facing, "callback"]
     if severity == "major":
+        sc.do("confirm_callback_pm", "project_manager", PM_CONFIRMS)
+        expected.append("confirm_callback_pm")
         assert sc.open_tasks() == ["report_to_leadership"]
         sc.do("report_to_leadership", "project_manager", {"report_summary": "已上報公司領導"})
         expected.append("report_to_leadership")
@@ -94,6 +102,7 @@ def test_major_complaint_reports_to_leadership_alongside_the_case(sc: Scenario) 
         sc.do("callback", "cs_manager", {**callback("major"), "callback_method": "phone"})
     assert set(refused.value.fields) == {"callback_method"}
     sc.do("callback", "cs_manager", callback("major"))
+    sc.do("confirm_callback_pm", "project_manager", PM_CONFIRMS)
     assert sc.data["project_manager_present"] == "project_manager"
     sc.assert_ended("closed")
 
@@ -103,16 +112,18 @@ def test_unsatisfied_callback_sends_the_complaint_back_to_investigation(sc: Scen
     sc.do("forward", "cs_assistant", {"department": "security"})
     assert sc.task("investigate").role == "security_guard"
     sc.do("investigate", "security_guard", investigation(False))
+    sc.do("confirm_validity", "cs_supervisor", {"valid": False})
     sc.do("explain_and_assist", "cs_assistant", {"cause": "誤會", "assistance_plan": "解釋",
                                                  "communication_record": "電話"})
     sc.do("callback", "cs_manager", callback("general", satisfied=False))
     assert sc.open_tasks() == ["investigate"]
     sc.do("investigate", "security_guard2", investigation(True))
+    sc.do("confirm_validity", "cs_supervisor", {"valid": True})
     assert sc.task("inform_customer").assignee == "cs_assistant"
     sc.do("inform_customer", "cs_assistant", {"notification_record": "已告知整改"})
     sc.do("callback", "cs_manager", callback("general"))
-    assert sc.path() == ["forward", "investigate", "explain_and_assist", "callback", "investigate",
-                         "inform_customer", "callback"]
+    assert sc.path() == ["forward", "investigate", "confirm_validity", "explain_and_assist", "callback",
+                         "investigate", "confirm_validity", "inform_customer", "callback"]
     sc.assert_ended("closed")
 
 
@@ -162,10 +173,12 @@ def test_night_major_complaint_alerts_both_managers_at_once(sc: Scenario) -> Non
     assert (forward.assignee, forward.role) == ("cs_manager", "cs_manager")
     sc.do("forward", "cs_manager", {"department": "customer_service"})
     sc.do("investigate", "cs_supervisor", investigation(True))
+    sc.do("confirm_validity", "cs_supervisor", {"valid": True})
     sc.do("inform_customer", "cs_manager", {"notification_record": "經理親自告知"})
     sc.do("callback", "cs_manager", callback("major"))
+    sc.do("confirm_callback_pm", "project_manager", PM_CONFIRMS)
     assert sc.path() == ["report_to_leadership", "take_over_case", "forward", "investigate",
-                         "inform_customer", "callback"]
+                         "confirm_validity", "inform_customer", "callback", "confirm_callback_pm"]
     sc.assert_ended("closed")
 
 
@@ -196,6 +209,7 @@ def test_late_leadership_report_escalates_to_the_manager(sc: Scenario) -> None:
     sc.do("follow_up_report", "cs_manager", {"follow_up_note": "已催促"})
     resolve(sc, "cs_assistant", valid=True)
     sc.do("callback", "cs_manager", callback("major"))
+    sc.do("confirm_callback_pm", "project_manager", PM_CONFIRMS)
     sc.assert_ended("closed")
 
 
@@ -219,6 +233,7 @@ def test_late_investigation_escalates_on_working_hours(sc: Scenario, severity: s
     assert sc.task("investigate").role == "housekeeping"
     sc.do("follow_up_investigation", "cs_supervisor", {"follow_up_note": "督辦"})
     sc.do("investigate", "housekeeping", investigation(True))
+    sc.do("confirm_validity", "cs_supervisor", {"valid": True})
     assert sc.open_tasks() == ["inform_customer"]
 
 
@@ -238,6 +253,20 @@ def test_late_callback_escalates_to_the_supervisor(sc: Scenario) -> None:
 
 
 # -- issue 12: complaints are timed from receipt ------------------------------------------------
+
+def test_night_major_complaint_alerts_every_department_manager_at_once_even_in_quiet_hours(
+        sc: Scenario) -> None:
+    # RULES #11 (4.4.1.2): 如遇重大投訴應在第一時間通知各部門經理和項目經理 — a push, not only a task.
+    sc.advance(hours=12)
+    sc.start(KEY, complaint("major"), "night_duty")
+    note = sc.session.scalars(select(Notification).where(
+        Notification.event == "process", Notification.instance_id == sc.instance_id)).one()
+    told = sorted(sc.session.scalars(select(Delivery.channel).where(
+        Delivery.notification_id == note.id, Delivery.channel.like("app:%"))))
+    assert (note.element_id, note.urgent) == ("take_over_case", True)
+    assert "8F-0802" in note.title_zh
+    assert told == ["app:cs_manager", "app:general_manager", "app:project_manager"]
+
 
 def test_night_major_complaint_is_taken_over_within_10_minutes_of_receipt(sc: Scenario) -> None:
     sc.advance(hours=12)  # Monday 22:00
@@ -287,6 +316,7 @@ def test_handling_is_timed_from_receipt_until_the_customer_is_informed(sc: Scena
     sc.do("forward", "cs_assistant", {"department": "engineering"})
     assert sc.due("investigate") == handling_due
     sc.do("investigate", "engineering_dispatcher", investigation(True))
+    sc.do("confirm_validity", "cs_supervisor", {"valid": True})
     assert sc.due("inform_customer") == handling_due
     assert sc.fire(handling_due + timedelta(seconds=1)) is True
     sc.assert_escalated("inform_customer", "inform_customer_overdue")
@@ -331,6 +361,7 @@ def test_upgrade_to_major_at_investigation_starts_the_major_report(sc: Scenario)
     sc.do("forward", "cs_assistant", {"department": "engineering"})
     sc.advance(hours=1)
     sc.do("investigate", "engineering_dispatcher", {**investigation(True), "severity_confirmed": "major"})
+    sc.do("confirm_validity", "cs_supervisor", {"valid": True})
     assert sc.open_tasks() == ["inform_customer", "report_to_leadership"]
     assert sc.due("report_to_leadership") == sc.now + timedelta(hours=1)
     assert sc.data["severity"] == "major"
@@ -339,4 +370,44 @@ def test_upgrade_to_major_at_investigation_starts_the_major_report(sc: Scenario)
     with pytest.raises(InvalidData):
         sc.do("callback", "cs_manager", callback("general"))  # a major callback is in person
     sc.do("callback", "cs_manager", callback("major"))
+    sc.do("confirm_callback_pm", "project_manager", PM_CONFIRMS)
     sc.assert_ended("closed")
+
+
+def test_major_callback_is_confirmed_by_the_project_manager_in_person(sc: Scenario) -> None:
+    # RULES #17 (4.4.4): a major complaint's callback is made by the manager with the project manager.
+    sc.start(KEY, complaint("major"), "cs_assistant")
+    sc.do("report_to_leadership", "project_manager", {"report_summary": "已上報"})
+    sc.do("forward", "cs_assistant", {"department": "engineering"})
+    resolve(sc, "cs_assistant", valid=True)
+    sc.do("callback", "cs_manager", callback("major"))
+    confirm = sc.task("confirm_callback_pm")
+    assert (confirm.assignee, confirm.role) == ("project_manager", "project_manager")
+    assert sc.inbox("project_manager", scope="mine") == ["confirm_callback_pm"]
+    sc.do("confirm_callback_pm", "project_manager", {"pm_confirmed": False, "pm_note": "我未到場"})
+    assert sc.open_tasks() == ["callback"]  # not attended: the visit is made again
+    sc.do("callback", "cs_manager", callback("major"))
+    sc.do("confirm_callback_pm", "project_manager", PM_CONFIRMS)
+    sc.assert_ended("closed")
+
+
+def test_general_callback_needs_no_project_manager_confirmation(sc: Scenario) -> None:
+    sc.start(KEY, complaint("general"), "cs_assistant")
+    sc.do("forward", "cs_assistant", {"department": "engineering"})
+    resolve(sc, "cs_assistant", valid=True)
+    sc.do("callback", "cs_manager", callback("general"))
+    sc.assert_ended("closed")
+
+
+def test_validity_is_confirmed_by_the_customer_service_supervisor_not_the_investigator(sc: Scenario) -> None:
+    # RULES #15 (4.4.3.1): 投訴有效性由客服部或當事部門主管確認 — a guard's finding is not the last word.
+    sc.start(KEY, complaint("general"), "cs_assistant")
+    sc.do("forward", "cs_assistant", {"department": "security"})
+    sc.do("investigate", "security_guard", investigation(False))
+    confirm = sc.task("confirm_validity")
+    assert confirm.role == "cs_supervisor"
+    with pytest.raises(Forbidden):
+        sc.do("confirm_validity", "security_guard", {"valid": False})
+    sc.do("confirm_validity", "cs_supervisor", {"valid": True, "validity_note": "屬保安失職，確認有效"})
+    assert sc.open_tasks() == ["inform_customer"]  # the supervisor's judgement decides the path
+    assert sc.data["valid"] is True

@@ -91,6 +91,29 @@ def test_anomaly_is_handled_by_a_foreman_or_above_before_the_return(sc: Scenario
     assert lines(session, "dichlorvos") == [("stock_in", 2, 2), ("issue", 1, 1)]  # nothing came back
 
 
+def test_anomaly_can_be_reported_during_use_and_reaches_foreman_and_supervisor_at_once(
+        sc: Scenario, session: Session) -> None:
+    # RULES #35 (制度11 5.0): 使用中發現異常、意外情況及時報告 — not only together with the finished use.
+    stock(session, "dichlorvos", 2)
+    sc.start(KEY, request("dichlorvos", 1), "cleaner")
+    approve_and_issue(sc, 1)
+    with pytest.raises(InvalidData) as refused:
+        sc.do("use_and_report", "cleaner", {"used_quantity": 0, "anomaly": False, "still_in_use": True})
+    assert set(refused.value.fields) == {"still_in_use"}
+    sc.do("use_and_report", "cleaner", {"used_quantity": 0.5, "anomaly": True, "still_in_use": True,
+                                        "anomaly_description": "噴灑時氣味過重"})
+    # The use goes on while the foreman handles it and the supervisor is told.
+    assert sc.open_tasks() == ["handle_anomaly_during_use", "supervisor_informed", "use_and_report"]
+    assert sc.inbox("cs_foreman") == ["handle_anomaly_during_use"]
+    assert sc.inbox("cs_supervisor") == ["handle_anomaly_during_use", "supervisor_informed"]
+    sc.do("handle_anomaly_during_use", "cs_foreman", {"anomaly_handling": "開窗通風，戴口罩繼續"})
+    sc.do("supervisor_informed", "cs_supervisor", {"supervisor_note": "已知悉"})
+    sc.do("use_and_report", "cleaner", {"used_quantity": 1, "anomaly": False})
+    assert sc.open_tasks() == ["return_unused"]
+    sc.do("return_unused", "cleaning_foreman", {"returned_quantity": 0})
+    sc.assert_ended("completed")
+
+
 def test_rejected_request_ends_without_touching_the_register(sc: Scenario, session: Session) -> None:
     stock(session, "rodenticide", 5)
     sc.start(KEY, request("rodenticide", 1), "cleaner")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from department import charge_backs
 from engine.errors import Forbidden, InvalidData
 from tests.processes.helpers import Scenario
 
@@ -30,6 +31,21 @@ def callback(satisfied: bool = True) -> dict[str, Any]:
 def dispatch(sc: Scenario, technician: str = "technician", **extra: Any) -> None:
     """Dispatch the work order to a technician."""
     sc.do("dispatch", "engineering_dispatcher", {"trade": "hvac", "technician": technician, **extra})
+
+
+def ask_for_substitute(sc: Scenario) -> None:
+    """Tell the responsible team to come within two hours; when it has not, write the 代維修請示."""
+    sc.do("notify_responsible_team", "engineering_dispatcher", {
+        "responsible_subcontractor": "甲空調公司 HT-2026-17",
+        "entry_deadline": (sc.now + timedelta(hours=2)).isoformat(),
+        "team_notice": "甲空調公司：A苑 8F-0802 空調 今日12:00前進場"})
+    sc.advance(hours=2)
+    sc.do("request_substitute_repair", "engineering_dispatcher", SUBSTITUTE_REQUEST)
+
+
+SUBSTITUTE_REQUEST = {"substitute_reason": "責任班組逾期未進場", "estate": "A苑",
+                      "site_address": "幸福路1號", "repair_spot": "8F-0802 客廳空調", "estimated_cost": 1200,
+                      "principal_notice": "written", "problem_summary": "空調不製冷"}
 
 
 def repair(sc: Scenario, technician: str = "technician", *, fixed: bool = True, **extra: Any) -> None:
@@ -215,15 +231,17 @@ def test_late_callback_escalates_to_the_supervisor_on_working_hours(sc: Scenario
 def test_substitute_repair_is_approved_by_the_project_manager_and_charged_back(sc: Scenario) -> None:
     sc.start(KEY, request("repair"), "cs_assistant")
     dispatch(sc, substitute_repair=True)
+    ask_for_substitute(sc)
     assert sc.inbox("project_manager") == ["approve_substitute_repair"]
-    sc.do("approve_substitute_repair", "project_manager", {
-        "responsible_subcontractor": "甲空調公司 HT-2026-17", "estimated_cost": 1200,
-        "substitute_approved": True})
+    sc.do("approve_substitute_repair", "project_manager", {"substitute_approved": True})
+    # The request was taken hours ago: the 15-minute arrival clock (from the request) is long gone.
+    sc.do("follow_up_arrival", "engineering_dispatcher", {"follow_up_note": "代維人員進場中"})
     repair(sc)
     sc.do("foreman_confirm", "area_foreman", {"confirmed": True})
     sc.do("record_chargeback", "project_manager", {"substitute_cost": 1150, "chargeback_note": "結算款扣回"})
     sc.do("callback", "cs_assistant", callback())
-    assert sc.path() == ["dispatch", "approve_substitute_repair", "arrive_on_site", "repair",
+    assert sc.path() == ["dispatch", "notify_responsible_team", "request_substitute_repair",
+                         "approve_substitute_repair", "follow_up_arrival", "arrive_on_site", "repair",
                          "foreman_confirm", "record_chargeback", "callback"]
     assert sc.data["substitute_cost"] == 1150
     sc.assert_ended("closed")
@@ -232,10 +250,11 @@ def test_substitute_repair_is_approved_by_the_project_manager_and_charged_back(s
 def test_refused_substitute_repair_is_dispatched_again(sc: Scenario) -> None:
     sc.start(KEY, request("repair"), "cs_assistant")
     dispatch(sc, substitute_repair=True)
-    sc.do("approve_substitute_repair", "project_manager", {
-        "responsible_subcontractor": "甲空調公司", "estimated_cost": 5000, "substitute_approved": False})
+    ask_for_substitute(sc)
+    sc.do("approve_substitute_repair", "project_manager", {"substitute_approved": False})
     assert sc.open_tasks() == ["dispatch"]
     dispatch(sc)  # substitute_repair falls back to its default, false
+    sc.do("follow_up_arrival", "engineering_dispatcher", {"follow_up_note": "已催促技工"})
     repair(sc)
     sc.do("foreman_confirm", "area_foreman", {"confirmed": True})
     sc.do("callback", "cs_assistant", callback())
@@ -301,9 +320,10 @@ def test_consultation_callback_counts_from_the_guidance(sc: Scenario) -> None:
 def test_charge_back_runs_beside_the_callback_and_never_delays_it(sc: Scenario) -> None:
     sc.start(KEY, request("repair"), "cs_assistant")
     dispatch(sc, substitute_repair=True)
-    sc.do("approve_substitute_repair", "project_manager", {
-        "responsible_subcontractor": "甲空調公司 HT-2026-17", "estimated_cost": 1200,
-        "substitute_approved": True})
+    ask_for_substitute(sc)
+    sc.do("approve_substitute_repair", "project_manager", {"substitute_approved": True})
+    # The request was taken hours ago: the 15-minute arrival clock (from the request) is long gone.
+    sc.do("follow_up_arrival", "engineering_dispatcher", {"follow_up_note": "代維人員進場中"})
     assert sc.open_tasks() == ["arrive_on_site", "record_chargeback"]
     repair(sc)
     work_done = sc.now
@@ -314,6 +334,67 @@ def test_charge_back_runs_beside_the_callback_and_never_delays_it(sc: Scenario) 
     assert sc.instance().status == "running"  # the charge-back is still to be recorded
     sc.advance(days=7)
     sc.do("record_chargeback", "project_manager", {"substitute_cost": 1150, "chargeback_note": "結算款扣回"})
-    assert sc.path() == ["dispatch", "approve_substitute_repair", "arrive_on_site", "repair",
+    assert sc.path() == ["dispatch", "notify_responsible_team", "request_substitute_repair",
+                         "approve_substitute_repair", "follow_up_arrival", "arrive_on_site", "repair",
                          "foreman_confirm", "callback", "record_chargeback"]
     sc.assert_ended("closed")
+
+
+def test_substitute_repair_only_after_the_responsible_team_was_told_and_its_deadline_passed(
+        sc: Scenario) -> None:
+    # RULES #40–41 (seed 002): 先通知責任班組限期進場；逾期未進場才請示代維，
+    # 請示列明事由、班組、苑區、路址、部位、費用、甲方通知方式。
+    sc.start(KEY, request("repair"), "cs_assistant")
+    dispatch(sc, substitute_repair=True)
+    assert sc.open_tasks() == ["notify_responsible_team"]
+    assert sc.inbox("engineering_dispatcher") == ["notify_responsible_team"]
+    deadline = sc.now + timedelta(hours=4)
+    sc.do("notify_responsible_team", "engineering_dispatcher", {
+        "responsible_subcontractor": "甲空調公司 HT-2026-17", "entry_deadline": deadline.isoformat(),
+        "team_notice": "A苑 幸福路1號 8F-0802 空調，今日14:00前進場"})
+    sc.advance(hours=1)
+    with pytest.raises(InvalidData) as refused:
+        sc.do("request_substitute_repair", "engineering_dispatcher", SUBSTITUTE_REQUEST)
+    assert set(refused.value.fields) == {"estimated_cost"}  # the team still has three hours
+    sc.advance(hours=3)
+    with pytest.raises(InvalidData) as refused:
+        sc.do("request_substitute_repair", "engineering_dispatcher",
+              {k: v for k, v in SUBSTITUTE_REQUEST.items() if k not in ("estate", "principal_notice")})
+    assert set(refused.value.fields) == {"estate", "principal_notice"}
+    sc.do("request_substitute_repair", "engineering_dispatcher", SUBSTITUTE_REQUEST)
+    assert sc.open_tasks() == ["approve_substitute_repair"]
+    assert sc.data["responsible_subcontractor"] == "甲空調公司 HT-2026-17"
+
+
+def substitute_case(sc: Scenario, team: str, cost: float | None) -> None:
+    """Run one substitute repair charged to team; record the charge-back when cost is given."""
+    sc.start(KEY, request("repair"), "cs_assistant")
+    dispatch(sc, substitute_repair=True)
+    sc.do("notify_responsible_team", "engineering_dispatcher", {
+        "responsible_subcontractor": team, "entry_deadline": (sc.now + timedelta(hours=1)).isoformat(),
+        "team_notice": "限期進場"})
+    sc.advance(hours=1)
+    sc.do("request_substitute_repair", "engineering_dispatcher", SUBSTITUTE_REQUEST)
+    sc.do("approve_substitute_repair", "project_manager", {"substitute_approved": True})
+    if cost is not None:
+        sc.do("record_chargeback", "project_manager",
+              {"substitute_cost": cost, "chargeback_note": "結算款扣回"})
+
+
+def test_charge_backs_go_to_a_register_per_responsible_team(sc: Scenario) -> None:
+    # RULES #42 (seed 002): 代維費用從責任單位結算款中扣回 — per team, read from the cases themselves.
+    substitute_case(sc, "甲空調公司", 1150)
+    substitute_case(sc, "甲空調公司", None)  # approved, charge-back not yet recorded
+    substitute_case(sc, "乙水電班組", 300)
+    sc.start(KEY, request("repair"), "cs_assistant")
+    dispatch(sc)  # an ordinary repair is not in the register
+    register = charge_backs.rows(sc.session)
+    assert [(r["team"], r["charged"], r["estimated_cost"], r["approved_by"]) for r in register] == [
+        ("甲空調公司", "1150", "1200", "project_manager"), ("甲空調公司", "", "1200", "project_manager"),
+        ("乙水電班組", "300", "1200", "project_manager")]
+    assert charge_backs.totals(register) == [
+        {"team": "甲空調公司", "cases": 2, "estimated_cost": 2400.0, "charged": 1150.0, "pending": 1},
+        {"team": "乙水電班組", "cases": 1, "estimated_cost": 1200.0, "charged": 300.0, "pending": 0}]
+    text = charge_backs.register_csv(sc.session)
+    assert text.startswith("\ufeff流程单号,被代维班组/合同编号")
+    assert ",甲空調公司,2,2400,1150,1\r\n" in text

@@ -106,6 +106,7 @@ def cases() -> list[Case]:
         Case("GET", f"{api}/kpis/trend?months=2", OBSERVERS),
         *(Case("GET", f"{api}/registers/{name}", CASE_READERS)
           for name in ("complaints", "call-visit-log", "repair-work-orders")),
+        Case("GET", f"{api}/registers/charge-backs", READERS),
         Case("GET", f"{api}/openapi.json", ALL),
         Case("GET", f"{api}/docs", ALL),
         Case("GET", "/", ALL),
@@ -149,6 +150,11 @@ def cases() -> list[Case]:
         Case("POST", "/registers/hazardous-goods/stock-in", STOCKERS, {"item": "alcohol", "quantity": "1"},
              changes=True),
         Case("GET", "/registers/sealed-keys", READERS),
+        # issue 12: the case registers and the charge-backs as pages
+        *(Case("GET", f"/registers/cases/{name}{ext}", CASE_READERS)
+          for name in ("complaints", "call-visit-log", "repair-work-orders") for ext in ("", ".csv")),
+        Case("GET", "/registers/charge-backs", READERS),
+        Case("GET", "/registers/charge-backs.csv", READERS),
         Case("GET", "/quality", QUALITY_READERS),
         *(Case("GET", f"/quality/{path}", QUALITY_READERS)
           for path in ("anomalies", "anomalies/analysis", "proposals", "surveys", "visits")),
@@ -266,7 +272,8 @@ def _expand(template: str) -> list[str]:
     found = re.search(r"<any\(([^)]*)\):\w+>", template)
     if not found:
         return [template]
-    return [template.replace(found.group(0), choice.strip()) for choice in found.group(1).split(",")]
+    choices = (choice.strip().strip('"') for choice in found.group(1).split(","))
+    return [template.replace(found.group(0), choice) for choice in choices]
 
 
 @pytest.mark.parametrize("role", sorted(ROLES))

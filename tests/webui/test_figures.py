@@ -125,3 +125,22 @@ def test_each_figure_links_to_its_cases_as_csv_late_first(web: Flask) -> None:
     by_person = client.get("/figures/cases.csv?kpi=repair_timeliness&from=2026-11-01&to=2026-11-30&actor=x")
     assert len(list(csv.reader(io.StringIO(by_person.get_data(as_text=True).lstrip("\ufeff"))))) == 1
     assert client.get("/figures/cases.csv?kpi=no_such").status_code == 404
+
+
+def test_figures_page_shows_each_kpi_month_by_month(web: Flask) -> None:
+    repair_history(web)
+    client, _ = signed_in(web, "cs_manager", lang="en")
+    page = client.get("/figures").get_data(as_text=True)  # period: November 2026
+    match = re.search(r'<table class="table table--trend" id="kpi-trend">(.*?)</table>', page, re.S)
+    assert match and "Month by month" in page
+    trend = match.group(1)
+    months = re.findall(r'<th scope="col" class="num">(\d{4}-\d{2})</th>', trend)
+    assert months == ["2026-06", "2026-07", "2026-08", "2026-09", "2026-10", "2026-11"]
+    row = re.search(r'id="trend-repair_timeliness">(.*?)</tr>', trend, re.S)
+    assert row
+    cells = re.findall(r'<td class="num">(.*?)</td>', row.group(1), re.S)
+    assert len(cells) == 6 and all(c == "—" for c in cells[:5])  # no repairs before November
+    assert "50.0%" in cells[5] and "1 of 2" in cells[5]
+    # The earlier period ends in October, so its trend stops there and shows no November figure.
+    october = client.get("/figures?from=2026-10-01&to=2026-10-31").get_data(as_text=True)
+    assert "2026-10</th>" in october and "2026-11</th>" not in october

@@ -69,6 +69,7 @@ def test_complaint_record_prints_the_investigation_and_callback(process_app: Fla
     complete(process_app, case, "forward", "cs_assistant", {"department": "engineering"})
     complete(process_app, case, "investigate", "engineering_dispatcher",
              {"valid": "true", "findings": "风机轴承磨损", "corrective_action": "更换轴承"})
+    complete(process_app, case, "confirm_validity", "cs_supervisor", {"valid": "true"})
     complete(process_app, case, "inform_customer", "cs_assistant", {"notification_record": "已电话告知"})
     complete(process_app, case, "callback", "cs_manager",
              {"satisfied": "true", "callback_method": "phone", "signed_by": "李女士"})

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response
 from marshmallow import fields, validate
 
-from department import case_registers, registers, services
+from department import case_registers, charge_backs, registers, services
 from department.roles import ADMIN, FOREMAN_OR_ABOVE
 from engine.errors import InvalidData
 
@@ -152,3 +152,28 @@ def call_visit_log(args: dict[str, Any]) -> Any:
 def repair_work_orders(args: dict[str, Any]) -> Any:
     """Read the repair work-order register."""
     return _case_register("repair-work-orders", args)
+
+
+# -- issue 12: the substitute-repair charge-backs per team (seed 002 代維) ----------------------------
+class ChargeBackPageOut(CaseRegisterPageOut):
+    """One page of charge-backs and the totals per team over all of them."""
+
+    totals = fields.List(fields.Dict(keys=fields.String()), required=True,
+                         metadata={"description": "per team: cases, estimated_cost, charged, pending"})
+
+
+@blp.route("/charge-backs")
+@blp.arguments(CaseRegisterArgs, location="query")
+@blp.response(200, ChargeBackPageOut, description="代維扣款: one row per approved substitute repair")
+@blp.alt_response(200, **{**_CSV, "description": "format=csv: every row, then a total line per team "
+                                                 "(UTF-8 with BOM)"})
+def charge_backs_register(args: dict[str, Any]) -> Any:
+    """Read the charge-back register: each substitute repair charged to a team, and the totals per team."""
+    require_roles(actor(), READERS, "reading the registers")
+    if args["format"] == "csv":
+        text = read(lambda: charge_backs.register_csv(db.session(), local_zone()))
+        return Response(text, mimetype="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="charge-backs.csv"'})
+    rows = read(lambda: charge_backs.rows(db.session(), local_zone()))
+    return {**page_of(rows, args["page"], args["per_page"]),
+            "columns": [list(c) for c in charge_backs.COLUMNS], "totals": charge_backs.totals(rows)}
