@@ -133,6 +133,8 @@ class FormBuilder:
             # full-width digits from Chinese input methods), so the server could not say why.
             view.widget = "number"
             view.inputmode = "numeric" if kind == "integer" else "decimal"
+        elif kind == "phone":
+            view.widget, view.inputmode = "tel", "tel"  # the phone keypad; the server judges the value
         elif kind == "boolean":
             view.widget = "radios"
             view.choices = [Choice("true", _("Yes")), Choice("false", _("No"))]
