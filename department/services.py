@@ -16,7 +16,7 @@ from engine.forms.validation import decimal_places
 HAZARD_ITEMS: dict[str, tuple[str, str]] = {
     "rodenticide": ("鼠药", "Rodenticide"),
     "dichlorvos": ("敌敌畏", "Dichlorvos"),
-    "cockroach_bait": ("灭蟑药", "Cockroach bait"),
+    "cockroach_bait": ("灭螂药", "Cockroach bait"),  # 滅螂藥, as seed 001 制度11 names it
     "alcohol": ("酒精", "Alcohol"),
     "thinner": ("稀料", "Thinner"),
 }

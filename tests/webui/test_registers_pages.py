@@ -128,3 +128,15 @@ def test_the_ledger_page_shows_fifty_lines_newest_first_and_pages_through_the_re
     assert "delivery 020" in last and "delivery 001" in last and "delivery 021" not in last
     beyond = client.get("/registers/hazardous-goods?page=9").get_data(as_text=True)
     assert beyond.count('class="movement movement--stock_in"') == 0
+
+
+def test_an_item_has_the_same_name_in_the_request_form_and_in_the_register(web: Flask) -> None:
+    client, token = signed_in(web, "cs_foreman")
+    form = client.get("/start/hazardous_goods_issuance").get_data(as_text=True)
+    client.post("/registers/hazardous-goods/stock-in",
+                data={"item": "cockroach_bait", "quantity": "2", "csrf_token": token})
+    register = client.get("/registers/hazardous-goods").get_data(as_text=True)
+    for key, (zh, _en) in services.HAZARD_ITEMS.items():
+        assert f'value="{key}"' in form and zh in form and zh in register
+    assert "灭螂药" in form and "灭螂药" in register  # the rule book's word (seed 001 制度11)
+    assert "灭蟑药" not in form + register
