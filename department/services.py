@@ -20,6 +20,14 @@ HAZARD_ITEMS: dict[str, tuple[str, str]] = {
     "alcohol": ("酒精", "Alcohol"),
     "thinner": ("稀料", "Thinner"),
 }
+# The unit each item is counted in (the register's 数量 and 结存 columns): id → (中文, English).
+HAZARD_UNITS: dict[str, tuple[str, str]] = {
+    "rodenticide": ("包", "pack"),
+    "dichlorvos": ("瓶", "bottle"),
+    "cockroach_bait": ("包", "pack"),
+    "alcohol": ("瓶", "bottle"),
+    "thinner": ("kg", "kg"),
+}
 QUANTUM = 3  # quantities are kept to 0.001 so repeated issue/return never drifts below zero
 
 
