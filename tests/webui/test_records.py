@@ -148,3 +148,10 @@ def test_a_quantity_input_shows_the_unit_of_the_cases_item(process_app: Flask) -
     assert page.status_code == 200 and '<span class="field__unit">kg</span>' in html
     start = client_for(process_app, "cleaner").get("/start/hazardous_goods_issuance").get_data(as_text=True)
     assert "field__unit" not in start  # no item chosen yet: no unit to show
+
+
+def test_the_case_page_shows_a_quantity_with_its_unit(process_app: Flask) -> None:
+    case = start_case(process_app, "hazardous_goods_issuance",
+                      {"item": "alcohol", "quantity": "2", "purpose": "消毒", "location": "大堂"}, "cleaner")
+    html = client_for(process_app, "cs_foreman").get(f"/instances/{case}").get_data(as_text=True)
+    assert "2 瓶" in html
