@@ -16,9 +16,17 @@ from engine.forms.validation import decimal_places
 HAZARD_ITEMS: dict[str, tuple[str, str]] = {
     "rodenticide": ("鼠药", "Rodenticide"),
     "dichlorvos": ("敌敌畏", "Dichlorvos"),
-    "cockroach_bait": ("灭蟑药", "Cockroach bait"),
+    "cockroach_bait": ("灭螂药", "Cockroach bait"),  # 滅螂藥, as seed 001 制度11 names it
     "alcohol": ("酒精", "Alcohol"),
     "thinner": ("稀料", "Thinner"),
+}
+# The unit each item is counted in (the register's 数量 and 结存 columns): id → (中文, English).
+HAZARD_UNITS: dict[str, tuple[str, str]] = {
+    "rodenticide": ("包", "pack"),
+    "dichlorvos": ("瓶", "bottle"),
+    "cockroach_bait": ("包", "pack"),
+    "alcohol": ("瓶", "bottle"),
+    "thinner": ("kg", "kg"),
 }
 QUANTUM = 3  # quantities are kept to 0.001 so repeated issue/return never drifts below zero
 

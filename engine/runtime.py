@@ -54,6 +54,17 @@ class Loaded:
     reusable: bool = True  # False when its saved state would reload different (see dump_state_checked)
 
 
+def title_summary(form: Mapping[str, Any] | None, data: Mapping[str, Any]) -> str:
+    """Return what names a case in its title (unit, item, complainant); a choice shows its label."""
+    name = next((k for k in ("unit", "item", "complainant") if data.get(k)), None)
+    if name is None:
+        return ""
+    value = str(data[name])
+    field = next((f for f in (form or {}).get("fields", ()) if f.get("name") == name), None)
+    labels = {o["value"]: o["label_zh"] for o in (field or {}).get("options", ())}
+    return labels.get(value, value)
+
+
 class Engine:
     """Start, advance and administer process instances."""
 
@@ -171,8 +182,7 @@ class Engine:
         # written twice per start (insert for its id, update with the state), not three times.
         clean = self._validated(ctx, model.get("start_form"), data, {}, element_id="start")
         inst.unit = str(clean.get("unit"))[:64] if clean.get("unit") else None
-        summary = clean.get("unit") or clean.get("item") or clean.get("complainant") or ""
-        inst.title = f"{model['name_zh']} {summary}".strip()[:300]
+        inst.title = f"{model['name_zh']} {title_summary(model.get('start_form'), clean)}".strip()[:300]
         session.add(inst)
         session.flush()
         variables = {"initiator": actor.username, "initiator_roles": sorted(actor.roles),

@@ -11,6 +11,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 
 from .display import local_time, number_text, person, pick
+from .units import quantity_unit
 
 # Bookkeeping the engine keeps in the case data; not something staff entered.
 INTERNAL_KEYS = frozenset({"initiator", "initiator_roles", "started_at", "performed_by", "instance_id",
@@ -115,8 +116,14 @@ class CaseModel:
         sources = sources or {}
         entered = {k: v for k, v in data.items() if k not in INTERNAL_KEYS}
         order = [k for k in self.fields if k in entered] + sorted(k for k in entered if k not in self.fields)
-        return [(k, self.field_label(k, sources.get(k)), self.format(k, entered[k], sources.get(k)))
+        return [(k, self.field_label(k, sources.get(k)), self._with_unit(k, data, sources.get(k)))
                 for k in order]
+
+    def _with_unit(self, name: str, data: Mapping[str, Any], element: str | None) -> str:
+        """Render a value, a quantity followed by the unit its item is counted in (2 kg)."""
+        shown = self.format(name, data[name], element)
+        unit = quantity_unit(name, data)
+        return f"{shown} {unit}" if unit and shown != "—" else shown
 
     def element_title(self, element_id: str | None) -> str:
         """Return a BPMN element's title in the active language (its id when it has none)."""

@@ -28,7 +28,8 @@ LIBRARY_TEXTS = {
     "Process is missing start event": lazy_gettext("Process is missing start event"),
 }
 
-FIELD_TYPES = ("text", "textarea", "integer", "number", "boolean", "choice", "date", "datetime", "user")
+FIELD_TYPES = ("text", "textarea", "integer", "number", "boolean", "choice", "date", "datetime", "user",
+               "phone")
 
 
 def lane_name(role_id: str) -> str:

@@ -24,6 +24,7 @@ from .display import display_names, local_time, number_text, person, pick
 from .engine_ext import local_zone
 from .i18n import current_locale
 from .prefill import pinned_value
+from .units import quantity_unit
 
 # `x` or `not x` over a field of the same form: the only required-when shapes the browser can follow;
 # conditions over the case data are decided on the server by the engine's own test.
@@ -60,6 +61,7 @@ class FieldView:
     errors: list[str] = field(default_factory=list)
     max_length: int | None = None
     inputmode: str | None = None
+    unit: str | None = None  # shown after a quantity's input (瓶, kg)
     min_attr: str | None = None
     max_attr: str | None = None
 
@@ -133,6 +135,9 @@ class FormBuilder:
             # full-width digits from Chinese input methods), so the server could not say why.
             view.widget = "number"
             view.inputmode = "numeric" if kind == "integer" else "decimal"
+            view.unit = quantity_unit(name, self.case)
+        elif kind == "phone":
+            view.widget, view.inputmode = "tel", "tel"  # the phone keypad; the server judges the value
         elif kind == "boolean":
             view.widget = "radios"
             view.choices = [Choice("true", _("Yes")), Choice("false", _("No"))]

@@ -153,8 +153,9 @@ def _load_detail(instance_id: int) -> dict[str, Any]:
     return {
         "inst": inst, "history": history, "case": case,
         "process_name": pick(version.name_zh, version.name_en) if version else inst.process_key,
-        "data_rows": [(k, label, format_value(case, k, inst.data[k]))
-                      for k, label, _shown in case.rows(inst.data)],
+        "data_rows": [(k, label, format_value(case, k, inst.data[k])
+                       if isinstance(inst.data[k], dict | list) else shown)  # shown: with units
+                      for k, label, shown in case.rows(inst.data)],
         "internal": {k: inst.data[k] for k in sorted(INTERNAL_KEYS) if k in inst.data},
         "is_admin": ADMIN in current_user.roles,
         "people": display_names(db.session(), [inst.started_by, *(h.get("actor") for h in history)]),

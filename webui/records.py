@@ -20,6 +20,7 @@ from .display import case_number, display_names, local_time, person, pick
 from .engine_ext import actor, local_zone, now
 from .extensions import db
 from .notes_pages import case_notes
+from .registers_pages import with_unit
 
 bp = Blueprint("records", __name__)
 
@@ -150,8 +151,12 @@ def register_table(item: str | None = None, instance_id: int | None = None) -> R
                          {columns.index("数量"), columns.index("结存")}, rows)
 
 
-def _qty(value: float) -> str:
-    return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
+def _titled(key: str, labels: tuple[str, str]) -> str:
+    """Return an item's name with the unit its quantities are counted in: 酒精（瓶）, Alcohol (bottle)."""
+    unit = services.HAZARD_UNITS.get(key)
+    if unit is None:
+        return pick(*labels)
+    return pick(f"{labels[0]}（{unit[0]}）", f"{labels[1]} ({unit[1]})")
 
 
 @bp.get("/records/hazardous-goods")
@@ -162,7 +167,7 @@ def hazardous_goods() -> str:
     if chosen is not None and chosen not in services.HAZARD_ITEMS:
         abort(404)
     balances = services.balances(db.session())
-    sections = [(key, pick(*labels), _qty(balances.get(key, 0.0)), register_table(item=key))
+    sections = [(key, _titled(key, labels), with_unit(balances.get(key, 0.0), key), register_table(item=key))
                 for key, labels in services.HAZARD_ITEMS.items() if chosen in (None, key)]
     return render_template("records/hazard_register.html", sections=sections, chosen=chosen,
                            item_names={k: pick(*v) for k, v in services.HAZARD_ITEMS.items()},

@@ -50,6 +50,12 @@ def quantity(value: float) -> str:
     return f"{float(value):.3f}".rstrip("0").rstrip(".") or "0"
 
 
+def with_unit(value: float, item: str) -> str:
+    """Format a quantity of item followed by the unit it is counted in (2.5 瓶)."""
+    unit = services.HAZARD_UNITS.get(item)
+    return f"{quantity(value)} {pick(*unit)}" if unit else quantity(value)
+
+
 def _item_name(item: str) -> str:
     return pick(*services.HAZARD_ITEMS.get(item, (item, item)))
 
@@ -67,8 +73,9 @@ def _ledger_page(item: str | None, page_no: int) -> Page:
     lines = db.paginate(services.ledger_query(item, newest_first=True), page=page_no, per_page=PER_PAGE,
                         error_out=False, count=True)
     rows = [{"at": line.at, "item": _item_name(line.item), "kind_code": line.kind,
-             "kind": str(KIND_LABELS.get(line.kind, line.kind)), "quantity": quantity(line.quantity),
-             "balance": quantity(line.balance_after),
+             "kind": str(KIND_LABELS.get(line.kind, line.kind)),
+             "quantity": with_unit(line.quantity, line.item),
+             "balance": with_unit(line.balance_after, line.item),
              "instance_id": line.instance_id, "actor": line.actor, "counterpart": line.counterpart or "",
              "purpose": line.purpose, "location": line.location, "note": line.note}
             for line in lines.items]
@@ -86,7 +93,7 @@ def _render_hazard(status: int = 200, errors: dict[str, str] | None = None,
     except ValueError:
         page_no = 1
     balances = services.balances(db.session())
-    items = [(key, _item_name(key), quantity(balances.get(key, 0.0))) for key in services.HAZARD_ITEMS]
+    items = [(key, _item_name(key), with_unit(balances.get(key, 0.0), key)) for key in services.HAZARD_ITEMS]
     return render_template("registers/hazardous_goods.html", hazard_items=items, item=item,
                            page=_ledger_page(item, page_no), may_stock_in=may_stock_in(),
                            errors=errors or {}, values=values or {}), status
@@ -122,8 +129,9 @@ def stock_in() -> Response | tuple[str, int]:
             errors = {"quantity": str(err)}
     if errors:
         return _render_hazard(422, errors, values)
-    flash(_("Recorded: %(qty)s of %(item)s received; balance now %(balance)s.", qty=quantity(line.quantity),
-            item=_item_name(line.item), balance=quantity(line.balance_after)), "success")
+    flash(_("Recorded: %(qty)s of %(item)s received; balance now %(balance)s.",
+            qty=with_unit(line.quantity, line.item),
+            item=_item_name(line.item), balance=with_unit(line.balance_after, line.item)), "success")
     return redirect(url_for(".hazardous_goods"))
 
 

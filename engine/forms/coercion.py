@@ -23,6 +23,10 @@ MAX_SAFE_INTEGER = 2**53 - 1
 _TRUE = frozenset({"true", "1", "on", "yes"})
 _FALSE = frozenset({"false", "0", "off", "no"})
 _INTEGER_RE = re.compile(r"[+-]?[0-9]+")
+# A phone number as people write it: digits, an optional leading +, spaces, dashes, parentheses,
+# and an extension after "转" or "ext"; at least 3 digits (110, 95598) and at most 20.
+_PHONE_RE = re.compile(r"\+?[0-9()][0-9 ()-]*(\s*(转|ext\.?|x)\s*[0-9]+)?", re.IGNORECASE)
+_PHONE_DIGITS = (3, 20)
 NUMBER_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
@@ -88,6 +92,17 @@ def to_number(value: Any) -> float:
     if not math.isfinite(number):
         raise Invalid("invalid_number")
     return number
+
+
+def to_phone(value: Any) -> str:
+    """Read a phone number: digits with +, spaces, dashes or parentheses; letters are refused."""
+    if not isinstance(value, str):
+        raise Invalid("invalid_phone")
+    text = " ".join(_plain(value).split())
+    digits = sum(ch.isdigit() for ch in text)
+    if not _PHONE_RE.fullmatch(text) or not _PHONE_DIGITS[0] <= digits <= _PHONE_DIGITS[1]:
+        raise Invalid("invalid_phone")
+    return text
 
 
 def to_boolean(value: Any) -> bool:
@@ -166,7 +181,7 @@ def coerce(kind: str, value: Any, options: Collection[str] = (), zone: tzinfo = 
         return to_datetime(value, zone)
     readers = {
         "integer": to_integer, "number": to_number, "boolean": to_boolean, "date": to_date,
-        "user": to_user,
+        "user": to_user, "phone": to_phone,
     }
     if kind not in readers:
         raise ValueError(f"unknown field type {kind!r}")

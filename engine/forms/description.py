@@ -27,7 +27,7 @@ def describe_form(form: FormDef, locale: str) -> list[dict[str, Any]]:
             "options": [{"value": o.value, "label": getattr(o, f"label_{lang}")} for o in f.options],
             "min": limits[0],
             "max": limits[1],
-            "max_length": f.length_limit if f.type in TEXT_TYPES else None,
+            "max_length": f.length_limit if f.type in TEXT_TYPES | {"phone"} else None,
             "role": f.role,
             # Help written in one language only is better than none.
             "help": getattr(f, f"help_{lang}") or getattr(f, f"help_{other}"),

@@ -21,6 +21,8 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "invalid_date": ("Enter a date as YYYY-MM-DD.", "请输入日期（YYYY-MM-DD）"),
     "invalid_datetime": ("Enter a date and time, e.g. 2024-05-01T14:30.",
                          "请输入日期和时间，例如 2024-05-01T14:30"),
+    "invalid_phone": ("Enter a phone number: digits, optionally with +, spaces or dashes.",
+                      "请输入电话号码（数字，可含 +、空格或短横线）"),
     "invalid_user": ("Enter a username.", "请输入用户名"),
     "too_long": ("Enter at most {limit} characters.", "最多 {limit} 个字符"),
     "too_small": ("Must be at least {limit}.", "不得小于 {limit}"),

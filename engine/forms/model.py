@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-FIELD_TYPES = ("text", "textarea", "integer", "number", "boolean", "choice", "date", "datetime", "user")
+FIELD_TYPES = ("text", "textarea", "integer", "number", "boolean", "choice", "date", "datetime", "user",
+               "phone")
 ORDERED_TYPES = frozenset({"integer", "number", "date", "datetime"})
 TEXT_TYPES = frozenset({"text", "textarea"})
 # Caps when the BPMN gives none: every value lands in instance state, which is loaded on each step.
-DEFAULT_MAX_LENGTH = {"text": 500, "textarea": 10_000, "user": 150}
+DEFAULT_MAX_LENGTH = {"text": 500, "textarea": 10_000, "user": 150, "phone": 40}
 # ASCII only: field names are the JSON/HTML integration contract, not just Python identifiers.
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 

@@ -521,3 +521,22 @@ def test_cross_field_rules_and_type_errors_come_in_one_round() -> None:
     _clean, errors = check(form, {"issued": 2, "used": 5, "when": "not a date"})
     # The bad date, the broken rule and the conditional requirement, all at once.
     assert set(errors) == {"when", "used", "note"}
+
+
+def test_a_phone_field_refuses_letters_and_names_the_field() -> None:
+    form = form_of('<pf:field name="contact_phone" type="phone" label-zh="联系电话" label-en="Phone"/>')
+    _, errors = check(form, {"contact_phone": "abc"})
+    assert codes(errors) == {"contact_phone": ["invalid_phone"]}
+    for bad in ("12", "138-abc-0000", "1" * 21, "++86 138"):
+        assert codes(check(form, {"contact_phone": bad})[1]) == {"contact_phone": ["invalid_phone"]}
+
+
+def test_a_phone_field_keeps_the_ways_people_write_numbers() -> None:
+    form = form_of('<pf:field name="contact_phone" type="phone" label-zh="联系电话" label-en="Phone"/>')
+    for raw, stored in (("13800001111", "13800001111"), (" +86 138-0000-1111 ", "+86 138-0000-1111"),
+                        ("(021) 6234 5678 转 801", "(021) 6234 5678 转 801"),
+                        ("１３８００００１１１１", "13800001111"),
+                        ("110", "110")):
+        values, errors = check(form, {"contact_phone": raw})
+        assert errors == {} and values["contact_phone"] == stored
+    assert describe_form(form, "zh")[0]["type"] == "phone"

@@ -360,3 +360,11 @@ def test_use_and_return_are_due_the_same_working_day_and_overdue_goes_to_the_for
     sc.do("use_and_report", "cleaner", {"used_quantity": 2, "anomaly": False})
     # The return is still due the day of the issue: it is late the moment it opens.
     sc.assert_escalated("return_unused", "return_overdue")
+
+
+def test_the_case_title_names_the_item_not_its_code(sc: Scenario, session: Session) -> None:
+    from engine.store.models import ProcessInstance
+
+    case = sc.start(KEY, request(item="cockroach_bait"), "cleaner")
+    title = session.get(ProcessInstance, case).title
+    assert title == "危险品领用 灭螂药" and "cockroach_bait" not in title

@@ -53,3 +53,13 @@ def test_process_names_its_rule_source_and_every_task_is_bilingual(key: str) -> 
     assert set(model["outcomes"].values()) <= {"closed", "completed", "rejected"}
     assert {t: spec["attached_to"] for t, spec in model["timers"].items()} == DEADLINES[key]
     assert not any(spec["interrupting"] for spec in model["timers"].values())  # the work must go on
+
+
+def test_the_hazardous_goods_form_names_each_item_as_the_register_does() -> None:
+    from department.services import HAZARD_ITEMS
+    from engine.forms.model import FormDef
+
+    xml = (PROCESSES / "hazardous_goods_issuance.bpmn").read_bytes()
+    field = FormDef.from_dict(compile_process(xml).model["start_form"]).field("item")
+    assert field is not None
+    assert {o.value: (o.label_zh, o.label_en) for o in field.options} == HAZARD_ITEMS

@@ -139,3 +139,20 @@ def test_record_is_refused_to_who_may_not_see_the_case(process_app: Flask) -> No
     case = start_case(process_app, "repair_dispatch", REPAIR, "cs_assistant")
     assert client_for(process_app, "housekeeping").get(f"/records/{case}").status_code == 403
     assert client_for(process_app, "cs_assistant").get("/records/999").status_code == 404
+
+
+def test_a_quantity_input_shows_the_unit_of_the_cases_item(process_app: Flask) -> None:
+    case = start_case(process_app, "hazardous_goods_issuance",
+                      {"item": "thinner", "quantity": "2", "purpose": "除胶", "location": "车库"}, "cleaner")
+    page = client_for(process_app, "cs_foreman").get(f"/tasks/{open_task(process_app, case, 'approve')}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and '<span class="field__unit">kg</span>' in html
+    start = client_for(process_app, "cleaner").get("/start/hazardous_goods_issuance").get_data(as_text=True)
+    assert "field__unit" not in start  # no item chosen yet: no unit to show
+
+
+def test_the_case_page_shows_a_quantity_with_its_unit(process_app: Flask) -> None:
+    case = start_case(process_app, "hazardous_goods_issuance",
+                      {"item": "alcohol", "quantity": "2", "purpose": "消毒", "location": "大堂"}, "cleaner")
+    html = client_for(process_app, "cs_foreman").get(f"/instances/{case}").get_data(as_text=True)
+    assert "2 瓶" in html

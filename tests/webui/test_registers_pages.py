@@ -25,9 +25,9 @@ def test_a_foreman_records_stock_and_the_balance_follows(web: Flask) -> None:
     form = {"item": "alcohol", "quantity": "2.5", "note": "仓库 #17", "csrf_token": token}
     response = client.post("/registers/hazardous-goods/stock-in", follow_redirects=True, data=form)
     page = response.get_data(as_text=True)
-    assert "Recorded: 2.5 of Alcohol received; balance now 2.5." in page
+    assert "Recorded: 2.5 bottle of Alcohol received; balance now 2.5 bottle." in page
     assert lines(web) == [("alcohol", "stock_in", 2.5, 2.5, "cs_foreman")]
-    assert "仓库 #17" in page and '<td class="num">2.5</td>' in page
+    assert "仓库 #17" in page and '<td class="num">2.5 bottle</td>' in page
 
 
 def test_managers_rank_above_foreman_and_may_stock_in(web: Flask) -> None:
@@ -128,3 +128,28 @@ def test_the_ledger_page_shows_fifty_lines_newest_first_and_pages_through_the_re
     assert "delivery 020" in last and "delivery 001" in last and "delivery 021" not in last
     beyond = client.get("/registers/hazardous-goods?page=9").get_data(as_text=True)
     assert beyond.count('class="movement movement--stock_in"') == 0
+
+
+def test_an_item_has_the_same_name_in_the_request_form_and_in_the_register(web: Flask) -> None:
+    client, token = signed_in(web, "cs_foreman")
+    form = client.get("/start/hazardous_goods_issuance").get_data(as_text=True)
+    client.post("/registers/hazardous-goods/stock-in",
+                data={"item": "cockroach_bait", "quantity": "2", "csrf_token": token})
+    register = client.get("/registers/hazardous-goods").get_data(as_text=True)
+    for key, (zh, _en) in services.HAZARD_ITEMS.items():
+        assert f'value="{key}"' in form and zh in form and zh in register
+    assert "灭螂药" in form and "灭螂药" in register  # the rule book's word (seed 001 制度11)
+    assert "灭蟑药" not in form + register
+
+
+def test_quantities_show_the_unit_their_item_is_counted_in(web: Flask) -> None:
+    client, token = signed_in(web, "cs_foreman")
+    client.post("/registers/hazardous-goods/stock-in", data={"item": "thinner", "quantity": "1.5",
+                                                              "csrf_token": token})
+    client.post("/registers/hazardous-goods/stock-in", data={"item": "alcohol", "quantity": "4",
+                                                              "csrf_token": token})
+    register = client.get("/registers/hazardous-goods").get_data(as_text=True)
+    assert '<td class="num">+1.5 kg</td>' in register and '<td class="num">4 瓶</td>' in register
+    printed = client.get("/records/hazardous-goods").get_data(as_text=True)
+    assert "稀料（kg）" in printed and "酒精（瓶）" in printed and "灭螂药（包）" in printed
+    assert "1.5 kg" in printed and "4 瓶" in printed

@@ -62,3 +62,14 @@ def test_starting_confirms_the_case_number_when_the_next_step_is_someone_elses(p
 def test_confirmation_of_someone_elses_case_is_refused(process_app: Flask) -> None:
     client_for(process_app, "cs_assistant").post("/start/repair_dispatch", data=REPAIR)
     assert client_for(process_app, "housekeeping").get("/start/started/1").status_code == 403
+
+
+def test_the_contact_phone_is_a_tel_input_and_letters_are_refused_on_it(process_app: Flask) -> None:
+    client = client_for(process_app, "cs_assistant")
+    html = client.get("/start/repair_dispatch").get_data(as_text=True)
+    assert 'name="contact_phone" type="tel" inputmode="tel"' in html
+    response = client.post("/start/repair_dispatch", data={**REPAIR, "contact_phone": "abc"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'href="#field-contact_phone"' in html and "请输入电话号码" in html
+    assert 'name="contact_phone" type="tel" inputmode="tel" autocomplete="tel" value="abc"' in html
