@@ -30,6 +30,7 @@ from .form_preview import render_preview
 from .i18n import current_locale
 from .instances import template_helpers
 from .problem_text import problem_text
+from .xml_keep import keep_layout
 
 bp = Blueprint("models", __name__)
 bp.context_processor(template_helpers)
@@ -217,11 +218,13 @@ def new() -> str | tuple[str, int]:
 
 
 def _submitted_xml(key: str) -> str:
-    """Return the XML posted by the editor (400 when missing)."""
+    """Return the XML posted by the editor (400 when missing), written as the version it was opened on."""
     text = request.form.get("xml") or ""
     if not text.strip():
         abort(400)
-    return text
+    base, _is_new = _base_for(key)
+    # The modeler rewrites the whole file; keep the base's text for what did not change (one-line diffs).
+    return keep_layout(base.bpmn_xml, text) if base is not None else text
 
 
 def _check(key: str, xml_text: str, is_new: bool) -> list[Problem]:
