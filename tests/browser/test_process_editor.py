@@ -57,6 +57,10 @@ def test_lint_marks_an_unconnected_task_and_the_simulation_toggle_is_there(peopl
         lonely,
     )
     expect(owner.locator(".bjsl-button")).to_contain_text("1")
+    # Listed by the task's title in the page's language, not its id, with the message in Chinese.
+    issue = owner.locator("#lint-list li", has=owner.locator('[data-lint-element="lonely"]'))
+    expect(issue).to_have_text("孤立: 此元素没有连线")
+    shot(owner.locator("#lint-issues"), "editor-lint-list")
     shot(owner, "editor-lint")
 
 
