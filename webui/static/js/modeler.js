@@ -171,9 +171,34 @@
     modeler: modeler, config: config, sync: sync, source: source, form: form,
     root: document.getElementById("form-builder")
   });
+  // ---- "add a deadline": a non-interrupting timer on the selected user task, leading to an end ------
+  var taskActions = document.getElementById("task-actions");
+  var picked = null;
   modeler.on("selection.changed", function (event) {
-    if (builder) { builder.show(event.newSelection.length === 1 ? event.newSelection[0] : null); }
+    picked = event.newSelection.length === 1 ? event.newSelection[0] : null;
+    if (builder) { builder.show(picked); }
+    if (taskActions) { taskActions.hidden = !(picked && picked.type === "bpmn:UserTask"); }
   });
+  var addDeadline = document.getElementById("add-deadline");
+  if (addDeadline) {
+    addDeadline.addEventListener("click", function () {
+      if (!picked || picked.type !== "bpmn:UserTask") { return; }
+      var task = picked;
+      var modeling = modeler.get("modeling");
+      var shape = modeler.get("elementFactory").createShape(
+        { type: "bpmn:BoundaryEvent", eventDefinitionType: "bpmn:TimerEventDefinition" });
+      var timer = modeling.createShape(shape, { x: task.x + task.width - 20, y: task.y + task.height },
+        task, { attach: true });
+      var definition = timer.businessObject.eventDefinitions[0];
+      modeling.updateModdleProperties(timer, definition, {
+        timeDuration: modeler.get("bpmnFactory").create("bpmn:FormalExpression", { body: "PT24H" })
+      });
+      modeling.updateProperties(timer, { cancelActivity: false, name: addDeadline.dataset.name });
+      modeling.appendShape(timer, { type: "bpmn:EndEvent" },
+        { x: timer.x + timer.width / 2 + 100, y: timer.y + timer.height / 2 + 40 });
+      modeler.get("selection").select(timer);
+    });
+  }
 
   // ---- zoom and fit --------------------------------------------------------------------------------
   document.querySelectorAll(".modeler__zoom [data-zoom]").forEach(function (button) {
