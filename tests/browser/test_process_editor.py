@@ -81,6 +81,12 @@ def test_compare_colours_what_changed_between_versions(people: People) -> None:
     expect(owner.locator("[data-count=changed]")).not_to_have_text("0")
     owner.locator("[data-side=new] [data-zoom=in]").click()
     shot(owner.locator("#visual-compare"), "editor-compare")
+    # The deployed file differs from the one before it by the renamed task's line only.
+    old, new = (owner.request.get(f"/models/repair_dispatch/versions/{n}/xml").text()
+                for n in (number - 1, number))
+    changed = [line for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
+               if line[:1] in "+-" and not line.startswith(("---", "+++"))]
+    assert len(changed) == 2 and all('id="dispatch"' in line for line in changed)
 
 
 def test_renaming_one_task_in_the_editor_saves_a_one_line_change(people: People) -> None:
