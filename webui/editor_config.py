@@ -92,6 +92,8 @@ def editor_config() -> dict[str, Any]:
         "fields": _("Fields (names)"),
         "messageZh": _("Message (Chinese)"),
         "messageEn": _("Message (English)"),
+        # bpmnlint issues are listed by element title; a flow without a name by its ends.
+        "flowFrom": _("the flow from %(source)s to %(target)s", source="{source}", target="{target}"),
     }
     translations = {english: str(text) for english, text in LIBRARY_TEXTS.items()}
     return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -30,6 +31,7 @@ from .form_preview import render_preview
 from .i18n import current_locale
 from .instances import template_helpers
 from .problem_text import problem_text
+from .xml_keep import keep_layout
 
 bp = Blueprint("models", __name__)
 bp.context_processor(template_helpers)
@@ -186,10 +188,12 @@ def edit(key: str) -> Response:
     return response
 
 
-def new_process_xml(key: str, name_zh: str, name_en: str, role: str) -> str:
-    """Return a minimal runnable process: start → one user task → end, in one lane of a role."""
+def new_process_xml(key: str, name_zh: str, name_en: str, role: str, others: Sequence[str] = ()) -> str:
+    """Return a minimal runnable process: start form → one user task → end in the first role's lane,
+    and an empty lane for each other role picked."""
+    extra = [{"role": r, "lane": _lane(r)} for r in dict.fromkeys(others) if r != role]
     return render_template("models/new_process.xml", key=key, name_zh=name_zh, name_en=name_en, role=role,
-                           lane=_lane(role))
+                           lane=_lane(role), others=extra)
 
 
 @bp.route("/models/new", methods=["GET", "POST"])
@@ -197,6 +201,7 @@ def new_process_xml(key: str, name_zh: str, name_en: str, role: str) -> str:
 def new() -> str | tuple[str, int]:
     """Ask for the key, names and first lane of a new process, then open it in the modeler."""
     values = {k: (request.form.get(k) or "").strip() for k in ("key", "name_zh", "name_en", "role")}
+    others = [r.strip() for r in request.form.getlist("lanes") if r.strip()][:50]
     errors: dict[str, str] = {}
     if request.method == "POST":
         if not KEY_PATTERN.match(values["key"]):
@@ -210,18 +215,23 @@ def new() -> str | tuple[str, int]:
                 errors[name] = _("At most %(n)d characters.", n=200)
         if not domain.current().is_known_role(values["role"]):
             errors["role"] = _("Choose a role.")
+        if not all(domain.current().is_known_role(r) for r in others):
+            errors["lanes"] = _("Choose a role.")
         if not errors:
-            return _render_editor(values["key"], new_process_xml(**values), base=None)
+            return _render_editor(values["key"], new_process_xml(**values, others=others), base=None)
     status = 422 if errors else 200
-    return render_template("models/new.html", values=values, errors=errors, roles=_role_choices()), status
+    return render_template("models/new.html", values=values, errors=errors, roles=_role_choices(),
+                           others=others), status
 
 
 def _submitted_xml(key: str) -> str:
-    """Return the XML posted by the editor (400 when missing)."""
+    """Return the XML posted by the editor (400 when missing), written as the version it was opened on."""
     text = request.form.get("xml") or ""
     if not text.strip():
         abort(400)
-    return text
+    base, _is_new = _base_for(key)
+    # The modeler rewrites the whole file; keep the base's text for what did not change (one-line diffs).
+    return keep_layout(base.bpmn_xml, text) if base is not None else text
 
 
 def _check(key: str, xml_text: str, is_new: bool) -> list[Problem]:

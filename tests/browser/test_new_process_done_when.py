@@ -58,6 +58,7 @@ def test_a_process_owner_builds_and_deploys_a_process_that_staff_complete(
     owner.fill("#new-name_zh", "入伙验房")
     owner.fill("#new-name_en", "Move-in inspection")
     owner.select_option("#new-role", "cs_assistant")
+    owner.check('#new-lanes input[value="cs_supervisor"]')  # a lane per role: one more
     owner.click("main form button[type=submit]")
     expect(owner.locator("#modeler-canvas[data-ready=true]")).to_be_attached()
 
@@ -71,7 +72,7 @@ def test_a_process_owner_builds_and_deploys_a_process_that_staff_complete(
     context(owner, "append.end-event")
 
     # The lane's role, picked from the role list.
-    lane = owner.locator(".djs-element.djs-shape[data-element-id^='Lane_']").first
+    lane = owner.locator(".djs-element.djs-shape[data-element-id='Lane_cs_assistant']").first
     box = lane.bounding_box()
     assert box is not None
     owner.mouse.click(box["x"] + box["width"] - 60, box["y"] + 20)  # the palette covers the label band
@@ -93,6 +94,23 @@ def test_a_process_owner_builds_and_deploys_a_process_that_staff_complete(
     owner.locator(".form-builder__field").last.locator("button", has_text="添加选项").click()
     expect(owner.locator("#form-preview input[type=radio][name=result]")).to_have_count(2)
     shot(owner, "done-when-form")
+
+    # A deadline on the first task, from the side bar's action (a timer on the task leading to an end).
+    select(owner, "start")
+    select(owner, "first_task")
+    expect(owner.locator("#add-deadline")).to_be_visible()
+    owner.click("#add-deadline")
+    open_group(owner, "流程设置")
+    deadline = owner.locator("#bio-properties-panel-pf-timer-value")
+    expect(deadline).to_have_value("PT24H")
+    owner.select_option("#bio-properties-panel-pf-timer-kind", "timeDate")  # on the business calendar
+    deadline.fill("working_hours(24)")
+    deadline.press("Tab")
+    expect(owner.locator("#modeler-panel")).to_contain_text("24 个工作小时")
+    shot(owner, "done-when-deadline")
+    xml = owner.locator("#bpmn-xml").input_value()
+    assert 'attachedToRef="first_task"' in xml and "working_hours(24)</bpmn:timeDate>" in xml
+    assert xml.count("<bpmn:lane ") == 2
 
     owner.click("#save-button")
     expect(owner.locator("#editor-message")).to_contain_text("草稿已保存")

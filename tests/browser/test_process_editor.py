@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 
 from playwright.sync_api import Page, expect
@@ -56,6 +57,10 @@ def test_lint_marks_an_unconnected_task_and_the_simulation_toggle_is_there(peopl
         lonely,
     )
     expect(owner.locator(".bjsl-button")).to_contain_text("1")
+    # Listed by the task's title in the page's language, not its id, with the message in Chinese.
+    issue = owner.locator("#lint-list li", has=owner.locator('[data-lint-element="lonely"]'))
+    expect(issue).to_have_text("孤立: 此元素没有连线")
+    shot(owner.locator("#lint-issues"), "editor-lint-list")
     shot(owner, "editor-lint")
 
 
@@ -76,3 +81,26 @@ def test_compare_colours_what_changed_between_versions(people: People) -> None:
     expect(owner.locator("[data-count=changed]")).not_to_have_text("0")
     owner.locator("[data-side=new] [data-zoom=in]").click()
     shot(owner.locator("#visual-compare"), "editor-compare")
+    # The deployed file differs from the one before it by the renamed task's line only.
+    old, new = (owner.request.get(f"/models/repair_dispatch/versions/{n}/xml").text()
+                for n in (number - 1, number))
+    changed = [line for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
+               if line[:1] in "+-" and not line.startswith(("---", "+++"))]
+    assert len(changed) == 2 and all('id="dispatch"' in line for line in changed)
+
+
+def test_renaming_one_task_in_the_editor_saves_a_one_line_change(people: People) -> None:
+    owner = people.page("process_owner")
+    owner.goto("/models/key_loan/edit")
+    expect(owner.locator("#modeler-canvas[data-ready=true]")).to_be_attached()
+    original = owner.locator("#bpmn-xml").input_value()
+    owner.locator('.djs-element[data-element-id="approve_loan"]').first.click()
+    rename_in_panel(owner, "部门负责人审批")
+    owner.click("#save-button")
+    expect(owner.locator("#discard-button")).to_be_attached()
+    saved = owner.locator("#bpmn-xml").input_value()
+    diff = difflib.unified_diff(original.splitlines(), saved.splitlines(), lineterm="", n=0)
+    changed = [line for line in diff if line[:1] in "+-" and not line.startswith(("---", "+++"))]
+    assert changed == ['-    <bpmn:userTask id="approve_loan" name="部门负责人批准">',
+                       '+    <bpmn:userTask id="approve_loan" name="部门负责人审批">']
+    owner.click("#discard-button")

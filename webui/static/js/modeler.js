@@ -96,13 +96,74 @@
     });
   }
 
+  function goTo(id) {
+    var element = registry.get(id);
+    if (!element) { return; }
+    if (canvas.scrollToElement) { canvas.scrollToElement(element); }
+    modeler.get("selection").select(element);
+  }
+
   document.querySelectorAll("[data-element]").forEach(function (button) {
-    button.addEventListener("click", function () {
-      var element = registry.get(button.dataset.element);
-      if (!element) { return; }
-      if (canvas.scrollToElement) { canvas.scrollToElement(element); }
-      modeler.get("selection").select(element);
+    button.addEventListener("click", function () { goTo(button.dataset.element); });
+  });
+
+  // ---- bpmnlint issues listed by element title in the page's language (as the server's problems) ----
+  function englishLabel(bo) {
+    var values = (bo.extensionElements && bo.extensionElements.values) || [];
+    var label = values.filter(function (v) { return v.$type === "pf:Label" && (v.lang || "en") === "en"; })[0];
+    return label && label.body ? label.body.trim() : "";
+  }
+
+  // An element without a shape (typed into the source) is not in the registry: look in the definitions.
+  function findBo(id) {
+    var found = null;
+    function walk(node) {
+      if (!node || found || typeof node !== "object") { return; }
+      if (node.id === id) { found = node; return; }
+      ["rootElements", "flowElements", "laneSets", "lanes", "participants"].forEach(function (key) {
+        (node[key] || []).forEach(walk);
+      });
+    }
+    walk(modeler.getDefinitions());
+    return found;
+  }
+
+  function titleOf(id) {
+    var element = registry.get(id);
+    var bo = element ? element.businessObject : findBo(id);
+    if (!bo) { return id; }
+    var name = (bo.name || "").trim();
+    var title = config.lang === "en" ? (englishLabel(bo) || name) : (name || englishLabel(bo));
+    if (title) { return title; }
+    if (bo.$type === "bpmn:SequenceFlow" && bo.sourceRef && bo.targetRef) {
+      return (config.text && config.text.flowFrom || "{source} → {target}")
+        .replace("{source}", titleOf(bo.sourceRef.id)).replace("{target}", titleOf(bo.targetRef.id));
+    }
+    return id;
+  }
+
+  var lintBox = document.getElementById("lint-issues");
+  var lintList = document.getElementById("lint-list");
+  var translate = modeler.get("translate");
+  modeler.on("linting.completed", function (event) {
+    if (!lintBox || !lintList) { return; }
+    lintList.textContent = "";
+    Object.keys(event.issues || {}).forEach(function (id) {
+      event.issues[id].forEach(function (entry) {
+        var issue = Object.assign({}, entry, { id: entry.actualElementId || entry.id || id });
+        var item = document.createElement("li");
+        var link = document.createElement("button");
+        link.type = "button";
+        link.className = "linklike";
+        link.dataset.lintElement = issue.id;
+        link.textContent = titleOf(issue.id);
+        link.addEventListener("click", function () { goTo(issue.id); });
+        item.appendChild(link);
+        item.appendChild(document.createTextNode(": " + translate(issue.message)));
+        lintList.appendChild(item);
+      });
     });
+    lintBox.hidden = !lintList.children.length;
   });
 
   // ---- form builder: fields, options, rules and distinct-user checks, with the server's preview ----
@@ -110,9 +171,34 @@
     modeler: modeler, config: config, sync: sync, source: source, form: form,
     root: document.getElementById("form-builder")
   });
+  // ---- "add a deadline": a non-interrupting timer on the selected user task, leading to an end ------
+  var taskActions = document.getElementById("task-actions");
+  var picked = null;
   modeler.on("selection.changed", function (event) {
-    if (builder) { builder.show(event.newSelection.length === 1 ? event.newSelection[0] : null); }
+    picked = event.newSelection.length === 1 ? event.newSelection[0] : null;
+    if (builder) { builder.show(picked); }
+    if (taskActions) { taskActions.hidden = !(picked && picked.type === "bpmn:UserTask"); }
   });
+  var addDeadline = document.getElementById("add-deadline");
+  if (addDeadline) {
+    addDeadline.addEventListener("click", function () {
+      if (!picked || picked.type !== "bpmn:UserTask") { return; }
+      var task = picked;
+      var modeling = modeler.get("modeling");
+      var shape = modeler.get("elementFactory").createShape(
+        { type: "bpmn:BoundaryEvent", eventDefinitionType: "bpmn:TimerEventDefinition" });
+      var timer = modeling.createShape(shape, { x: task.x + task.width - 20, y: task.y + task.height },
+        task, { attach: true });
+      var definition = timer.businessObject.eventDefinitions[0];
+      modeling.updateModdleProperties(timer, definition, {
+        timeDuration: modeler.get("bpmnFactory").create("bpmn:FormalExpression", { body: "PT24H" })
+      });
+      modeling.updateProperties(timer, { cancelActivity: false, name: addDeadline.dataset.name });
+      modeling.appendShape(timer, { type: "bpmn:EndEvent" },
+        { x: timer.x + timer.width / 2 + 100, y: timer.y + timer.height / 2 + 40 });
+      modeler.get("selection").select(timer);
+    });
+  }
 
   // ---- zoom and fit --------------------------------------------------------------------------------
   document.querySelectorAll(".modeler__zoom [data-zoom]").forEach(function (button) {
