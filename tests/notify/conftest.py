@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -73,22 +74,36 @@ def fast_policy(**kw: object) -> Policy:
     return Policy(**options)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def running_worker(session_factory: Factory) -> Iterator[Callable[..., Worker]]:
-    """Start a worker thread on demand (with a given policy); stop it afterwards."""
-    started: list[tuple[Worker, threading.Thread, threading.Event]] = []
+@dataclass
+class RunningWorker:
+    """A worker thread a test started; `stop()` returns once its current pass has committed."""
 
-    def run(policy: Policy) -> Worker:
+    worker: Worker
+    thread: threading.Thread
+    stopping: threading.Event
+
+    def stop(self) -> None:
+        """Ask the worker to stop and wait for its thread (idempotent)."""
+        self.stopping.set()
+        self.worker.stop()
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "the worker thread did not stop"
+
+
+@pytest.fixture
+def running_worker(session_factory: Factory) -> Iterator[Callable[..., RunningWorker]]:
+    """Start a worker thread on demand (with a given policy); stop it afterwards."""
+    started: list[RunningWorker] = []
+
+    def run(policy: Policy) -> RunningWorker:
         worker = Worker(session_factory, Engine(calendar=BusinessCalendar(country=None), clock=lambda: T0),
                         policy=policy)
-        stop = threading.Event()
-        thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
+        stopping = threading.Event()
+        thread = threading.Thread(target=worker.run_forever, args=(stopping,), daemon=True)
         thread.start()
-        started.append((worker, thread, stop))
-        return worker
+        started.append(RunningWorker(worker, thread, stopping))
+        return started[-1]
 
     yield run
-    for worker, thread, stop in started:
-        stop.set()
-        worker.stop()
-        thread.join(30)
+    for running in started:
+        running.stop()
