@@ -232,6 +232,9 @@ def raw_functions(now: Callable[[], datetime]) -> dict[str, Callable[..., Any]]:
     def iso(moment: datetime) -> str:
         return moment.isoformat()
 
+    def moment(value: datetime | str) -> datetime:
+        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
     return {
         "now": lambda: iso(now()),
         "minutes": lambda n: iso(now() + timedelta(minutes=float(n))),
@@ -240,6 +243,9 @@ def raw_functions(now: Callable[[], datetime]) -> dict[str, Callable[..., Any]]:
         "working_hours": lambda n: iso(now() + timedelta(hours=float(n))),
         "next_working_morning": lambda: iso(now() + timedelta(hours=12)),
         "in_working_hours": lambda: True,
+        "minutes_after": lambda ts, n: iso(moment(ts) + timedelta(minutes=float(n))),
+        "working_hours_after": lambda ts, n: iso(moment(ts) + timedelta(hours=float(n))),
+        "end_of_working_day": lambda ts: iso(moment(ts) + timedelta(hours=8)),
     }
 
 
@@ -273,7 +279,8 @@ def raw_start(spec: Any, subprocess_specs: dict[str, Any], script_engine: Any, d
 
     workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine)
     for task in workflow.get_tasks(state=TaskState.READY):
-        task.data.update(data)
+        # As the engine does: deadlines name the request's moment (`minutes_after(started_at, 15)`).
+        task.data.update({"started_at": datetime.now(UTC).isoformat(), **data})
     workflow.do_engine_steps()
     return workflow
 

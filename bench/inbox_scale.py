@@ -238,7 +238,7 @@ def generate(db: Database, finished: int, open_tasks: int) -> dict[str, Any]:
         _lookup_tables(s, tpl)
         recreate = _drop_indexes(s)
         # No WAL for a throw-away data set (reads are the same); referencing tables first.
-        for table in ("tasks", "history", "hazard_ledger", "sealed_key_uses", "process_instances"):
+        for table in _instance_tables():
             s.execute(text(f"ALTER TABLE {table} SET UNLOGGED"))
         shares, kinds = sum(PROCESS_SHARE.values()), sum(w for *_, w in OPEN_TASKS)
         closed = {"state": tpl["closed_state"], "data": tpl["closed_data"]}
@@ -397,3 +397,14 @@ def run(results: Results, quick: bool, use_pg: bool) -> None:
         say(f"query plans {'use indexes only' if plans_ok else 'include a sequential scan of a big table'}")
         results.add("3 query plans use indexes", "yes" if plans_ok else "NO (see plans)",
                     "n/a — Spiff has no inbox", "", "index scans", plans_ok)
+
+
+def _instance_tables() -> list[str]:
+    """Return process_instances and every table that references it (transitively), referencing ones first."""
+    from engine.store.models import Base
+
+    linked = {"process_instances"}
+    for table in Base.metadata.sorted_tables:  # parents come before the tables that reference them
+        if any(fk.column.table.name in linked for fk in table.foreign_keys):
+            linked.add(table.name)
+    return [t.name for t in reversed(Base.metadata.sorted_tables) if t.name in linked]
