@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,7 @@ from lxml import etree
 from engine import domain
 from engine.errors import Problem
 from engine.forms.parser import PF_NS, parse_form
-from engine.messages import msg
+from engine.messages import Message, msg
 from engine.notify.bpmn import read_notify
 from engine.sandbox.scripting import names_read
 from engine.spiff.parser import is_iso_duration, normalise_timer_expression, timer_value_problem
@@ -303,6 +304,10 @@ class ModelReader:
                                   value=source.strip()))
             return
         self.expression(eid, msg("timer {kind}", kind=local(parts[0].tag)), source)
+        kind_problem = _timer_kind_problem(local(parts[0].tag), source)
+        if kind_problem is not None:
+            self.problem(eid, kind_problem)
+            return
         if (local(parts[0].tag) == "timeDuration" and source.startswith("'")
                 and not is_iso_duration(source.strip("'"))):
             self.problem(eid, msg("timer duration {value} is not an ISO-8601 duration", value=source))
@@ -324,6 +329,32 @@ class ModelReader:
         if unconditioned:
             self.problem(eid, msg("outgoing flows without a condition and not the default: {flows}",
                                   flows=", ".join(unconditioned)))
+
+
+# What the engine's clock functions give (engine/context.py), so a timer of the wrong kind is refused
+# at deploy instead of failing every start at run time.
+MOMENT_FUNCTIONS = frozenset({"now", "minutes", "hours", "working_hours", "next_working_morning",
+                              "minutes_after", "working_hours_after", "end_of_working_day"})
+YES_NO_FUNCTIONS = frozenset({"in_working_hours"})
+
+
+def _timer_kind_problem(kind: str, source: str) -> Message | None:
+    """Return why a timer's expression gives the wrong kind of value for its kind, or None."""
+    try:
+        body = ast.parse(source.strip(), mode="eval").body
+    except SyntaxError:
+        return None  # reported by the expression check
+    called = body.func.id if isinstance(body, ast.Call) and isinstance(body.func, ast.Name) else None
+    literal = body.value.strip() if isinstance(body, ast.Constant) and isinstance(body.value, str) else None
+    if kind == "timeDuration" and called in MOMENT_FUNCTIONS:
+        return msg("a duration timer (timeDuration) needs a duration such as PT15M, but {call}(…) gives "
+                   "a moment: make it a moment timer (timeDate)", call=called)
+    if kind == "timeDate" and literal is not None and is_iso_duration(literal.lstrip("+-")):
+        return msg("a moment timer (timeDate) needs a date or a moment such as working_hours(24), not the "
+                   "duration '{value}': make it a duration timer (timeDuration)", value=literal)
+    if called in YES_NO_FUNCTIONS:
+        return msg("a timer needs a moment or a duration, but {call}() gives yes or no", call=called)
+    return None
 
 
 def read_model(process: Any, check_expression: Checker, check_script: Checker, *,

@@ -44,7 +44,10 @@ def append_user_task(page: Page, name: str, english: str) -> str:
     open_group(page, "流程设置")
     page.fill("#bio-properties-panel-pf-title-en", english)
     page.press("#bio-properties-panel-pf-title-en", "Tab")
+    # No form yet: only "add a form" is offered, not the field/rule buttons of a form.
+    expect(page.locator("#form-actions")).to_be_hidden()
     page.click("#form-add-form")
+    expect(page.locator("#form-add-field")).to_be_visible()
     return selected_id(page)
 
 

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from engine import worker as worker_mod
 from engine.calendar import BusinessCalendar
+from engine.errors import InvalidBpmn
 from engine.runtime import Actor, Engine
-from engine.store.models import HistoryEvent, ProcessInstance, TaskRow
+from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
 from engine.worker import PassResult, Worker, fire_due, fire_pass, next_due, wake_local
 from tests.bpmn_builder import Process
 from tests.conftest import T0
@@ -212,6 +213,26 @@ def test_a_working_hours_deadline_fires_after_the_weekend(
     assert fire_due(deployed, engine, now=deadline - timedelta(seconds=1)) == 0
     assert fire_due(deployed, engine, now=deadline + timedelta(seconds=1)) == 1
     assert rows(session, iid)["arrive"].overdue
+
+
+@pytest.mark.parametrize(("duration", "date", "said"), [
+    ("working_hours(24)", None, "working_hours(…) gives a moment"),
+    ("minutes_after(started_at, 15)", None, "minutes_after(…) gives a moment"),
+    (None, "PT15M", "not the duration 'PT15M'"),
+    (None, "'PT2H'", "not the duration 'PT2H'"),
+    (None, "in_working_hours()", "in_working_hours() gives yes or no"),
+])
+def test_a_timer_of_the_wrong_kind_is_refused_at_deploy_naming_its_element(
+        session: Session, engine: Engine, duration: str | None, date: str | None, said: str) -> None:
+    xml = deadline_process("wrong_kind", date=date)
+    if duration is not None:
+        xml = xml.replace("PT15M", duration)
+    with pytest.raises(InvalidBpmn) as refused:
+        engine.deploy(session, xml)
+    assert [(p.element_id, said in p.message) for p in refused.value.problems] == [("late", True)]
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(ProcessVersion).where(
+        ProcessVersion.process_key == "wrong_kind")) == 0
 
 
 def test_wake_local_fires_only_after_the_commit_that_moved_a_wakeup_earlier(

@@ -153,8 +153,8 @@ function TimerKind(props) {
   return h(SelectEntry, {
     id, element, label: t("timerKind", "Deadline kind"),
     getOptions: () => [
-      { value: "timeDuration", label: t("timeDuration", "A fixed time (wall clock)") },
-      { value: "timeDate", label: t("timeDate", "A moment computed (e.g. working hours)") },
+      { value: "timeDuration", label: t("timeDuration", "A duration (e.g. PT15M, 15 minutes)") },
+      { value: "timeDate", label: t("timeDate", "A moment (e.g. working_hours(24))") },
       { value: "timeCycle", label: t("timeCycle", "Repeating") }],
     getValue: () => timerPart(definition).kind,
     setValue: (kind) => {
