@@ -13,19 +13,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 from sqlalchemy import Engine as SqlEngine
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.calendar import BusinessCalendar
 from engine.runtime import Actor, Engine
 from engine.spiff.parser import normalise_timer_expression
 from engine.store.db import create_schema, make_engine, make_session_factory
-from engine.store.models import TaskRow, User, UserRole
+from engine.store.models import User, UserRole
+from engine.store.unit_of_work import run_unit
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"
@@ -179,34 +181,26 @@ def prepare_repair(db: Database, engine: Engine) -> None:
         s.commit()
 
 
-def open_task(session: Session, instance_id: int) -> TaskRow | None:
-    """Return the instance's open task (the repair path has at most one at a time)."""
-    return session.scalars(select(TaskRow).where(TaskRow.instance_id == instance_id,
-                                                 TaskRow.status == "open")).first()
-
-
 def engine_repair_instance(db: Database, engine: Engine,
                            after_step: Callable[[Session, int, str], None] | None = None) -> int:
     """Take one repair_dispatch instance start→closed, one committed unit of work per step."""
     with db.factory() as s:
-        inst = engine.start(s, REPAIR_KEY, START_DATA, ACTORS["cs_assistant"])
-        s.commit()
+        # run_unit, as every caller of the façade: the commit writes the unit's notifications too.
+        inst = run_unit(s, partial(engine.start, s, REPAIR_KEY, START_DATA, ACTORS["cs_assistant"])).unwrap()
         instance_id = inst.id
         if after_step:
             after_step(s, instance_id, "start")
-    while True:
+        # The next task comes with the command's answer, as it does for raw Spiff's in-memory client.
+        left = engine.open_tasks(s, instance_id)
+    while left:
         with db.factory() as s:
-            row = open_task(s, instance_id)
-            if row is None:
-                break
+            row = left[0]
             role, data = STEPS[row.element_id]
             element = row.element_id
-            inst = engine.complete(s, row.id, data, ACTORS[role])
-            s.commit()
+            inst = run_unit(s, partial(engine.complete, s, row.id, data, ACTORS[role])).unwrap()
             if after_step:
                 after_step(s, instance_id, element)
-            if inst.status != "running":
-                break
+            left = engine.open_tasks(s, instance_id) if inst.status == "running" else []
     if inst.status != "completed" or inst.outcome != "closed":
         raise RuntimeError(f"instance {instance_id} ended {inst.status}/{inst.outcome}, not completed/closed")
     return instance_id

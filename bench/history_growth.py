@@ -5,12 +5,14 @@ from __future__ import annotations
 import tempfile
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from engine.runtime import Actor
+from engine.store.unit_of_work import run_unit
 from tests.bpmn_builder import Process, field_xml
 
 from .common import (
@@ -20,7 +22,6 @@ from .common import (
     bench_engine,
     heading,
     median,
-    open_task,
     raw_complete,
     raw_ready_user_tasks,
     raw_script_engine,
@@ -62,20 +63,19 @@ def _engine_run(db: Database, iterations: int, checkpoints: list[int]
         instance_id = inst.id
     for i in range(WINDOW):  # a first instance takes the one-off costs (spec cache, pool, statements)
         with db.factory() as s:
-            row = open_task(s, warm.id)
-            assert row is not None
-            engine.complete(s, row.id, {"done": False, "note": f"warm-up {i}"}, ACTOR)
-            s.commit()
+            [row] = engine.open_tasks(s, warm.id)
+            run_unit(s, partial(engine.complete, s, row.id, {"done": False, "note": f"warm-up {i}"}, ACTOR))
     steps: list[float] = []
     sizes: dict[int, dict[str, int]] = {}
     for i in tqdm(range(1, iterations + 1), desc="  rework loop, engine", unit="step", leave=False):
         started = time.perf_counter()
         with db.factory() as s:
-            row = open_task(s, instance_id)
-            if row is None:
+            left = engine.open_tasks(s, instance_id)
+            if not left:
                 raise RuntimeError(f"engine: no open task at iteration {i}")
-            inst = engine.complete(s, row.id, {"done": False, "note": f"round {i}"}, ACTOR)
-            s.commit()
+            row = left[0]
+            inst = run_unit(s, partial(engine.complete, s, row.id, {"done": False, "note": f"round {i}"},
+                                                       ACTOR)).unwrap()
             steps.append(time.perf_counter() - started)
             if inst.status != "running":
                 raise RuntimeError(f"engine: instance {inst.status} at iteration {i}")

@@ -20,6 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +30,7 @@ from tqdm import tqdm
 
 from engine.api_tokens import create_token
 from engine.passwords import hash_password, verify_password
+from engine.store.unit_of_work import run_unit
 from engine.users import create_user
 
 from .common import (
@@ -44,7 +46,6 @@ from .common import (
     bench_engine,
     heading,
     median,
-    open_task,
     percentile,
     pg_database,
     say,
@@ -78,8 +79,7 @@ def _prepare(db: Database, instances: int) -> list[str]:
         with db.factory() as s:
             inst = engine.start(s, REPAIR_KEY, START_DATA, ACTORS["cs_assistant"])
             s.commit()
-            row = open_task(s, inst.id)
-            assert row is not None
+            [row] = engine.open_tasks(s, inst.id)
             first.append(row.id)
     return first
 
@@ -144,21 +144,19 @@ def _engine_only(db: Database, first: list[str], clients: int) -> tuple[float, i
     shares = [first[i::clients] for i in range(clients)]
 
     def drive(ids: list[str]) -> int:
+        # As the HTTP clients do: the first task is known, each next one comes with the answer.
         done = 0
         for task_id in ids:
-            with db.factory() as s:
-                instance_id = engine_task_instance(s, task_id)
-            while True:
+            element: str | None = "dispatch"
+            current: str | None = task_id
+            while current is not None and element is not None:
+                role, data = STEPS[element]
                 with db.factory() as s:
-                    row = open_task(s, instance_id)
-                    if row is None:
-                        break
-                    role, data = STEPS[row.element_id]
-                    inst = engine.complete(s, row.id, data, ACTORS[role])
-                    s.commit()
+                    inst = run_unit(s, partial(engine.complete, s, current, data, ACTORS[role])).unwrap()
                     done += 1
-                    if inst.status != "running":
-                        break
+                    left = engine.open_tasks(s, inst.id) if inst.status == "running" else []
+                current = left[0].id if left else None
+                element = left[0].element_id if left else None
         return done
 
     with ThreadPoolExecutor(clients) as pool:
@@ -166,15 +164,6 @@ def _engine_only(db: Database, first: list[str], clients: int) -> tuple[float, i
         started = time.perf_counter()
         done = sum(pool.map(lambda c: drive(shares[c][1:]), range(clients)))
         return time.perf_counter() - started, done
-
-
-def engine_task_instance(session: Any, task_id: str) -> int:
-    """Return the instance a task belongs to."""
-    from sqlalchemy import select
-
-    from engine.store.models import TaskRow
-
-    return int(session.scalar(select(TaskRow.instance_id).where(TaskRow.id == task_id)))
 
 
 def _drive(base: str, first_ids: list[str], http: dict[str, requests.Session], bar: Any,

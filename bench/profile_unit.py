@@ -82,8 +82,6 @@ def profile(db: Database, instances: int) -> dict[str, float]:
     from engine.spiff.stepping import Stepper
     from engine.store import inbox, pending
 
-    from . import common
-
     clock = PhaseClock()
     engine = bench_engine()
     prepare_repair(db, engine)
@@ -99,7 +97,7 @@ def profile(db: Database, instances: int) -> dict[str, float]:
         _wrap(clock, Session, "flush", "final flush (ORM)"),
         _wrap(clock, pending, "write_pending", "history insert (Core)"),
         _wrap(clock, Session, "commit", "commit"),
-        _wrap(clock, common, "open_task", "client finding its task"),
+        _wrap(clock, runtime.Engine, "open_tasks", "client finding its next task"),
     ]
     del inbox  # imported so sync_inbox is wrapped where the runtime calls it
 

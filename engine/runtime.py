@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -24,6 +24,7 @@ from engine.spiff.stepping import Stepper
 from engine.spiff.tasks import case_data, find_task, is_ready, new_workflow, restart_failed_tasks, wakeup_time
 from engine.store import history, workflow_cache
 from engine.store.inbox import (
+    left_open,
     refresh_due,
     roles_in_unit,
     sync_inbox,
@@ -35,6 +36,27 @@ from engine.store.pending import write_pending
 from engine.store.wakeup import announce_wakeup
 
 __all__ = ["ADMIN", "SYSTEM", "Actor", "Engine", "Loaded"]
+
+
+
+def _lock_by_task() -> Any:
+    """Build the statement that locks a task's instance and reads it with its version hash and open tasks."""
+    # A task never moves to another instance, so the subquery is safe outside the lock.
+    owner = select(TaskRow.instance_id).where(TaskRow.id == bindparam("task_id")).scalar_subquery()
+    # The row version in the statement's snapshot: when the lock had to wait for another unit's commit,
+    # PostgreSQL hands back the instance row as that unit left it but the joined task rows as the
+    # snapshot saw them, and the two versions differ.
+    seen = ProcessInstance.__table__.alias("seen")
+    snapshot_version = select(seen.c.row_version).where(seen.c.id == ProcessInstance.id).scalar_subquery()
+    return (select(ProcessInstance, ProcessVersion.content_hash, snapshot_version, TaskRow)
+            .join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id)
+            .outerjoin(TaskRow, and_(TaskRow.instance_id == ProcessInstance.id, TaskRow.status == "open"))
+            .where(ProcessInstance.id == owner)
+            .with_for_update(of=ProcessInstance).execution_options(populate_existing=True))
+
+
+# Built once: constructing it took longer than running it.
+LOCK_BY_TASK = _lock_by_task()
 
 FINAL = ("completed", "terminated")
 
@@ -155,6 +177,11 @@ class Engine:
                                              workflow_cache.fingerprint(inst.state, inst.state_format),
                                              loaded.workflow)
 
+    @staticmethod
+    def open_tasks(session: Session, instance_id: int) -> list[TaskRow]:
+        """Return an instance's open tasks, as the session's latest unit on it left them (no query then)."""
+        return left_open(session, instance_id)
+
     # -- definitions ---------------------------------------------------------------------------
     def deploy(self, session: Session, xml: bytes | str, *, filename: str = "", actor: Actor = SYSTEM,
                now: datetime | None = None, base_hash: str | None = None,
@@ -216,21 +243,14 @@ class Engine:
     def _task_and_lock(self, session: Session, task_id: str
                        ) -> tuple[TaskRow, ProcessInstance, str, list[TaskRow]]:
         """Lock the task's instance and read it with its version's hash and its open task rows, in one go."""
-        # A task never moves to another instance, so the subquery is safe outside the lock.
-        owner = select(TaskRow.instance_id).where(TaskRow.id == task_id).scalar_subquery()
-        found = session.execute(
-            select(ProcessInstance, ProcessVersion.content_hash, TaskRow)
-            .join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id)
-            .outerjoin(TaskRow, and_(TaskRow.instance_id == ProcessInstance.id, TaskRow.status == "open"))
-            .where(ProcessInstance.id == owner)
-            .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)).all()
+        found = session.execute(LOCK_BY_TASK, {"task_id": task_id}).all()
         if not found:
             raise NotFound(f"task {task_id} does not exist", task_id=task_id)
         inst, content_hash = found[0][0], found[0][1]
-        open_rows = [r[2] for r in found if r[2] is not None]
-        if session.get_bind().dialect.name == "postgresql":
-            # Only the instance row is re-read when the lock had to wait; a fresh statement sees the
-            # task rows the previous lock holder committed (SQLite locked everything at BEGIN).
+        open_rows = [r[3] for r in found if r[3] is not None]
+        if found[0][2] != inst.row_version:
+            # The lock waited: a fresh statement sees the task rows the previous holder committed
+            # (SQLite took its write lock at BEGIN, so it never gets here).
             open_rows = list(session.scalars(
                 select(TaskRow).where(TaskRow.instance_id == inst.id, TaskRow.status == "open")
                 .execution_options(populate_existing=True)))

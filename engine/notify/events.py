@@ -102,9 +102,13 @@ def _task_event(kind: str, row: HistoryRow, task: TaskRow, **kw: Any) -> Event:
                  title_en=task.title_en, message_zh=task.instance_title, message_en=task.instance_title, **kw)
 
 
+TASK_KINDS = frozenset({"task_ready", "task_claimed", "task_reassigned", "escalation"})
+
+
 def _from_row(session: Session, row: HistoryRow, inst: ProcessInstance) -> list[Event]:
     """Return the built-in events one history row stands for."""
-    task = session.get(TaskRow, row.task_id) if row.task_id else None
+    # Only these kinds speak of an inbox row (others carry ids of timers and gateways: no row to read).
+    task = session.get(TaskRow, row.task_id) if row.task_id and row.kind in TASK_KINDS else None
     details = row.details or {}
     if task is not None:
         if row.kind == "task_ready":

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from engine import domain
 from engine.context import StepContext
@@ -109,8 +109,39 @@ def sync_inbox(ctx: StepContext, workflow: Any, model: dict[str, Any], escalated
         row.due_at = due_time(task) or row.due_at
         if task_id in escalated:
             row.overdue = True
-    inst.due_at = instance_due([*(r for i, r in open_rows.items() if i in ready), *created])
+    still_open = [*(r for i, r in open_rows.items() if i in ready), *created]
+    inst.due_at = instance_due(still_open)
+    session.info.setdefault(LEFT_OPEN, {})[inst.id] = still_open
+    # The session holds clean rows weakly: keep the unit's own until it ends, so reading them again
+    # (notifications at commit) finds them in the session instead of selecting them one by one.
+    session.info.setdefault(UNIT_ROWS, []).extend([*known_rows, *created])
     return created
+
+
+# session.info key: per instance id, the open task rows the session's latest unit on it left.
+LEFT_OPEN = "engine.open_tasks"
+UNIT_ROWS = "engine.unit_task_rows"  # the task rows the transaction's units touched
+
+
+def left_open(session: Session, instance_id: int) -> list[TaskRow]:
+    """Return an instance's open task rows: as this session's latest unit on it left them, else read."""
+    known = session.info.get(LEFT_OPEN, {}).get(instance_id)
+    if known is not None:
+        return [r for r in known if r.status == "open"]
+    return list(session.scalars(select(TaskRow).where(TaskRow.instance_id == instance_id,
+                                                      TaskRow.status == "open").order_by(TaskRow.created_at)))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_left_open(session: Session) -> None:
+    # Rows a rolled-back unit created or closed never happened.
+    session.info.pop(LEFT_OPEN, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _release_unit_rows(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(UNIT_ROWS, None)
 
 
 def refresh_due(session: Session, inst: Any) -> None:

@@ -110,3 +110,66 @@ def test_sqlite_writers_queue_instead_of_failing(tmp_path: object) -> None:
         t.join(10)
         assert done.is_set()
     bind.dispose()
+
+
+def _two_branches() -> str:
+    p = Process("branches")
+    p.start()
+    p.parallel("split")
+    p.user("left", "cs_assistant", [])
+    p.user("right", "cs_assistant", [])
+    p.parallel("join")
+    p.user("after", "cs_manager", [])
+    p.end("end")
+    p.chain("start", "split", "left", "join", "after", "end")
+    p.chain("split", "right", "join")
+    return p.xml()
+
+
+@pytest.mark.postgres
+def test_a_completion_that_waited_for_the_lock_sees_the_tasks_the_first_one_committed(pg_schema: str) -> None:
+    bind = schema_bind(pg_schema)
+    factory = make_session_factory(bind)
+    engine = Engine(calendar=BusinessCalendar(country=None), clock=lambda: T0)
+    try:
+        with factory() as s:
+            a = add_user(s, "a1", "cs_assistant")
+            engine.deploy(s, _two_branches())
+            iid = engine.start(s, "branches", {}, a).id
+            s.commit()
+            ids = {r.element_id: r.id for r in engine.open_tasks(s, iid)}
+        first = factory()
+        engine.complete(first, ids["left"], {}, a)  # holds the instance's lock, not committed yet
+        waiting = threading.Event()
+        errors: list[BaseException] = []
+
+        def second() -> None:
+            with factory() as s:
+                waiting.set()
+                try:
+                    engine.complete(s, ids["right"], {}, a)  # blocks on the lock until `first` commits
+                    s.commit()
+                except BaseException as exc:  # reported by the assertion below
+                    errors.append(exc)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        waiting.wait(10)
+        # The second unit's lock statement is queued behind the first: wait until PostgreSQL says so.
+        with bind.connect() as watch:
+            for _ in range(200):
+                waiting_on_lock = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                if watch.exec_driver_sql(waiting_on_lock).scalar():
+                    break
+                threading.Event().wait(0.05)
+        first.commit()
+        first.close()
+        thread.join(30)
+        assert errors == []
+        with factory() as s:
+            found = s.scalars(select(TaskRow).where(TaskRow.instance_id == iid))
+            rows = {r.element_id: r.status for r in found}
+        # A stale read of the open tasks would have cancelled "left" and never opened "after".
+        assert rows == {"left": "completed", "right": "completed", "after": "open"}
+    finally:
+        bind.dispose()

@@ -90,3 +90,26 @@ def test_a_units_history_is_one_insert_and_goes_with_a_rollback(session: Session
             history.record(session, inst.id, kind, inst.started_at, actor="admin")
         session.commit()
     assert verbs(sql) == ["INSERT history"] and count() == before + 2
+
+
+def test_the_next_open_task_comes_with_the_unit_without_a_query_and_not_after_a_rollback(
+        session: Session, engine: Engine, people: dict[str, Actor]) -> None:
+    engine.deploy(session, two_step())
+    inst = engine.start(session, "two_step", {"unit": "A-1"}, people["cs_assistant"])
+    session.commit()
+    with statements(session) as sql:
+        [first] = engine.open_tasks(session, inst.id)
+    assert sql == [] and first.element_id == "first"
+    engine.complete(session, first.id, {"ok": True, "note": "done"}, people["cs_assistant2"])
+    session.commit()
+    with statements(session) as sql:
+        assert [t.element_id for t in engine.open_tasks(session, inst.id)] == ["second"]
+    assert sql == []
+    # A unit that rolls back leaves nothing behind: the answer is read from the database again.
+    [second] = engine.open_tasks(session, inst.id)
+    engine.complete(session, second.id, {"approved": True}, people["cs_manager"])
+    iid = inst.id
+    session.rollback()
+    with statements(session) as sql:
+        assert [t.element_id for t in engine.open_tasks(session, iid)] == ["second"]
+    assert verbs(sql) == ["SELECT tasks"]
