@@ -65,7 +65,9 @@ def send_test(session: Session, channel_id: int, *, actor: str, now: datetime) -
     ev = Event("process", None, now, actor=actor, title_zh="测试通知", title_en="Test notification",
                message_zh=f"来自 PropertyFlow 的测试消息（渠道 {channel_id}）",
                message_en=f"A test message from PropertyFlow (channel {channel_id})")
-    note = write(session, ev, [channel], only=True)
-    assert note is not None  # a channel given explicitly always receives it
+    note_id = write(session, ev, [channel], only=True)
+    assert note_id is not None  # a channel given explicitly always receives it
     announce_wakeup(session)
+    note = session.get(Notification, note_id)
+    assert note is not None
     return note

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Table, and_, bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
+from engine import domain
 from engine.calendar import DEFAULT_ZONE
 from engine.notify import prefs
 from engine.notify.events import Event, changed_history, derive
-from engine.notify.models import Channel, Delivery, Notification
-from engine.store.inbox import role_holders
+from engine.notify.models import Channel, Delivery, Notification, Preference
+from engine.store.models import User, UserRole
+from engine.store.pending import add_row, rows_of
 from engine.store.wakeup import announce_wakeup
+
+NOTIFICATIONS: Table = Notification.__table__  # type: ignore[assignment]
+DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 
 # session.info key set by the worker on its own units: it delivers right after them, no wake-up needed.
 DELIVERED_BY_CALLER = "bpm_notify_delivered_by_caller"
@@ -35,17 +41,42 @@ def record(session: Session, events: Iterable[Event] | None = None, zone: ZoneIn
                                             .order_by(Channel.id)))
         if write(session, ev, channels, zone) is not None:
             written += 1
-    if written and not session.info.get(DELIVERED_BY_CALLER):
-        announce_wakeup(session)  # the worker delivers at its next wake-up, right after the commit
+    if written and not session.info.get(DELIVERED_BY_CALLER) and any(
+            row["status"] == "pending" for row in rows_of(session, DELIVERIES)):
+        # The worker delivers at its next wake-up, right after the commit; in-app rows need no worker.
+        announce_wakeup(session)
     return written
 
 
-def recipients(session: Session, ev: Event) -> list[str]:
-    """Return the users an event is for: named users and every active holder of its roles."""
-    names = [u for u in ev.users if u]
+def audience(session: Session, ev: Event) -> tuple[list[str], dict[str, Preference]]:
+    """Return an event's users (named ones, then each role's active holders) and their preferences."""
+    named = [u for u in ev.users if u]
+    acting = {role: domain.current().acting_as(role) for role in ev.roles}
+    wanted = sorted(set().union(*acting.values()))
+    if not named and not wanted:
+        return [], {}
+    # One statement for holders and preferences alike (an event at every step: it is on the hot path).
+    found = session.execute(AUDIENCE, {"roles": wanted, "names": named}).all()
+    stored = {name: pref for name, _role, _active, pref in found if pref is not None}
+    names = list(named)
     for role in ev.roles:
-        names.extend(role_holders(session, role))
-    return [u for u in dict.fromkeys(names) if u not in ev.exclude]
+        names.extend(sorted({name for name, held, active, _pref in found
+                             if active and held in acting[role]}))
+    users = [u for u in dict.fromkeys(names) if u not in ev.exclude]
+    return users, stored
+
+
+def _audience() -> Any:
+    """Build the statement reading role holders and named users with their preferences."""
+    return (select(User.username, UserRole.role, User.active, Preference)
+            .select_from(User)
+            .outerjoin(UserRole, and_(UserRole.user_id == User.id,
+                                      UserRole.role.in_(bindparam("roles", expanding=True))))
+            .outerjoin(Preference, Preference.username == User.username)
+            .where(or_(UserRole.role.is_not(None), User.username.in_(bindparam("names", expanding=True)))))
+
+
+AUDIENCE = _audience()
 
 
 def _channel_wants(channel: Channel, ev: Event, users: list[str]) -> bool:
@@ -56,38 +87,35 @@ def _channel_wants(channel: Channel, ev: Event, users: list[str]) -> bool:
 
 
 def write(session: Session, ev: Event, channels: list[Channel], zone: ZoneInfo = DEFAULT_ZONE, *,
-          only: bool = False) -> Notification | None:
-    """Write one notification and a delivery per channel it goes to; None when nobody gets it.
+          only: bool = False) -> int | None:
+    """Write one notification and a delivery per channel it goes to; return its id, None when nobody gets it.
 
     With `only`, the given channels receive it whatever they subscribe to (a test message).
     """
     if ev.dedupe_key is not None and session.scalar(
             select(Notification.id).where(Notification.dedupe_key == ev.dedupe_key)) is not None:
         return None
-    users = recipients(session, ev)
+    users, stored = audience(session, ev)
     hooks = list(channels) if only else [c for c in channels if _channel_wants(c, ev, users)]
     if not users and not hooks:
         return None
-    note = Notification(
+    # Core: the id names the deliveries' idempotency keys, and an ORM flush of one row cost more.
+    note_id = int(session.execute(insert(NOTIFICATIONS).returning(NOTIFICATIONS.c.id), dict(
         dedupe_key=ev.dedupe_key, event=ev.kind, urgent=ev.urgent, instance_id=ev.instance_id,
         task_id=ev.task_id, element_id=ev.element_id, role=ev.role, assignee=ev.assignee, actor=ev.actor,
         title_zh=ev.title_zh[:300], title_en=ev.title_en[:300], message_zh=ev.message_zh,
-        message_en=ev.message_en, due_at=ev.due_at, created_at=ev.at,
-        path=_path(ev))
-    session.add(note)
-    session.flush()  # the id names the deliveries' idempotency keys
-    stored = prefs.preferences(session, users)
+        message_en=ev.message_en, due_at=ev.due_at, created_at=ev.at, path=_path(ev))).scalar_one())
     for user in users:
         pref = stored.get(user)
         if ev.kind not in prefs.muted(pref, "app"):
-            _deliver(session, note, f"app:{user}", status="sent", at=ev.at)
+            _deliver(session, note_id, f"app:{user}", status="sent", at=ev.at)
         mailed = pref is not None and pref.email and pref.email_enabled
         if mailed and pref is not None and ev.kind not in prefs.muted(pref, "email"):
             quiet = None if ev.urgent else prefs.quiet_until(pref, ev.at, zone)
-            _deliver(session, note, f"email:{user}", address=pref.email, at=quiet or ev.at)
+            _deliver(session, note_id, f"email:{user}", address=pref.email, at=quiet or ev.at)
     for hook in hooks:
-        _deliver(session, note, f"webhook:{hook.id}", address=hook.url, at=ev.at)
-    return note
+        _deliver(session, note_id, f"webhook:{hook.id}", address=hook.url, at=ev.at)
+    return note_id
 
 
 def _path(ev: Event) -> str:
@@ -97,10 +125,11 @@ def _path(ev: Event) -> str:
     return f"/records/{ev.instance_id}" if ev.instance_id else ""
 
 
-def _deliver(session: Session, note: Notification, channel: str, *, at: datetime, status: str = "pending",
+def _deliver(session: Session, note_id: int, channel: str, *, at: datetime, status: str = "pending",
              address: str = "") -> None:
     # In-app rows are delivered by being written; the others wait for the worker from `at`.
-    session.add(Delivery(notification_id=note.id, channel=channel, idempotency_key=f"{note.id}:{channel}",
-                         address=address, status=status, attempts=0,
-                         next_attempt_at=None if status == "sent" else at,
-                         sent_at=at if status == "sent" else None))
+    # Queued: the unit's deliveries go out in one insert at commit.
+    add_row(session, DELIVERIES, dict(
+        notification_id=note_id, channel=channel, idempotency_key=f"{note_id}:{channel}", address=address,
+        status=status, attempts=0, next_attempt_at=None if status == "sent" else at,
+        last_error="", sent_at=at if status == "sent" else None, read_at=None))
