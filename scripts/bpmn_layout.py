@@ -38,6 +38,7 @@ V_TRACKS, H_TRACKS = (0, -12, 12, -24, 24, -36, 36), (0, 10, -10, 20, -20)
 
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
+Track = tuple[tuple[Any, ...], float, float, Any, int]  # where, from, to, key, offset
 
 
 def char_width(ch: str) -> float:
@@ -377,14 +378,23 @@ class Layout:
         inward = 8 if k == 0 else -8 if k == self.rows[lane] else 0
         return self.block_top[lane] + k * self.pitch[lane] + inward
 
-    def track(self, where: tuple[Any, ...], lo: float, hi: float, key: Any) -> int:
+    def track(self, where: tuple[Any, ...], lo: float, hi: float, key: Any) -> Track:
         """Pick an offset for a segment in a gap so that it runs beside, not on, other flows' segments."""
         lo, hi = min(lo, hi), max(lo, hi)
         for offset in V_TRACKS if where[0] == "v" else H_TRACKS:
             if all(o != offset or k == key or hi + 8 < a or lo - 8 > b for a, b, k, o in self.tracks[where]):
-                self.tracks[where].append((lo, hi, key, offset))
-                return offset
-        return 0
+                return where, lo, hi, key, offset
+        return where, lo, hi, key, 0
+
+    def gap(self, column: int, lo: float, hi: float, key: Any) -> tuple[float, Track]:
+        """Return the x of a vertical track in the gap left of a column, and its reservation."""
+        t = self.track(("v", column), lo, hi, key)
+        return self.gap_x(column) + t[4], t
+
+    def channel(self, lane: int, k: int, lo: float, hi: float, key: Any) -> tuple[float, Track]:
+        """Return the y of a horizontal track in the gap above row k of a lane, and its reservation."""
+        t = self.track(("h", lane, k), lo, hi, key)
+        return self.channel_y(lane, k) + t[4], t
 
     def free(self, points: list[Point], skip: set[str]) -> bool:
         """Tell whether a path crosses no node shape other than those in skip."""
@@ -394,6 +404,32 @@ class Layout:
                 if n.id not in skip and overlap(seg, n.box):
                     return False
         return True
+
+    def related(self, f: Flow, g: Flow) -> bool:
+        """Tell whether two flows may share a line: same source or same target."""
+        return self.anchor(f.source) == self.anchor(g.source) or f.target == g.target
+
+    def crossings(self, f: Flow, points: list[Point]) -> float:
+        """Count the routed flows a path would cross; running along an unrelated one costs more."""
+        count = 0.0
+        for g in self.m.flows:
+            if g is f or not g.points:
+                continue
+            for p, q in pairwise(points):
+                for r, t in pairwise(g.points):
+                    ph, rh = abs(p[1] - q[1]) < 1, abs(r[1] - t[1]) < 1
+                    if ph != rh:
+                        (h0, h1), (v0, v1) = ((p, q), (r, t)) if ph else ((r, t), (p, q))
+                        if (min(h0[0], h1[0]) + 1 < v0[0] < max(h0[0], h1[0]) - 1
+                                and min(v0[1], v1[1]) + 1 < h0[1] < max(v0[1], v1[1]) - 1):
+                            count += 1
+                    elif not self.related(f, g):
+                        k = 1 if ph else 0
+                        lo = max(min(p[1 - k], q[1 - k]), min(r[1 - k], t[1 - k]))
+                        hi = min(max(p[1 - k], q[1 - k]), max(r[1 - k], t[1 - k]))
+                        if abs(p[k] - r[k]) < 4 and hi - lo > 1:
+                            count += 5
+        return count
 
     def plan_exits(self) -> None:
         """Choose the corner each forward branch of a gateway leaves from, so branches rarely share a line."""
@@ -423,72 +459,94 @@ class Layout:
                     else:
                         self.exits[f.id] = side
 
-    def route(self, f: Flow) -> list[Point]:
-        """Route a flow orthogonally through the free gaps between columns and rows."""
+    def options(self, f: Flow) -> list[tuple[list[Point], list[Track]]]:
+        """List the orthogonal paths a flow may take through the free gaps between columns and rows."""
         s, t = self.nodes[f.source], self.nodes[f.target]
+        host = self.nodes[s.host] if s.host else s
         sx, sy, sw, sh = s.box
         tx, ty, tw, th = t.box
-        tcy = ty + th / 2
-        skip = {s.id, t.id, s.host or s.id}
-        host = self.nodes[s.host] if s.host else s
+        scy, tcy = sy + sh / 2, ty + th / 2
         left_in: Point = (tx, tcy)
+        out: list[tuple[list[Point], list[Track]]] = []
+        # Row gaps a path may run along: beside the source's row and beside the target's row.
+        gaps = {(host.lane, host.row), (host.lane, host.row + 1), (t.lane, t.row), (t.lane, t.row + 1)}
+
+        def via_channels(start: Point, first: list[Point], rising: bool | None) -> None:
+            for lane, k in sorted(gaps):
+                cy0 = self.channel_y(lane, k)
+                if rising is not None and (cy0 < start[1]) != rising:
+                    continue
+                lead = first[-1] if first else start
+                cy, ht = self.channel(lane, k, lead[0], tx, f.id)
+                gx, vt = self.gap(t.layer, cy, tcy, ("to", t.id))
+                out.append(([start, *first, (lead[0], cy), (gx, cy), (gx, tcy), left_in], [ht, vt]))
+                if t.lane == lane and k in (t.row, t.row + 1):
+                    # Into the target's top or bottom from the row gap beside it, when that side is free.
+                    below = k == t.row + 1
+                    side = "bottom" if below else "top"
+                    if not any(g.source == t.id and self.exits.get(g.id) == side for g in self.m.flows) \
+                            and not (below and self.boundaries[t.id]):
+                        end = (tx + tw / 2, ty + th if below else ty)
+                        out.append(([start, *first, (lead[0], cy), (end[0], cy), end], [ht]))
+
         if s.host:
             start: Point = (sx + sw / 2, sy + sh)
             if tcy > start[1] and tx > start[0]:
-                path = [start, (start[0], tcy), left_in]
-                if self.free(path, skip):
-                    return path
-            k = host.row + 1
-            cy = self.channel_y(host.lane, k) + self.track(("h", host.lane, k), start[0], tx, f.id)
-            gx = self.gap_x(t.layer) + self.track(("v", t.layer), cy, tcy, ("to", t.id))
-            return [start, (start[0], cy), (gx, cy), (gx, tcy), left_in]
+                out.append(([start, (start[0], tcy), left_in], []))
+            via_channels(start, [], False)
+            return out
         forward = f.id not in self.back and t.layer > s.layer
-        scy = sy + sh / 2
-        if forward and self.exits.get(f.id, "right") != "right":
-            down = self.exits[f.id] == "bottom"
-            start = (sx + sw / 2, sy + sh if down else sy)
-            path = [start, (start[0], tcy), left_in]
-            if abs(tcy - scy) >= 1 and self.free(path, skip):
-                return path
-            k = s.row + 1 if down else s.row
-            cy = self.channel_y(s.lane, k) + self.track(("h", s.lane, k), start[0], tx, f.id)
-            gx = self.gap_x(t.layer) + self.track(("v", t.layer), cy, tcy, ("to", t.id))
-            return [start, (start[0], cy), (gx, cy), (gx, tcy), left_in]
+        side = self.exits.get(f.id, "right") if forward else None
+        if side in ("top", "bottom"):
+            start = (sx + sw / 2, sy + sh if side == "bottom" else sy)
+            if abs(tcy - scy) >= 1:
+                out.append(([start, (start[0], tcy), left_in], []))
+            via_channels(start, [], side == "top")
+            return out
         if forward:
-            start = (sx + sw, sy + sh / 2)
-            if abs(start[1] - tcy) < 1 and self.free([start, left_in], skip):
-                return [start, left_in]
-            gx = self.gap_x(t.layer)
-            path = [start, (gx, start[1]), (gx, tcy), left_in]
-            if self.free(path, skip):
-                gx += self.track(("v", t.layer), start[1], tcy, ("to", t.id))
-                return [start, (gx, start[1]), (gx, tcy), left_in]
-            gx = self.gap_x(s.layer + 1)
-            path = [start, (gx, start[1]), (gx, tcy), left_in]
-            if self.free(path, skip):
-                gx += self.track(("v", s.layer + 1), start[1], tcy, ("from", s.id))
-                return [start, (gx, start[1]), (gx, tcy), left_in]
-            below = tcy > start[1]
-            k = s.row + 1 if below else s.row
-            g1 = self.gap_x(s.layer + 1) + self.track(("v", s.layer + 1), start[1], tcy, ("from", s.id))
-            cy = self.channel_y(s.lane, k) + self.track(("h", s.lane, k), g1, tx, f.id)
-            g2 = self.gap_x(t.layer) + self.track(("v", t.layer), cy, tcy, ("to", t.id))
-            return [start, (g1, start[1]), (g1, cy), (g2, cy), (g2, tcy), left_in]
-        # A flow back: out of the bottom (the top when boundary events sit there), along the row gap.
-        up = bool(self.boundaries[s.id]) or any(
-            g.source == s.id and self.exits.get(g.id) == "bottom" for g in self.m.flows)
-        start = (sx + sw / 2, sy if up else sy + sh)
-        k = s.row if up else s.row + 1
-        same_row = t.lane == s.lane and t.row == s.row
-        end: Point = (tx + tw / 2, ty if up else ty + th)
-        cy = self.channel_y(s.lane, k) + self.track(("h", s.lane, k), start[0], tx, f.id)
-        # Into the target's top or bottom only when none of its own branches leave there.
-        side_free = not any(g.source == t.id and self.exits.get(g.id) == ("top" if up else "bottom")
-                            for g in self.m.flows)
-        if same_row and side_free and (up or not self.boundaries[t.id]):
-            return [start, (start[0], cy), (end[0], cy), end]
-        gx = self.gap_x(t.layer) + self.track(("v", t.layer), cy, tcy, ("to", t.id))
-        return [start, (start[0], cy), (gx, cy), (gx, tcy), left_in]
+            start = (sx + sw, scy)
+            if abs(scy - tcy) < 1:
+                out.append(([start, left_in], []))
+            for column, key in ((t.layer, ("to", t.id)), (s.layer + 1, ("from", s.id))):
+                gx, vt = self.gap(column, scy, tcy, key)
+                out.append(([start, (gx, scy), (gx, tcy), left_in], [vt]))
+            g1, vt1 = self.gap(s.layer + 1, scy, tcy, ("from", s.id))
+            before = len(out)
+            via_channels(start, [(g1, scy)], None)
+            for _points, reserved in out[before:]:
+                reserved.append(vt1)
+            return out
+        # A flow back: out of the bottom or top (whichever its boundary events and branches leave free).
+        used = {self.exits.get(g.id) for g in self.m.flows if g.source == s.id}
+        sides = [up for up in (False, True) if not (
+            (up and "top" in used) or (not up and ("bottom" in used or self.boundaries[s.id])))]
+        for up in sides or [True]:
+            via_channels((sx + sw / 2, sy if up else sy + sh), [], up)
+        return out
+
+    def route(self, f: Flow) -> list[Point]:
+        """Take the path crossing the fewest flows routed so far (then the one with fewest bends)."""
+        s = self.nodes[f.source]
+        skip = {f.source, f.target, s.host or f.source}
+        best: tuple[float, list[Point], list[Track]] | None = None
+        for points, reserved in self.options(f):
+            if not self.free(points, skip):
+                continue
+            score = 10 * self.crossings(f, points) + len(points) + sum(
+                abs(p[0] - q[0]) + abs(p[1] - q[1]) for p, q in pairwise(points)) / 1000
+            if best is None or score < best[0]:
+                best = (score, points, reserved)
+        if best is None:  # nothing clear of shapes: a straight line shows at least what connects to what
+            x, y, _w, h = self.nodes[f.target].box
+            return [(s.box[0] + s.box[2], s.box[1] + s.box[3] / 2), (x, y + h / 2)]
+        for where, lo, hi, key, offset in best[2]:
+            self.tracks[where].append((lo, hi, key, offset))
+        return best[1]
+
+    def span(self, f: Flow) -> float:
+        """Return the distance between a flow's ends, centre to centre."""
+        (ax, ay), (bx, by) = self.center(f.source), self.center(f.target)
+        return abs(ax - bx) + abs(ay - by)
 
     def segments(self) -> list[Box]:
         """Return thin boxes around every routed flow segment."""
@@ -577,7 +635,8 @@ class Layout:
         self.assign_rows()
         self.place()
         self.plan_exits()
-        for f in self.m.flows:
+        # Short flows first: the long ones then find their way around them.
+        for f in sorted(self.m.flows, key=lambda f: self.span(f)):
             f.points = self.route(f)
         for n in self.nodes.values():
             if n.name and n.kind in EXTERNAL_LABEL:
