@@ -219,7 +219,7 @@ class Layout:
             succ[self.anchor(f.source)].append(f)
         order = [n for n in self.nodes if self.nodes[n].kind == "startEvent" and not self.nodes[n].host]
         order += [n for n in self.nodes if n not in order and not self.nodes[n].host]
-        # Steps from the start, breadth-first: the first way to reach a node is its forward way.
+        # Steps from the start (breadth-first) and to an end: how far back a flow closing a loop leads.
         dist: dict[str, int] = {}
         self.discovered: list[str] = []
         for root in order:
@@ -236,7 +236,7 @@ class Layout:
                         dist[t] = dist[n] + 1
                         queue.append(t)
 
-        # Steps to an end, ignoring escalations (a boundary event's short way out says nothing of the flow).
+        # Escalations do not count towards the end: a boundary event's short way out says nothing of the flow.
         pred: dict[str, list[str]] = defaultdict(list)
         for f in self.m.flows:
             if not self.nodes[f.source].host:
