@@ -15,7 +15,7 @@ from .units import quantity_unit
 
 # Bookkeeping the engine keeps in the case data; not something staff entered.
 INTERNAL_KEYS = frozenset({"initiator", "initiator_roles", "started_at", "performed_by", "instance_id",
-                           "outcome"})
+                           "outcome", "work_done_at"})
 
 
 @dataclass(frozen=True)
