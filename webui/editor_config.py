@@ -15,6 +15,7 @@ from .i18n import current_locale
 # English texts of the modeler, properties panel and bpmnlint that the page translates (diagram-js translate).
 LIBRARY_TEXTS = {
     "General": lazy_gettext("General"),
+    "Token Simulation": lazy_gettext("Token Simulation"),
     "Name": lazy_gettext("Name"),
     "ID": lazy_gettext("ID"),
     "Documentation": lazy_gettext("Documentation"),
