@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -305,7 +304,7 @@ class Engine:
         spec = task_spec_model(loaded.model, task)
         clean = self._validated(loaded.ctx, spec.get("form"), data, task.data, element_id=row.element_id,
                                 task_id=task_id)
-        before = copy.deepcopy(task.data)
+        changed = history.changes(task.data, clean)  # read before the update: no copy of the data needed
         task.data.update(clean)
         task.data["performed_by"] = {**performed_by, row.element_id: actor.username}
         task.run()
@@ -313,7 +312,7 @@ class Engine:
         row.assignee = actor.username
         history.record(session, inst.id, "task_completed", now, actor=actor.username,
                        element_id=row.element_id, task_id=task_id,
-                       details={"data": clean, "changes": history.changes(before, task.data)})
+                       details={"data": clean, "changes": changed})
         self._advance(loaded)
         self._flush(session, loaded)
         return inst

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -38,14 +39,11 @@ def jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """Return {key: [old, new]} for every key whose value changed."""
-    out: dict[str, Any] = {}
-    for key in sorted(set(before) | set(after)):
-        old, new = before.get(key), after.get(key)
-        if old != new:
-            out[key] = [jsonable(old), jsonable(new)]
-    return out
+def changes(before: Mapping[str, Any], submitted: Mapping[str, Any]) -> dict[str, Any]:
+    """Return {key: [old, new]} for every submitted value that differs from the data before it."""
+    # Bookkeeping the engine adds (who did each step) is the row's own actor and element: not repeated.
+    return {key: [jsonable(before.get(key)), jsonable(submitted[key])]
+            for key in sorted(submitted) if before.get(key) != submitted[key]}
 
 
 def record(session: Session, instance_id: int, kind: str, at: datetime, *, actor: str | None = None,
