@@ -7,14 +7,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, inspect, or_, select
 from sqlalchemy.orm import Session, defer
 
-from engine import domain
+from engine import definitions, domain
 from engine.errors import Forbidden, NotFound
 from engine.runtime import Actor
 from engine.store import case_search
+from engine.store.inbox import left_open
 from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
+
+INSTANCE_MAPPER = inspect(ProcessInstance)
 
 SCOPES = ("mine", "group", "all")
 TASK_STATUSES = ("open", "completed", "cancelled")
@@ -142,6 +145,12 @@ def forms_of(session: Session, rows: Sequence[TaskRow]) -> dict[str, dict[str, A
     ids = {r.instance_id for r in rows}
     if not ids:
         return {}
+    # Right after a unit of work the session holds the instance and its version's model: no query.
+    seen = session.info.get(definitions.MODELS_SEEN, {})
+    held = {i: session.identity_map.get(INSTANCE_MAPPER.identity_key_from_primary_key((i,))) for i in ids}
+    if all(inst is not None and inst.version_id in seen for inst in held.values()):
+        return {r.id: seen[held[r.instance_id].version_id].get("tasks", {}).get(r.element_id, {})  # type: ignore[union-attr]
+                .get("form") for r in rows}
     hashes: dict[int, str] = dict(session.execute(
         select(ProcessInstance.id, ProcessVersion.content_hash)
         .join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id)
@@ -256,8 +265,8 @@ def instance_view(session: Session, inst: ProcessInstance, now: datetime, *, det
     """Return the view of an instance; with detail, its data and open tasks."""
     tasks: list[TaskView] = []
     if detail:
-        rows = list(session.scalars(select(TaskRow).where(
-            TaskRow.instance_id == inst.id, TaskRow.status == "open").order_by(TaskRow.created_at)))
+        # As the session's latest unit on it left them (read from the database otherwise).
+        rows = sorted(left_open(session, inst.id), key=lambda r: r.created_at)
         forms = forms_of(session, rows)
         tasks = [task_view(r, now, forms.get(r.id)) for r in rows]
     return InstanceView(inst.id, inst.process_key, _version_number(session, inst.version_id), inst.version_id,
@@ -266,12 +275,16 @@ def instance_view(session: Session, inst: ProcessInstance, now: datetime, *, det
                         dict(inst.data or {}) if detail else {}, tasks)
 
 
-def get_instance(session: Session, instance_id: int, actor: Actor, now: datetime) -> InstanceView:
-    """Return one instance with data and open tasks, if the actor may see it."""
+def get_instance(session: Session, instance_id: int, actor: Actor, now: datetime, *,
+                 acted: bool = False) -> InstanceView:
+    """Return one instance with data and open tasks, if the actor may see it.
+
+    `acted`: the actor has just started or worked on it (or administered it), which makes it visible.
+    """
     inst = session.get(ProcessInstance, instance_id)
     if inst is None:
         raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
-    if not _visible(session, inst, actor):
+    if not acted and not _visible(session, inst, actor):
         raise Forbidden(f"instance {instance_id} is not visible to you", instance_id=instance_id)
     return instance_view(session, inst, now, detail=True)
 

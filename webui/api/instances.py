@@ -29,10 +29,10 @@ class Identified(Protocol):
     id: int
 
 
-def _detail(instance_id: int) -> dict[str, Any]:
-    """Read one instance as the signed-in user sees it."""
+def _detail(instance_id: int, *, acted: bool = False) -> dict[str, Any]:
+    """Read one instance as the signed-in user sees it (`acted`: their command on it just succeeded)."""
     who = actor()
-    view = read(lambda: queries.get_instance(db.session(), instance_id, who, now()))
+    view = read(lambda: queries.get_instance(db.session(), instance_id, who, now(), acted=acted))
     return instance_dict(view, request_locale(), detail=True,
                          blocks=eligibility.blocks(db.session(), view.open_tasks, who))
 
@@ -43,7 +43,7 @@ def instance_answer(result: Identified | None, failure: ProcessFailure | None) -
     if instance_id is None:
         assert failure is not None
         fail(422, failure.code, failure.message)
-    return _detail(instance_id)
+    return _detail(instance_id, acted=True)
 
 
 @blp.route("", methods=["POST"])
