@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from engine import domain, separation
 from engine.actor import Actor
 from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion, User, UserRole
-from engine.store.queries import TaskView, _models_by_hash
+from engine.store.queries import TaskView, _models_by_hash, held_cases
 
 CODES = ("closed", "case_suspended", "case_error", "case_ended", "role", "assigned", "not_starter",
          "not_performer_of")
@@ -30,14 +31,22 @@ class _Case:
     status: str
     started_by: str
     content_hash: str
+    model: dict[str, Any] | None = None  # known without a query (the session's own unit loaded it)
 
 
 def _cases(session: Session, ids: set[int]) -> dict[int, _Case]:
+    held = held_cases(session, ids)
+    if held is not None:
+        return {i: _Case(inst.status, inst.started_by, "", model) for i, (inst, model) in held.items()}
     rows = session.execute(select(ProcessInstance.id, ProcessInstance.status, ProcessInstance.started_by,
                                   ProcessVersion.content_hash)
                            .join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id)
                            .where(ProcessInstance.id.in_(ids))).all()
     return {i: _Case(status, starter, digest) for i, status, starter, digest in rows}
+
+
+def _model(case: _Case, by_hash: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return case.model if case.model is not None else by_hash.get(case.content_hash, {})
 
 
 def _performers(session: Session, ids: set[int]) -> dict[int, dict[str, str]]:
@@ -59,9 +68,9 @@ class Rules:
 
     def __init__(self, session: Session, tasks: Sequence[TaskView]) -> None:
         self.cases = _cases(session, {t.instance_id for t in tasks}) if tasks else {}
-        models = _models_by_hash(session, {c.content_hash for c in self.cases.values()})
-        self.specs = {t.id: models.get(self.cases[t.instance_id].content_hash, {}).get("tasks", {})
-                      .get(t.name, {}) for t in tasks if t.instance_id in self.cases}
+        models = _models_by_hash(session, {c.content_hash for c in self.cases.values() if c.model is None})
+        self.specs = {t.id: _model(self.cases[t.instance_id], models).get("tasks", {}).get(t.name, {})
+                      for t in tasks if t.instance_id in self.cases}
         needs = {t.instance_id for t in tasks if self.specs.get(t.id, {}).get("not_performer_of")}
         self.performed = _performers(session, needs)
 

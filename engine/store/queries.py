@@ -140,17 +140,30 @@ def _models_by_hash(session: Session, hashes: set[str]) -> dict[str, dict[str, A
     return {h: _MODELS.get(h, {}) for h in hashes}
 
 
+def held_cases(session: Session, ids: set[int]) -> dict[int, tuple[ProcessInstance, dict[str, Any]]] | None:
+    """Return these instances with their versions' models when the session holds them all, else None.
+
+    Right after a unit of work the session holds its instance and the model the unit loaded: the
+    answer to the command needs no query for either.
+    """
+    seen = session.info.get(definitions.MODELS_SEEN, {})
+    out: dict[int, tuple[ProcessInstance, dict[str, Any]]] = {}
+    for instance_id in ids:
+        inst = session.identity_map.get(INSTANCE_MAPPER.identity_key_from_primary_key((instance_id,)))
+        if not isinstance(inst, ProcessInstance) or inst.version_id not in seen:
+            return None
+        out[instance_id] = (inst, seen[inst.version_id])
+    return out
+
+
 def forms_of(session: Session, rows: Sequence[TaskRow]) -> dict[str, dict[str, Any] | None]:
     """Return each row's form definition, from the deploy-time model of its instance's version."""
     ids = {r.instance_id for r in rows}
     if not ids:
         return {}
-    # Right after a unit of work the session holds the instance and its version's model: no query.
-    seen = session.info.get(definitions.MODELS_SEEN, {})
-    held = {i: session.identity_map.get(INSTANCE_MAPPER.identity_key_from_primary_key((i,))) for i in ids}
-    if all(inst is not None and inst.version_id in seen for inst in held.values()):
-        return {r.id: seen[held[r.instance_id].version_id].get("tasks", {}).get(r.element_id, {})  # type: ignore[union-attr]
-                .get("form") for r in rows}
+    held = held_cases(session, ids)
+    if held is not None:
+        return {r.id: held[r.instance_id][1].get("tasks", {}).get(r.element_id, {}).get("form") for r in rows}
     hashes: dict[int, str] = dict(session.execute(
         select(ProcessInstance.id, ProcessVersion.content_hash)
         .join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id)
