@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
-from flask import request
+from flask import Response, request
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import RAISE, missing
@@ -127,6 +127,24 @@ def page_of(items: Sequence[T], page: int, per_page: int) -> dict[str, Any]:
     start = (page - 1) * per_page
     return {"items": list(items[start:start + per_page]), "total": len(items), "page": page,
             "per_page": per_page}
+
+
+def csv_download(text: str, file_name: str) -> Response:
+    """Answer CSV text as an attachment named file_name."""
+    return Response(text, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{file_name}"'})
+
+
+def page_or_csv(args: Mapping[str, Any], rows: Callable[[], list[T]], *,
+                extra: Callable[[list[T]], Mapping[str, Any]] | None = None,
+                csv: tuple[str, Callable[[], str]] | None = None) -> Any:
+    """Answer one page of rows plus extra(rows), or with `format=csv` the download csv=(file name, text)."""
+    # Only the chosen format is read: the CSV holds every row, so it must not pay for the page too.
+    if csv is not None and args["format"] == "csv":
+        file_name, csv_text = csv
+        return csv_download(read(csv_text), file_name)
+    items = read(rows)
+    return {**page_of(items, args["page"], args["per_page"]), **(extra(items) if extra else {})}
 
 
 def _refuse_constant(name: str) -> NoReturn:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
 from marshmallow import Schema, fields, validate
 
 from department import key_registers
@@ -12,7 +11,7 @@ from department.roles import ADMIN, FOREMAN_OR_ABOVE
 
 from ..engine_ext import actor, local_zone
 from ..extensions import db
-from .common import page_of, read, require_roles
+from .common import page_or_csv, require_roles
 from .registers import blp
 from .responses import PageOut
 from .schemas import PageArgs
@@ -79,8 +78,7 @@ class KeyLoanPageOut(PageOut):
 def keys_register(args: dict[str, Any]) -> dict[str, Any]:
     """Read the key register: the current status of every key, or of one (`?unit=`)."""
     require_roles(actor(), KEY_READERS, "reading the key register")
-    rows = read(lambda: key_registers.key_register(db.session(), args.get("unit")))
-    return page_of(rows, args["page"], args["per_page"])
+    return page_or_csv(args, lambda: key_registers.key_register(db.session(), args.get("unit")))
 
 
 @blp.route("/key-loans")
@@ -92,9 +90,5 @@ def keys_register(args: dict[str, Any]) -> dict[str, Any]:
 def key_loans(args: dict[str, Any]) -> Any:
     """Read the key loan register (鑰匙借用登記表)."""
     require_roles(actor(), KEY_READERS, "reading the key register")
-    if args["format"] == "csv":
-        text = read(lambda: key_registers.key_loans_csv(db.session(), local_zone()))
-        return Response(text, mimetype="text/csv",
-                        headers={"Content-Disposition": 'attachment; filename="key-loans.csv"'})
-    loans = read(lambda: key_registers.key_loans(db.session(), local_zone()))
-    return page_of(list(reversed(loans)), args["page"], args["per_page"])
+    return page_or_csv(args, lambda: list(reversed(key_registers.key_loans(db.session(), local_zone()))),
+                       csv=("key-loans.csv", lambda: key_registers.key_loans_csv(db.session(), local_zone())))

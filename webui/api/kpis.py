@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from flask import Response
 from marshmallow import Schema, fields, validate
 
 from department import kpi_drilldown
@@ -15,7 +14,7 @@ from engine.store.queries import may_observe
 
 from ..engine_ext import actor, get_engine, local_zone, now
 from ..extensions import db
-from .common import ApiBlueprint, fail, request_locale
+from .common import ApiBlueprint, csv_download, fail, request_locale
 from .responses import KpiReportOut
 from .schemas import FIRST_DAY, LAST_DAY, KpiArgs
 
@@ -124,8 +123,7 @@ def kpi_cases(args: dict[str, Any]) -> Any:
         fail(422, "invalid_data", "unknown KPI", {"kpi": [f"no KPI '{key}'; one of {', '.join(found)}"]})
     rows = kpi_drilldown.kpi_cases(found[key], local_zone(), actor=args.get("actor"), role=args.get("role"))
     if args["format"] == "csv":
-        return Response(kpi_drilldown.kpi_cases_csv(rows), mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{key}-cases.csv"'})
+        return csv_download(kpi_drilldown.kpi_cases_csv(rows), f"{key}-cases.csv")
     return {"key": key, "items": rows}
 
 

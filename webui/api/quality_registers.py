@@ -12,7 +12,7 @@ from department.roles import ADMIN, FOREMAN_OR_ABOVE
 
 from ..engine_ext import actor, local_zone, now
 from ..extensions import db
-from .common import ApiBlueprint, fail, page_of, read, require_roles
+from .common import ApiBlueprint, fail, page_or_csv, read, require_roles
 from .responses import PageOut
 from .schemas import PageArgs
 
@@ -76,8 +76,7 @@ def anomalies(args: dict[str, Any]) -> dict[str, Any]:
     """Read the service-quality anomaly register for a period of local days."""
     require_roles(actor(), READERS, "reading the quality registers")
     start, end = _bounds(args)
-    rows = read(lambda: quality_registers.anomaly_rows(db.session(), start, end))
-    return page_of(rows, args["page"], args["per_page"])
+    return page_or_csv(args, lambda: quality_registers.anomaly_rows(db.session(), start, end))
 
 
 @blp.route("/anomalies/daily-analysis")
@@ -96,9 +95,8 @@ def daily_analysis(args: dict[str, Any]) -> dict[str, Any]:
 def proposals(args: dict[str, Any]) -> dict[str, Any]:
     """Read the proposal register (newest first) with the yearly count per customer."""
     require_roles(actor(), READERS, "reading the quality registers")
-    rows = read(lambda: quality_registers.proposal_rows(db.session()))
-    counts = read(lambda: quality_registers.proposal_counts(db.session(), local_zone()))
-    return {**page_of(rows, args["page"], args["per_page"]), "per_customer": counts}
+    return page_or_csv(args, lambda: quality_registers.proposal_rows(db.session()), extra=lambda _rows: {
+        "per_customer": read(lambda: quality_registers.proposal_counts(db.session(), local_zone()))})
 
 
 @blp.route("/surveys")
@@ -108,7 +106,7 @@ def proposals(args: dict[str, Any]) -> dict[str, Any]:
 def surveys(args: dict[str, Any]) -> dict[str, Any]:
     """Read the satisfaction-survey results."""
     require_roles(actor(), READERS, "reading the quality registers")
-    return page_of(read(lambda: quality_registers.survey_rows(db.session())), args["page"], args["per_page"])
+    return page_or_csv(args, lambda: quality_registers.survey_rows(db.session()))
 
 
 @blp.route("/visits")
@@ -118,5 +116,4 @@ def visits(args: dict[str, Any]) -> dict[str, Any]:
     """Read the customer-visit records for a period of local days."""
     require_roles(actor(), READERS, "reading the quality registers")
     start, end = _bounds(args)
-    return page_of(read(lambda: quality_registers.visit_rows(db.session(), start, end)), args["page"],
-                   args["per_page"])
+    return page_or_csv(args, lambda: quality_registers.visit_rows(db.session(), start, end))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
 from marshmallow import fields, validate
 
 from department import case_registers, charge_backs, registers, services
@@ -13,7 +12,7 @@ from engine.errors import InvalidData
 
 from ..engine_ext import actor, local_zone, now
 from ..extensions import db
-from .common import ApiBlueprint, fail, page_of, read, require_roles, run_command
+from .common import ApiBlueprint, fail, page_or_csv, require_roles, run_command
 from .responses import LedgerLineOut, LedgerPageOut, PageOut, SealedKeyPageOut
 from .schemas import LedgerArgs, PageArgs, StockIn
 
@@ -50,13 +49,12 @@ def hazardous_goods(args: dict[str, Any]) -> Any:
     """Read the hazardous-goods register: lines (optionally of one item) and the balance per item."""
     require_roles(actor(), READERS, "reading the registers")
     item = args.get("item")
-    if args["format"] == "csv":
-        text = read(lambda: registers.hazard_register_csv(db.session(), item, local_zone()))
-        suffix = f"-{item}" if item else ""
-        return Response(text, mimetype="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="hazardous-goods{suffix}.csv"'})
-    lines = [_line(line) for line in reversed(services.ledger_lines(db.session(), item))]
-    return {**page_of(lines, args["page"], args["per_page"]), "balances": _balances()}
+    suffix = f"-{item}" if item else ""
+    return page_or_csv(
+        args, lambda: [_line(line) for line in reversed(services.ledger_lines(db.session(), item))],
+        extra=lambda _lines: {"balances": _balances()},
+        csv=(f"hazardous-goods{suffix}.csv",
+             lambda: registers.hazard_register_csv(db.session(), item, local_zone())))
 
 
 @blp.route("/hazardous-goods/stock-in", methods=["POST"])
@@ -86,7 +84,7 @@ def stock_in(body: dict[str, Any]) -> dict[str, Any]:
 def sealed_keys(args: dict[str, Any]) -> dict[str, Any]:
     """List every archived sealed-key use, newest first: unit, reason, approvals, witnesses, times, seals."""
     require_roles(actor(), READERS, "reading the registers")
-    return page_of(registers.sealed_key_records(db.session()), args["page"], args["per_page"])
+    return page_or_csv(args, lambda: registers.sealed_key_records(db.session()))
 
 
 from . import key_registers  # noqa: E402,F401  (the key register's routes live on this blueprint)
@@ -115,12 +113,10 @@ def _case_register(name: str, args: dict[str, Any]) -> Any:
     """Answer one case register as JSON rows or as the paper form's CSV."""
     require_roles(actor(), CASE_READERS, "reading the registers")
     columns, rows_of = case_registers.REGISTERS[name]
-    if args["format"] == "csv":
-        text = read(lambda: case_registers.register_csv(name, db.session(), local_zone()))
-        return Response(text, mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
-    rows = read(lambda: rows_of(db.session(), local_zone()))
-    return {**page_of(rows, args["page"], args["per_page"]), "columns": [list(c) for c in columns]}
+    return page_or_csv(args, lambda: rows_of(db.session(), local_zone()),
+                       extra=lambda _rows: {"columns": [list(c) for c in columns]},
+                       csv=(f"{name}.csv",
+                            lambda: case_registers.register_csv(name, db.session(), local_zone())))
 
 
 _CSV = {"schema": {"type": "string"}, "content_type": "text/csv", "success": True,
@@ -170,10 +166,9 @@ class ChargeBackPageOut(CaseRegisterPageOut):
 def charge_backs_register(args: dict[str, Any]) -> Any:
     """Read the charge-back register: each substitute repair charged to a team, and the totals per team."""
     require_roles(actor(), READERS, "reading the registers")
-    if args["format"] == "csv":
-        text = read(lambda: charge_backs.register_csv(db.session(), local_zone()))
-        return Response(text, mimetype="text/csv",
-                        headers={"Content-Disposition": 'attachment; filename="charge-backs.csv"'})
-    rows = read(lambda: charge_backs.rows(db.session(), local_zone()))
-    return {**page_of(rows, args["page"], args["per_page"]),
-            "columns": [list(c) for c in charge_backs.COLUMNS], "totals": charge_backs.totals(rows)}
+    # The CSV's total line per team is written by charge_backs.register_csv; JSON carries them as totals.
+    return page_or_csv(args, lambda: charge_backs.rows(db.session(), local_zone()),
+                       extra=lambda rows: {"columns": [list(c) for c in charge_backs.COLUMNS],
+                                           "totals": charge_backs.totals(rows)},
+                       csv=("charge-backs.csv",
+                            lambda: charge_backs.register_csv(db.session(), local_zone())))
