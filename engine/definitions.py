@@ -315,6 +315,12 @@ class SpecCache(RecentByHash[CompiledProcess]):
 
 _CACHE = SpecCache()
 MODELS_SEEN = "bpm_models_seen"  # session.info key: version id → model, for this session's later readers
+VERSION_NUMBERS = "bpm_version_numbers"  # session.info key: version id → its number (rows never change)
+
+
+def note_version_number(session: Session, version_id: int, number: int) -> None:
+    """Remember a version's number for this session's later readers (a command's answer shows it)."""
+    session.info.setdefault(VERSION_NUMBERS, {})[version_id] = number
 # Recent valid compilations with the domain they were checked against (roles and functions decide
 # validity): the editor's check, reused by the deploy of the same bytes that follows it.
 _CHECKED: RecentByHash[tuple[object, CompiledProcess]] = RecentByHash(size=8)

@@ -37,7 +37,6 @@ from engine.store.wakeup import announce_wakeup
 __all__ = ["ADMIN", "SYSTEM", "Actor", "Engine", "Loaded"]
 
 
-
 def _lock_by_task() -> Any:
     """Build the statement that locks a task's instance and reads it with its version hash and open tasks."""
     # A task never moves to another instance, so the subquery is safe outside the lock.
@@ -47,7 +46,8 @@ def _lock_by_task() -> Any:
     # snapshot saw them, and the two versions differ.
     seen = ProcessInstance.__table__.alias("seen")
     snapshot_version = select(seen.c.row_version).where(seen.c.id == ProcessInstance.id).scalar_subquery()
-    return (select(ProcessInstance, ProcessVersion.content_hash, snapshot_version, TaskRow)
+    return (select(ProcessInstance, ProcessVersion.content_hash, snapshot_version, TaskRow,
+                   ProcessVersion.version)
             .join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id)
             .outerjoin(TaskRow, and_(TaskRow.instance_id == ProcessInstance.id, TaskRow.status == "open"))
             .where(ProcessInstance.id == owner)
@@ -195,6 +195,7 @@ class Engine:
         """Start an instance of the newest version of a process."""
         now = self._now(now)
         newest = definitions.newest_compiled(session, process_key)  # no XML read on a spec-cache hit
+        definitions.note_version_number(session, newest.id, newest.version)
         compiled = newest.compiled
         model = compiled.model
         starters = set(model.get("starters") or [])
@@ -246,6 +247,7 @@ class Engine:
         if not found:
             raise NotFound(f"task {task_id} does not exist", task_id=task_id)
         inst, content_hash = found[0][0], found[0][1]
+        definitions.note_version_number(session, inst.version_id, found[0][4])
         open_rows = [r[3] for r in found if r[3] is not None]
         if found[0][2] != inst.row_version:
             # The lock waited: a fresh statement sees the task rows the previous holder committed

@@ -266,7 +266,7 @@ def _visible(session: Session, inst: ProcessInstance, actor: Actor) -> bool:
 def _version_number(session: Session, version_id: int) -> int:
     """Return a version's number; version rows never change, so the session remembers them."""
     # Loading the ProcessVersion entity per listed instance re-read its BPMN XML and model every time.
-    known: dict[int, int] = session.info.setdefault("bpm_version_numbers", {})
+    known: dict[int, int] = session.info.setdefault(definitions.VERSION_NUMBERS, {})
     if version_id not in known:
         known[version_id] = session.scalar(select(ProcessVersion.version)
                                            .where(ProcessVersion.id == version_id)) or 0
