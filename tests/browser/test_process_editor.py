@@ -23,6 +23,7 @@ def test_the_panel_edits_pf_settings_and_the_form_builder_previews_as_staff_see_
     owner.goto("/models/repair_dispatch/edit")
     expect(owner.locator("#modeler-canvas[data-ready=true]")).to_be_attached()
     owner.locator('.djs-element[data-element-id="dispatch"]').first.click()
+    expect(owner.locator(".bio-properties-panel-header-type")).to_have_text("人工任务")
     open_group(owner, "流程设置")
     english = owner.locator("#bio-properties-panel-pf-title-en")
     expect(english).to_have_value("Dispatch a technician")
