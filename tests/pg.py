@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -36,13 +37,13 @@ def schema_bind(schema: str, **kwargs: Any) -> SqlEngine:
     return make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"}, **kwargs)
 
 
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
-    """Create a fresh schema with all tables; drop it afterwards. Skips loudly without a server."""
+@contextmanager
+def private_schema(untested: str, prefix: str = "bpm_t") -> Iterator[str]:
+    """Create a schema with its tables, drop it afterwards; with no server, skip naming what went untested."""
     reason = pg_unreachable()
     if reason:
-        skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): PostgreSQL locking was NOT tested")
-    schema = f"bpm_t_{uuid.uuid4().hex[:12]}"
+        skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): {untested} was NOT tested")
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = make_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -55,3 +56,10 @@ def pg_schema() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A private schema for one test (PostgreSQL locking)."""
+    with private_schema("PostgreSQL locking") as schema:
+        yield schema

@@ -7,25 +7,24 @@ import os
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine as SqlEngine
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import worker as worker_mod
 from engine.calendar import BusinessCalendar
 from engine.runtime import Actor, Engine
-from engine.store.db import create_schema, make_engine, make_session_factory
+from engine.store.db import make_session_factory
 from engine.store.models import HistoryEvent, ProcessInstance
 from engine.worker import Worker, fire_due
 from tests.bpmn_builder import Process
 from tests.conftest import PG_URL, T0, add_user
-from tests.pg import pg_unreachable, schema_bind, skip_without_pg
+from tests.pg import private_schema, schema_bind
 
 from .test_worker import SleepLog, count_passes
 
@@ -48,24 +47,14 @@ def pg_bind(schema: str, **kw: Any) -> SqlEngine:
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     """Create a unique schema with the tables, drop it afterwards (and close every pool opened)."""
-    reason = pg_unreachable()
-    if reason:
-        skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): the multi-worker exactly-once "
-                    "guarantees were NOT tested; start it with pg_ctlcluster … main start")
-    schema = f"bpm_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        create_schema(pg_bind(schema))
-        yield schema
-    finally:
-        for opened in _BINDS:
-            opened.dispose()
-        _BINDS.clear()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with private_schema("the multi-worker exactly-once guarantees (start PostgreSQL with pg_ctlcluster … "
+                        "main start)", prefix="bpm_test") as schema:
+        try:
+            yield schema
+        finally:
+            for opened in _BINDS:  # before the schema is dropped: an idle pooled connection would hold it
+                opened.dispose()
+            _BINDS.clear()
 
 
 def _engine() -> Engine:

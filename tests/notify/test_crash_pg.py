@@ -7,22 +7,21 @@ import os
 import signal
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from engine.calendar import BusinessCalendar
 from engine.notify import channels
 from engine.notify.models import Delivery
 from engine.runtime import Engine
-from engine.store.db import create_schema, make_engine, make_session_factory
+from engine.store.db import make_session_factory
 from engine.store.unit_of_work import run_unit
-from tests.conftest import PG_URL, T0, add_user
-from tests.pg import pg_unreachable, schema_bind, skip_without_pg
+from tests.conftest import T0, add_user
+from tests.pg import private_schema, schema_bind
 
 from .conftest import dispatch_process, fast_policy
 from .receivers import http_receiver
@@ -34,23 +33,8 @@ CASES = 12
 @pytest.fixture
 def schema() -> Iterator[str]:
     """A private schema with the tables; dropped afterwards."""
-    reason = pg_unreachable()
-    if reason:
-        skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): "
-                        "the delivery crash drill was NOT run")
-    name = f"bpm_n_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{name}"'))
-    bind = schema_bind(name)
-    create_schema(bind)
-    bind.dispose()
-    try:
+    with private_schema("the delivery crash drill", prefix="bpm_n") as name:
         yield name
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
 
 
 def _engine() -> Engine:
