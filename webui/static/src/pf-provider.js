@@ -44,13 +44,17 @@ export function setExt(element, bo, type, attrs, modeling, bpmnFactory) {
   return made;
 }
 
+// What every entry needs: its element and id, the business object and the editing services.
+// (A hook: it calls the same services in the same order on every render.)
+function useEntry(props) {
+  const { element, id } = props;
+  return { element, id, bo: getBusinessObject(element), modeling: useService("modeling"),
+    bpmnFactory: useService("bpmnFactory"), debounce: useService("debounceInput") };
+}
+
 function bodyEntry(type, label, description) {
   return function Entry(props) {
-    const { element, id } = props;
-    const modeling = useService("modeling");
-    const bpmnFactory = useService("bpmnFactory");
-    const debounce = useService("debounceInput");
-    const bo = getBusinessObject(element);
+    const { element, id, bo, modeling, bpmnFactory, debounce } = useEntry(props);
     const attrsOf = (value) => (type === "pf:Label" ? { lang: "en", body: value } : { body: value });
     return h(TextFieldEntry, {
       id, element, label, description, debounce,
@@ -62,9 +66,7 @@ function bodyEntry(type, label, description) {
 }
 
 function LaneRole(props) {
-  const { element, id } = props;
-  const modeling = useService("modeling");
-  const bo = getBusinessObject(element);
+  const { element, id, bo, modeling } = useEntry(props);
   const roles = CONFIG().roles || [];
   return h(SelectEntry, {
     id, element, label: t("laneRole", "Lane role"),
@@ -80,11 +82,7 @@ function LaneRole(props) {
 }
 
 function Starters(props) {
-  const { element, id } = props;
-  const modeling = useService("modeling");
-  const bpmnFactory = useService("bpmnFactory");
-  const debounce = useService("debounceInput");
-  const bo = getBusinessObject(element);
+  const { element, id, bo, modeling, bpmnFactory, debounce } = useEntry(props);
   return h(TextFieldEntry, {
     id, element, debounce, label: t("starters", "Who may start (role ids)"),
     description: t("startersHelp", "Space-separated role ids; empty: any signed-in staff."),
@@ -97,10 +95,7 @@ function Starters(props) {
 function separationOf(bo) { return findExt(bo, "pf:Separation"); }
 
 function NotStarter(props) {
-  const { element, id } = props;
-  const modeling = useService("modeling");
-  const bpmnFactory = useService("bpmnFactory");
-  const bo = getBusinessObject(element);
+  const { element, id, bo, modeling, bpmnFactory } = useEntry(props);
   return h(CheckboxEntry, {
     id, element, label: t("notStarter", "The starter may not do this task"),
     getValue: () => { const s = separationOf(bo); return !!(s && s.get("notStarter").length); },
@@ -115,11 +110,7 @@ function NotStarter(props) {
 }
 
 function NotPerformerOf(props) {
-  const { element, id } = props;
-  const modeling = useService("modeling");
-  const bpmnFactory = useService("bpmnFactory");
-  const debounce = useService("debounceInput");
-  const bo = getBusinessObject(element);
+  const { element, id, bo, modeling, bpmnFactory, debounce } = useEntry(props);
   return h(TextFieldEntry, {
     id, element, debounce, label: t("notPerformerOf", "Not whoever did these tasks (task ids)"),
     getValue: () => { const s = separationOf(bo); return s ? s.get("notPerformerOf").map((p) => p.task).join(" ") : ""; },
@@ -146,10 +137,8 @@ function timerPart(definition) {
 }
 
 function TimerKind(props) {
-  const { element, id } = props;
-  const modeling = useService("modeling");
-  const bpmnFactory = useService("bpmnFactory");
-  const definition = timerDefinition(getBusinessObject(element));
+  const { element, id, bo, modeling, bpmnFactory } = useEntry(props);
+  const definition = timerDefinition(bo);
   return h(SelectEntry, {
     id, element, label: t("timerKind", "Deadline kind"),
     getOptions: () => [
@@ -168,11 +157,8 @@ function TimerKind(props) {
 }
 
 function TimerValue(props) {
-  const { element, id } = props;
-  const modeling = useService("modeling");
-  const bpmnFactory = useService("bpmnFactory");
-  const debounce = useService("debounceInput");
-  const definition = timerDefinition(getBusinessObject(element));
+  const { element, id, bo, modeling, bpmnFactory, debounce } = useEntry(props);
+  const definition = timerDefinition(bo);
   const { kind, expression } = timerPart(definition);
   const value = expression ? expression.body || "" : "";
   return h(TextFieldEntry, {
@@ -187,11 +173,7 @@ function TimerValue(props) {
 }
 
 function Condition(props) {
-  const { element, id } = props;
-  const modeling = useService("modeling");
-  const bpmnFactory = useService("bpmnFactory");
-  const debounce = useService("debounceInput");
-  const bo = getBusinessObject(element);
+  const { element, id, bo, modeling, bpmnFactory, debounce } = useEntry(props);
   return h(TextFieldEntry, {
     id, element, debounce, label: t("condition", "Condition (Python)"),
     description: t("conditionHelp", "e.g. paid == True; form fields are variables"),
@@ -206,10 +188,7 @@ function Condition(props) {
 }
 
 function Script(props) {
-  const { element, id } = props;
-  const modeling = useService("modeling");
-  const debounce = useService("debounceInput");
-  const bo = getBusinessObject(element);
+  const { element, id, bo, modeling, debounce } = useEntry(props);
   return h(TextAreaEntry, {
     id, element, debounce, rows: 6, monospace: true, label: t("script", "Script (Python)"),
     description: t("scriptHelp", "Runs in the sandbox; variables are the case's data."),
@@ -219,10 +198,7 @@ function Script(props) {
 }
 
 function Outcome(props) {
-  const { element, id } = props;
-  const modeling = useService("modeling");
-  const bpmnFactory = useService("bpmnFactory");
-  const bo = getBusinessObject(element);
+  const { element, id, bo, modeling, bpmnFactory } = useEntry(props);
   return h(SelectEntry, {
     id, element, label: t("outcome", "Outcome"),
     getOptions: () => [{ value: "", label: "—" }, { value: "closed", label: "closed" },
