@@ -191,19 +191,28 @@ def engine_repair_instance(db: Database, engine: Engine,
         if after_step:
             after_step(s, instance_id, "start")
         # The next task comes with the command's answer, as it does for raw Spiff's in-memory client.
-        left = engine.open_tasks(s, instance_id)
-    while left:
-        with db.factory() as s:
-            row = left[0]
-            role, data = STEPS[row.element_id]
-            element = row.element_id
-            inst = run_unit(s, partial(engine.complete, s, row.id, data, ACTORS[role])).unwrap()
-            if after_step:
-                after_step(s, instance_id, element)
-            left = engine.open_tasks(s, instance_id) if inst.status == "running" else []
+        [first] = engine.open_tasks(s, instance_id)
+    inst, _done = finish_repair(db, engine, first.id, first.element_id, after_step)
     if inst.status != "completed" or inst.outcome != "closed":
         raise RuntimeError(f"instance {instance_id} ended {inst.status}/{inst.outcome}, not completed/closed")
     return instance_id
+
+
+def finish_repair(db: Database, engine: Engine, task_id: str, element: str,
+                  after_step: Callable[[Session, int, str], None] | None = None) -> tuple[Any, int]:
+    """Complete a repair case's tasks from a known one to the end, each next one taken from the answer."""
+    done = 0
+    while True:
+        role, data = STEPS[element]
+        with db.factory() as s:
+            inst = run_unit(s, partial(engine.complete, s, task_id, data, ACTORS[role])).unwrap()
+            done += 1
+            if after_step:
+                after_step(s, inst.id, element)
+            left = engine.open_tasks(s, inst.id) if inst.status == "running" else []
+        if not left:
+            return inst, done
+        task_id, element = left[0].id, left[0].element_id
 
 
 # -- raw SpiffWorkflow: the same file, in memory, default script engine ---------------------------

@@ -20,7 +20,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,7 +29,6 @@ from tqdm import tqdm
 
 from engine.api_tokens import create_token
 from engine.passwords import hash_password, verify_password
-from engine.store.unit_of_work import run_unit
 from engine.users import create_user
 
 from .common import (
@@ -44,6 +42,7 @@ from .common import (
     Database,
     Results,
     bench_engine,
+    finish_repair,
     heading,
     median,
     percentile,
@@ -145,19 +144,7 @@ def _engine_only(db: Database, first: list[str], clients: int) -> tuple[float, i
 
     def drive(ids: list[str]) -> int:
         # As the HTTP clients do: the first task is known, each next one comes with the answer.
-        done = 0
-        for task_id in ids:
-            element: str | None = "dispatch"
-            current: str | None = task_id
-            while current is not None and element is not None:
-                role, data = STEPS[element]
-                with db.factory() as s:
-                    inst = run_unit(s, partial(engine.complete, s, current, data, ACTORS[role])).unwrap()
-                    done += 1
-                    left = engine.open_tasks(s, inst.id) if inst.status == "running" else []
-                current = left[0].id if left else None
-                element = left[0].element_id if left else None
-        return done
+        return sum(finish_repair(db, engine, task_id, "dispatch")[1] for task_id in ids)
 
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(lambda c: drive(shares[c][:1]), range(clients)))  # warm-up, as the HTTP clients

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import event, text
-from sqlalchemy.orm import Session, SessionTransaction, scoped_session
+from sqlalchemy.orm import Session, SessionTransaction
 
 _NOTIFIED = "bpm_wakeup_notified"  # this transaction already sent its NOTIFY (outside any savepoint)
 
@@ -17,8 +17,7 @@ def announce_wakeup(session: Session) -> None:
         with session.no_autoflush:
             session.execute(text("SELECT pg_notify('bpm_wakeup', '')"))
         # One NOTIFY per transaction wakes the workers; inside a savepoint it could be rolled back alone.
-        real = session() if isinstance(session, scoped_session) else session  # the web app's sessions
-        if not real.in_nested_transaction():
+        if not session.connection().in_nested_transaction():
             session.info[_NOTIFIED] = True
 
 
