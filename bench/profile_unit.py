@@ -65,13 +65,15 @@ class PhaseClock:
 def _wrap(clock: PhaseClock, owner: Any, attr: str, name: str) -> Callable[[], None]:
     """Time every call of owner.attr as the phase `name`; return the undo."""
     real = getattr(owner, attr)
+    # A static method stays static: wrapped plain, it would be handed the instance as first argument.
+    stored = owner.__dict__.get(attr) if isinstance(owner, type) else None
 
     def timed(*args: Any, **kwargs: Any) -> Any:
         with clock.phase(name):
             return real(*args, **kwargs)
 
-    setattr(owner, attr, timed)
-    return lambda: setattr(owner, attr, real)
+    setattr(owner, attr, staticmethod(timed) if isinstance(stored, staticmethod) else timed)
+    return lambda: setattr(owner, attr, stored if stored is not None else real)
 
 
 def profile(db: Database, instances: int) -> dict[str, float]:
@@ -79,6 +81,7 @@ def profile(db: Database, instances: int) -> dict[str, float]:
     from sqlalchemy.orm import Session
 
     import engine.runtime as runtime
+    from engine.notify import outbox
     from engine.spiff.stepping import Stepper
     from engine.store import inbox, pending
 
@@ -94,7 +97,10 @@ def profile(db: Database, instances: int) -> dict[str, float]:
         _wrap(clock, runtime, "dump_state_checked", "state dump (serialize)"),
         _wrap(clock, Stepper, "run", "Spiff stepping"),
         _wrap(clock, runtime, "sync_inbox", "inbox sync (ORM)"),
-        _wrap(clock, Session, "flush", "final flush (ORM)"),
+        _wrap(clock, Session, "flush", "ORM flush"),
+        _wrap(clock, runtime, "write_rows", "instance and task writes (Core)"),
+        _wrap(clock, runtime, "insert_instance", "instance insert (Core)"),
+        _wrap(clock, outbox, "record", "notifications (outbox)"),
         _wrap(clock, pending, "write_pending", "history insert (Core)"),
         _wrap(clock, Session, "commit", "commit"),
         _wrap(clock, runtime.Engine, "open_tasks", "client finding its next task"),

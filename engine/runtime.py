@@ -32,6 +32,7 @@ from engine.store.inbox import (
 )
 from engine.store.models import ProcessInstance, ProcessVersion, TaskRow
 from engine.store.pending import write_pending
+from engine.store.unit_rows import insert_instance, write_rows
 from engine.store.wakeup import announce_wakeup
 
 __all__ = ["ADMIN", "SYSTEM", "Actor", "Engine", "Loaded"]
@@ -164,7 +165,8 @@ class Engine:
     def _flush(self, session: Session, loaded: Loaded | None = None) -> None:
         """Flush, turning a lost optimistic-lock race into a Conflict; then write the unit's queued rows."""
         try:
-            session.flush()
+            if not write_rows(session):
+                session.flush()
         except StaleDataError as exc:
             raise Conflict("the instance changed meanwhile; reload and try again") from exc
         # History (and any row queued with engine.store.pending.add_row) goes out as one insert per table.
@@ -210,8 +212,7 @@ class Engine:
         clean = self._validated(ctx, model.get("start_form"), data, {}, element_id="start")
         inst.unit = str(clean.get("unit"))[:64] if clean.get("unit") else None
         inst.title = f"{model['name_zh']} {title_summary(model.get('start_form'), clean)}".strip()[:300]
-        session.add(inst)
-        session.flush()
+        insert_instance(session, inst)  # its id now: the workflow's variables name it
         variables = {"initiator": actor.username, "initiator_roles": sorted(actor.roles),
                      "started_at": now.isoformat(), "performed_by": {}, "instance_id": inst.id, **clean}
         workflow = new_workflow(compiled.spec, compiled.subprocess_specs, ctx.script_engine(), variables)

@@ -37,8 +37,7 @@ def record(session: Session, events: Iterable[Event] | None = None, zone: ZoneIn
     channels: list[Channel] | None = None
     for ev in events:
         if channels is None:
-            channels = list(session.scalars(select(Channel).where(Channel.active.is_(True))
-                                            .order_by(Channel.id)))
+            channels = active_channels(session)
         if write(session, ev, channels, zone) is not None:
             written += 1
     if written and not session.info.get(DELIVERED_BY_CALLER) and any(
@@ -56,19 +55,22 @@ def audience(session: Session, ev: Event) -> tuple[list[str], dict[str, Preferen
     if not named and not wanted:
         return [], {}
     # One statement for holders and preferences alike (an event at every step: it is on the hot path).
-    found = session.execute(AUDIENCE, {"roles": wanted, "names": named}).all()
-    stored = {name: pref for name, _role, _active, pref in found if pref is not None}
+    # Core on the unit's connection: no ORM loading, no autoflush (the unit's rows are written by now).
+    found = session.connection().execute(AUDIENCE, {"roles": wanted, "names": named}).all()
+    stored = {row.username: Preference(**{k: getattr(row, f"pref_{k}") for k in PREFERENCE_COLUMNS})
+              for row in found if row.pref_username is not None}
     names = list(named)
     for role in ev.roles:
-        names.extend(sorted({name for name, held, active, _pref in found
-                             if active and held in acting[role]}))
+        names.extend(sorted({row.username for row in found if row.active and row.role in acting[role]}))
     users = [u for u in dict.fromkeys(names) if u not in ev.exclude]
     return users, stored
 
 
 def _audience() -> Any:
     """Build the statement reading role holders and named users with their preferences."""
-    return (select(User.username, UserRole.role, User.active, Preference)
+    prefs_table = Preference.__table__
+    return (select(User.username, UserRole.role, User.active,
+                   *(prefs_table.c[k].label(f"pref_{k}") for k in PREFERENCE_COLUMNS))
             .select_from(User)
             .outerjoin(UserRole, and_(UserRole.user_id == User.id,
                                       UserRole.role.in_(bindparam("roles", expanding=True))))
@@ -76,7 +78,15 @@ def _audience() -> Any:
             .where(or_(UserRole.role.is_not(None), User.username.in_(bindparam("names", expanding=True)))))
 
 
+PREFERENCE_COLUMNS = tuple(c.key for c in Preference.__table__.columns)
 AUDIENCE = _audience()
+CHANNELS: Table = Channel.__table__  # type: ignore[assignment]
+ACTIVE_CHANNELS = select(CHANNELS).where(CHANNELS.c.active.is_(True)).order_by(CHANNELS.c.id)
+
+
+def active_channels(session: Session) -> list[Channel]:
+    """Return the active webhook channels, read as plain objects (no ORM loading on every unit)."""
+    return [Channel(**row) for row in session.connection().execute(ACTIVE_CHANNELS).mappings()]
 
 
 def _channel_wants(channel: Channel, ev: Event, users: list[str]) -> bool:
@@ -100,7 +110,7 @@ def write(session: Session, ev: Event, channels: list[Channel], zone: ZoneInfo =
     if not users and not hooks:
         return None
     # Core: the id names the deliveries' idempotency keys, and an ORM flush of one row cost more.
-    note_id = int(session.execute(insert(NOTIFICATIONS).returning(NOTIFICATIONS.c.id), dict(
+    note_id = int(session.connection().execute(NEW_NOTIFICATION, dict(
         dedupe_key=ev.dedupe_key, event=ev.kind, urgent=ev.urgent, instance_id=ev.instance_id,
         task_id=ev.task_id, element_id=ev.element_id, role=ev.role, assignee=ev.assignee, actor=ev.actor,
         title_zh=ev.title_zh[:300], title_en=ev.title_en[:300], message_zh=ev.message_zh,
@@ -116,6 +126,9 @@ def write(session: Session, ev: Event, channels: list[Channel], zone: ZoneInfo =
     for hook in hooks:
         _deliver(session, note_id, f"webhook:{hook.id}", address=hook.url, at=ev.at)
     return note_id
+
+
+NEW_NOTIFICATION = insert(NOTIFICATIONS).returning(NOTIFICATIONS.c.id)
 
 
 def _path(ev: Event) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, EndEvent, ExclusiveGateway
@@ -13,6 +12,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.context import StepContext
 from engine.errors import ProcessFailure
+from engine.sandbox.budget import CpuClock
 from engine.spiff.state import prune
 from engine.store import history
 
@@ -39,7 +39,7 @@ class Stepper:
         self.ctx = ctx
         self.model = model
         self.steps = 0
-        self.started = time.thread_time()  # CPU time: waiting for a lock is not the process looping
+        self.clock = CpuClock()  # CPU time: waiting for a lock is not the process looping
         self.escalated_tasks: list[str] = []  # Spiff ids of user tasks whose deadline timer fired
         self.outcome: str | None = None
 
@@ -103,8 +103,8 @@ class Stepper:
         if self.steps >= MAX_STEPS:
             raise ProcessFailure(f"stopped after {MAX_STEPS} automatic steps without waiting for a person "
                                  "or a timer: the process loops", instance_id=self.ctx.instance.id)
-        # The CPU clock is a system call: looking every 8th step still stops a loop within seconds.
-        if not self.steps & 7 and time.thread_time() - self.started > MAX_SECONDS:
+        # Looking every 8th step still stops a loop within seconds.
+        if not self.steps & 7 and self.clock.spent() > MAX_SECONDS:
             raise ProcessFailure(f"automatic steps took longer than {MAX_SECONDS:.0f} s: the process "
                                  "loops without waiting for a person or a timer",
                                  instance_id=self.ctx.instance.id)

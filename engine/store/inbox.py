@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from engine import domain
@@ -15,12 +15,16 @@ from engine.spiff.tasks import due_time, ready_user_tasks
 from engine.store import history
 from engine.store.models import TaskRow, User, UserRole
 
+USER_ROLES = (select(User.id, UserRole.role).outerjoin(UserRole, UserRole.user_id == User.id)
+              .where(User.username == bindparam("username"), User.active.is_(True)))
+
 
 def user_roles(session: Session, username: str) -> frozenset[str] | None:
     """Return the roles of an active user, or None when there is no such user."""
     # One plain query: loading the User entity and its roles took two per call, twice per step.
-    rows = session.execute(select(User.id, UserRole.role).outerjoin(UserRole, UserRole.user_id == User.id)
-                           .where(User.username == username, User.active.is_(True))).all()
+    # On the unit's connection, past the ORM: reading users needs no autoflush of the unit's rows, which
+    # would send them through the ORM's flush instead of the unit's own writes.
+    rows = session.connection().execute(USER_ROLES, {"username": username}).all()
     return None if not rows else domain.current().effective_roles(role for _, role in rows if role)
 
 

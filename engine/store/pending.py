@@ -28,13 +28,25 @@ def write_pending(session: Session) -> int:
     if not queued:
         return 0
     written = 0
+    connection = session.connection()  # Core on the unit's connection: no ORM execute, no autoflush
     for table, rows in queued.items():
         # executemany of one cached statement: SQLite runs it in one call, psycopg pipelines it in one
         # round trip. (A multi-VALUES insert is compiled anew for each row count: it cost more than it saved.)
-        session.execute(insert(table), rows)
+        connection.execute(_insert(table), rows)
         written += len(rows)
         session.info.setdefault(_WRITTEN, {}).setdefault(table, []).extend(rows)
     return written
+
+
+def _insert(table: Table) -> Any:
+    """Return the cached INSERT of a table's rows."""
+    found = _INSERTS.get(table)
+    if found is None:
+        found = _INSERTS[table] = insert(table)
+    return found
+
+
+_INSERTS: dict[Table, Any] = {}
 
 
 def rows_of(session: Session, table: Table) -> list[dict[str, Any]]:
