@@ -6,12 +6,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 
-from engine.store.models import ApiToken, User
-from engine.users import StaffAccount, UserInputError, account_view, get_user
+from engine.store.models import ApiToken, User, UserRole
+from engine.users import StaffAccount, UserInputError, credential_stamp, get_user
 
 PREFIX = "pf_"  # tells a PropertyFlow token apart in logs and secret scanners
 NAME_MAX = 64
@@ -81,18 +82,40 @@ def revoke_token(session: Session, token_id: int, now: datetime, username: str |
     return bool(getattr(done, "rowcount", 0))
 
 
-def authenticate_token(session: Session, secret: str, now: datetime) -> StaffAccount | None:
-    """Return the account an unrevoked token of an active user belongs to, noting its use; else None."""
+def _by_digest() -> Any:
+    """Build the statement reading an unrevoked token of an active user, with the user and their roles."""
+    return (select(ApiToken.id, ApiToken.last_used_at, User.id.label("user_id"), User.username,
+                   User.display_name, User.locale, User.locked_until, User.password_hash,
+                   User.session_generation, User.must_change_password, UserRole.role)
+            .join(User, User.id == ApiToken.user_id).outerjoin(UserRole, UserRole.user_id == User.id)
+            .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None),
+                   User.active.is_(True)))
+
+
+# Built once, read as plain rows: every request of a script pays for this lookup.
+BY_DIGEST = _by_digest()
+TOUCH = update(ApiToken).where(ApiToken.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
+
+
+class TokenCheck(NamedTuple):
+    """Whose token it is (None: nobody's), and whether its last-use time was written (then commit)."""
+
+    account: StaffAccount | None
+    noted: bool = False
+
+
+def authenticate_token(session: Session, secret: str, now: datetime) -> TokenCheck:
+    """Return the account of an unrevoked token of an active user; note its use at most once a minute."""
     if not secret.startswith(PREFIX):
-        return None
-    # The user's roles come in the same statement: every request of a script pays for this lookup.
-    found = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-                            .options(contains_eager(User.roles)).outerjoin(User.roles)
-                            .where(ApiToken.token_hash == digest(secret), ApiToken.revoked_at.is_(None),
-                                   User.active.is_(True))).unique().first()
-    if found is None:
-        return None
-    token, user = found
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
-        token.last_used_at = now
-    return account_view(user)
+        return TokenCheck(None)
+    rows = session.connection().execute(BY_DIGEST, {"digest": digest(secret)}).all()
+    if not rows:
+        return TokenCheck(None)
+    first = rows[0]
+    noted = first.last_used_at is None or now - first.last_used_at >= LAST_USED_PRECISION
+    if noted:
+        session.connection().execute(TOUCH, {"token_id": first.id, "now": now})
+    return TokenCheck(StaffAccount(first.user_id, first.username, first.display_name or "",
+                        frozenset(r.role for r in rows if r.role), first.locale, True, first.locked_until,
+                        credential_stamp(first.password_hash, first.session_generation or 0),
+                        bool(first.must_change_password)), noted)

@@ -124,9 +124,11 @@ def load_user_from_basic_auth(req: Request) -> SignedInUser | None:
 
 def _load_user_from_token(secret: str) -> SignedInUser | None:
     """Authenticate by API token: one indexed lookup of its SHA-256, no password hashing per call."""
-    account = authenticate_token(db.session(), secret, datetime.now(UTC))
-    # Runs before the view (see security.py): the commit stores at most the token's last-use time.
-    db.session.commit()
+    account, noted = authenticate_token(db.session(), secret, datetime.now(UTC))
+    if noted:
+        # Runs before the view (see security.py): the commit stores only the token's last-use time,
+        # whatever the view then does. Otherwise the lookup needs no commit of its own.
+        db.session.commit()
     return SignedInUser.from_account(account) if account is not None else None
 
 

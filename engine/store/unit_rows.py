@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, inspect, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
@@ -102,7 +102,9 @@ def _persisted(session: Session, states: list[Any]) -> None:
     # ones clean, and the transaction records both, so a rollback expunges the inserted rows and expires
     # the updated ones exactly as after an ORM flush (tests/engine/test_unit_rows.py).
     if states:
-        session._register_persistent(set(states))  # noqa: SLF001
+        # The web app hands the engine Flask-SQLAlchemy's scoped session: register with the one it wraps.
+        real = session() if isinstance(session, scoped_session) else session
+        real._register_persistent(set(states))  # noqa: SLF001
 
 
 def _values(obj: Any, table: Table, defaults: dict[str, Any], skip: str = "") -> dict[str, Any]:
