@@ -79,6 +79,7 @@ def _wrap(clock: PhaseClock, owner: Any, attr: str, name: str) -> Callable[[], N
 def profile(db: Database, instances: int) -> dict[str, float]:
     """Run `instances` repair instances with phase timers; return seconds per phase."""
     from sqlalchemy.orm import Session
+    from SpiffWorkflow.task import Task
 
     import engine.runtime as runtime
     from engine.notify import outbox
@@ -95,7 +96,7 @@ def profile(db: Database, instances: int) -> dict[str, float]:
         _wrap(clock, runtime.Engine, "_validated", "form validation"),
         _wrap(clock, runtime, "load_state", "state load (deserialize)"),
         _wrap(clock, runtime, "dump_state_checked", "state dump (serialize)"),
-        _wrap(clock, Stepper, "run", "Spiff stepping"),
+        _wrap(clock, Stepper, "run", "automatic steps (engine's stepper)"),
         _wrap(clock, runtime, "sync_inbox", "inbox sync (ORM)"),
         _wrap(clock, Session, "flush", "ORM flush"),
         _wrap(clock, runtime, "write_rows", "instance and task writes (Core)"),
@@ -104,6 +105,12 @@ def profile(db: Database, instances: int) -> dict[str, float]:
         _wrap(clock, pending, "write_pending", "history insert (Core)"),
         _wrap(clock, Session, "commit", "commit"),
         _wrap(clock, runtime.Engine, "open_tasks", "client finding its next task"),
+        _wrap(clock, runtime.Engine, "_load", "workflow from cache or spec"),
+        _wrap(clock, runtime, "find_task", "finding the task in the workflow"),
+        _wrap(clock, runtime.history, "changes", "history: what changed"),
+        _wrap(clock, Session, "close", "session close"),
+        _wrap(clock, runtime, "StepContext", "step context"),
+        _wrap(clock, Task, "run", "Spiff running a task (user or automatic)"),
     ]
     del inbox  # imported so sync_inbox is wrapped where the runtime calls it
 

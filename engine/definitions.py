@@ -168,10 +168,10 @@ def deploy(session: Session, xml: bytes | str, *, filename: str = "", actor: str
                                  "fetch the newest version and apply your changes there")
     newest = _lock_key(session, key)
     _check_expectations(key, newest, base_hash, if_match)
-    existing = session.scalar(select(ProcessVersion).where(
-        ProcessVersion.process_key == key, ProcessVersion.content_hash == digest))
-    if existing is not None:
-        return DeployResult(key, existing.version, existing.id, False, existing.content_hash)
+    if newest is not None and newest.content_hash == digest:
+        # Unchanged from the newest version. An older version with this content is not enough: its
+        # file deployed again takes back the changes since, so it becomes the newest, as a new version.
+        return DeployResult(key, newest.version, newest.id, False, digest)
     row = ProcessVersion(
         process_key=key, version=(newest.version if newest else 0) + 1, content_hash=digest,
         name_zh=compiled.model["name_zh"], name_en=compiled.model["name_en"],
@@ -190,21 +190,22 @@ def deploy(session: Session, xml: bytes | str, *, filename: str = "", actor: str
 
 @dataclass(frozen=True)
 class _Newest:
-    """The newest stored version of a key: its number and content hash."""
+    """The newest stored version of a key: its number, content hash and row id."""
 
     version: int
     content_hash: str
+    id: int
 
 
-def _newest_query(key: str) -> Select[int, str]:
-    return (select(ProcessVersion.version, ProcessVersion.content_hash)
+def _newest_query(key: str) -> Select[int, str, int]:
+    return (select(ProcessVersion.version, ProcessVersion.content_hash, ProcessVersion.id)
             .where(ProcessVersion.process_key == key).order_by(ProcessVersion.version.desc()).limit(1))
 
 
 def _newest(session: Session, key: str) -> _Newest | None:
     """Return the newest version of a key as it is now, without locking."""
     row = session.execute(_newest_query(key)).first()
-    return _Newest(row.version, row.content_hash) if row else None
+    return _Newest(row.version, row.content_hash, row.id) if row else None
 
 
 def _lock_key(session: Session, key: str) -> _Newest | None:
@@ -216,7 +217,7 @@ def _lock_key(session: Session, key: str) -> _Newest | None:
         return _newest(session, key)
     # SQLite renders no FOR UPDATE: its BEGIN IMMEDIATE already holds the database's write lock.
     row = session.execute(_newest_query(key).with_for_update()).first()
-    return _Newest(row.version, row.content_hash) if row else None
+    return _Newest(row.version, row.content_hash, row.id) if row else None
 
 
 def _matches(newest: _Newest | None, if_match: Collection[str]) -> bool:

@@ -111,7 +111,8 @@ class ProcessVersion(Base):
     __tablename__ = "process_versions"
     __table_args__ = (
         UniqueConstraint("process_key", "version"),
-        UniqueConstraint("process_key", "content_hash"),
+        # Not unique: an older version's file deployed again (a change taken back) is a new version.
+        Index("ix_process_versions_key_hash", "process_key", "content_hash"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

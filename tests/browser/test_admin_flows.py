@@ -182,6 +182,7 @@ def rename_in_panel(page: Page, name: str) -> None:
     name_input.press("Tab")
 
 
+@pytest.mark.usefixtures("shipped_processes_afterwards")
 def test_a_process_owner_renames_a_task_and_deploys_while_an_old_case_finishes(
         people: People, live_app: Flask) -> None:
     old_unit = f"OLD-{uuid.uuid4().hex[:6]}"

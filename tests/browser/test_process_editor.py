@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import People, shot
@@ -69,6 +70,7 @@ def test_lint_marks_an_unconnected_task_and_the_simulation_toggle_is_there(peopl
     shot(owner, "editor-lint")
 
 
+@pytest.mark.usefixtures("shipped_processes_afterwards")
 def test_compare_colours_what_changed_between_versions(people: People) -> None:
     owner = people.page("process_owner")
     owner.goto("/models/repair_dispatch/edit")

@@ -51,6 +51,19 @@ def test_deploy_stores_a_version_only_when_the_content_changes(session: Session,
     assert session.scalar(select(func.count()).select_from(ProcessVersion)) == 2
 
 
+def test_an_older_versions_file_deployed_again_becomes_the_newest_version(session: Session,
+                                                                         engine: Engine) -> None:
+    engine.deploy(session, two_step(), filename="a.bpmn")
+    engine.deploy(session, two_step(title="a mistake"), filename="a.bpmn")
+    taken_back = engine.deploy(session, two_step(), filename="a.bpmn")
+    again = engine.deploy(session, two_step(), filename="a.bpmn")
+    session.commit()
+    assert (taken_back.version, taken_back.created) == (3, True)
+    assert (again.version, again.created, again.version_id) == (3, False, taken_back.version_id)
+    newest = session.scalars(select(ProcessVersion).order_by(ProcessVersion.version.desc())).first()
+    assert newest is not None and newest.model["tasks"]["first"]["title_zh"] == "first"
+
+
 def test_start_projects_the_first_task_into_the_inbox(session: Session, engine: Engine,
                                                       people: dict[str, Actor]) -> None:
     engine.deploy(session, two_step())
