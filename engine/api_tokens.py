@@ -11,8 +11,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from engine.store.models import ApiToken, User, UserRole
-from engine.users import StaffAccount, UserInputError, credential_stamp, get_user
+from engine.store.models import ApiToken, User
+from engine.users import StaffAccount, UserInputError, account_from_rows, account_rows, get_user
 
 PREFIX = "pf_"  # tells a PropertyFlow token apart in logs and secret scanners
 NAME_MAX = 64
@@ -84,10 +84,8 @@ def revoke_token(session: Session, token_id: int, now: datetime, username: str |
 
 def _by_digest() -> Any:
     """Build the statement reading an unrevoked token of an active user, with the user and their roles."""
-    return (select(ApiToken.id, ApiToken.last_used_at, User.id.label("user_id"), User.username,
-                   User.display_name, User.locale, User.locked_until, User.password_hash,
-                   User.session_generation, User.must_change_password, UserRole.role)
-            .join(User, User.id == ApiToken.user_id).outerjoin(UserRole, UserRole.user_id == User.id)
+    return (account_rows().add_columns(ApiToken.id.label("token_id"), ApiToken.last_used_at)
+            .join(ApiToken, ApiToken.user_id == User.id)
             .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None),
                    User.active.is_(True)))
 
@@ -114,8 +112,5 @@ def authenticate_token(session: Session, secret: str, now: datetime) -> TokenChe
     first = rows[0]
     noted = first.last_used_at is None or now - first.last_used_at >= LAST_USED_PRECISION
     if noted:
-        session.connection().execute(TOUCH, {"token_id": first.id, "now": now})
-    return TokenCheck(StaffAccount(first.user_id, first.username, first.display_name or "",
-                        frozenset(r.role for r in rows if r.role), first.locale, True, first.locked_until,
-                        credential_stamp(first.password_hash, first.session_generation or 0),
-                        bool(first.must_change_password)), noted)
+        session.connection().execute(TOUCH, {"token_id": first.token_id, "now": now})
+    return TokenCheck(account_from_rows(rows), noted)

@@ -6,11 +6,12 @@ import hashlib
 import hmac
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, literal, or_, select, update
+from sqlalchemy import bindparam, case, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine import domain, passwords
@@ -211,10 +212,33 @@ def end_sessions(session: Session, user_id: int) -> None:
                     .execution_options(synchronize_session=False))
 
 
+def account_rows() -> Any:
+    """Return a statement reading users with their roles, one row per role, to filter and read as accounts."""
+    return (select(User.id.label("user_id"), User.username, User.display_name, User.locale, User.active,
+                   User.locked_until, User.password_hash, User.session_generation, User.must_change_password,
+                   UserRole.role)
+            .select_from(User).outerjoin(UserRole, UserRole.user_id == User.id))
+
+
+def account_from_rows(rows: Sequence[Any]) -> StaffAccount | None:
+    """Return the account read by an `account_rows` statement (one user's rows), or None without rows."""
+    if not rows:
+        return None
+    first = rows[0]
+    stamp = credential_stamp(first.password_hash, first.session_generation or 0)
+    return StaffAccount(first.user_id, first.username, first.display_name or "",
+                        frozenset(r.role for r in rows if r.role), first.locale, bool(first.active),
+                        first.locked_until, stamp, bool(first.must_change_password))
+
+
+# Built once: every signed-in request reads its user and roles with it, in one statement.
+ACCOUNT_BY_ID = account_rows().where(User.id == bindparam("user_id"))
+
+
 def get_account(session: Session, user_id: int) -> StaffAccount | None:
     """Return the account with this row id, or None."""
-    user = session.get(User, user_id)
-    return account_view(user) if user is not None else None
+    # Through the session, so a change to the user made earlier in this unit is flushed and seen.
+    return account_from_rows(session.execute(ACCOUNT_BY_ID, {"user_id": user_id}).all())
 
 
 def find_account(session: Session, username: str) -> StaffAccount | None:
