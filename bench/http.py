@@ -3,7 +3,8 @@
 Concurrent clients each drive their own repair_dispatch instances (no two touch one instance): POST
 /api/v1/tasks/{id}/complete as the step's user (API token, HTTP Basic, or a signed-in session), the next
 task id read from the answer. The engine-only reference runs the same completions through the façade
-with the same number of client threads, in this process, on the same database.
+with the same number of client threads, in this process, on the same database; the three sign-in kinds
+and the engine alone take turns in rounds, so a noisy neighbour hurts all alike.
 """
 
 from __future__ import annotations
@@ -137,19 +138,24 @@ def _client(base: str, mode: str) -> dict[str, requests.Session]:
     return sessions
 
 
-def _engine_only(db: Database, first: list[str], clients: int) -> tuple[float, int]:
-    """Complete the same steps through the façade with `clients` threads; return (seconds, completions)."""
-    engine = bench_engine()
-    shares = [first[i::clients] for i in range(clients)]
+class EngineOnly:
+    """The reference: the same completions through the façade from as many threads of this process."""
 
-    def drive(ids: list[str]) -> int:
-        # As the HTTP clients do: the first task is known, each next one comes with the answer.
-        return sum(finish_repair(db, engine, task_id, "dispatch")[1] for task_id in ids)
+    def __init__(self, db: Database, clients: int) -> None:
+        self.db, self.clients = db, clients
+        self.engine = bench_engine()
+        self.pool = ThreadPoolExecutor(clients)
 
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(lambda c: drive(shares[c][:1]), range(clients)))  # warm-up, as the HTTP clients
+    def drive(self, first: list[str]) -> tuple[float, int]:
+        """Complete every task of these instances, shared among the threads; return (seconds, completions)."""
+        shares = [first[i::self.clients] for i in range(self.clients)]
+
+        def one(ids: list[str]) -> int:
+            # As the HTTP clients do: the first task is known, each next one comes with the answer.
+            return sum(finish_repair(self.db, self.engine, task_id, "dispatch")[1] for task_id in ids)
+
         started = time.perf_counter()
-        done = sum(pool.map(lambda c: drive(shares[c][1:]), range(clients)))
+        done = sum(self.pool.map(one, shares))
         return time.perf_counter() - started, done
 
 
@@ -178,47 +184,86 @@ def _drive(base: str, first_ids: list[str], http: dict[str, requests.Session], b
     return latencies, errors
 
 
-def _measure(base: str, first: list[str], clients: int, mode: str) -> tuple[float, list[float], list[str]]:
-    """Drive the instances with concurrent clients; return (seconds, latencies in ms, errors)."""
-    shares = [first[i::clients] for i in range(clients)]
-    lock = threading.Lock()
-    bar = tqdm(total=len(first) * len(STEPS), desc=f"  completions ({mode})", unit="req", leave=False)
-    with ThreadPoolExecutor(clients) as pool:
-        # Signing in (one scrypt per client and role) and one warm-up instance each: before the clock.
-        sessions = list(pool.map(lambda _: _client(base, mode), range(clients)))
-        warm = list(pool.map(lambda c: _drive(base, shares[c][:1], sessions[c], bar, lock), range(clients)))
+class HttpClients:
+    """Concurrent HTTP clients of one sign-in kind, signed in and warmed up before any clock runs."""
+
+    def __init__(self, base: str, clients: int, mode: str, warm_up: list[str], bar: Any) -> None:
+        self.base, self.clients, self.bar = base, clients, bar
+        self.lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(clients)
+        # Signing in (one scrypt per client and role) and one instance each: before the clock.
+        self.sessions = list(self.pool.map(lambda _: _client(base, mode), range(clients)))
+        self.errors = unexpected(self.drive_all(warm_up)[1])
+
+    def drive_all(self, first: list[str]) -> tuple[float, list[tuple[list[float], list[str]]]]:
+        """Complete every task of these instances, shared among the clients; return (seconds, per client)."""
+        shares = [first[i::self.clients] for i in range(self.clients)]
         started = time.perf_counter()
-        done = list(pool.map(lambda c: _drive(base, shares[c][1:], sessions[c], bar, lock), range(clients)))
-        elapsed = time.perf_counter() - started
+        def one(c: int) -> tuple[list[float], list[str]]:
+            return _drive(self.base, shares[c], self.sessions[c], self.bar, self.lock)
+
+        done = list(self.pool.map(one, range(self.clients)))
+        return time.perf_counter() - started, done
+
+
+def unexpected(done: list[tuple[list[float], list[str]]]) -> list[str]:
+    """Return the unexpected answers the clients met."""
+    return [e for _, errs in done for e in errs]
+
+
+ROUNDS = 3  # the sign-in kinds and the engine alone take turns, so a noisy neighbour hurts all alike
+
+
+def _rounds(db: Database, base: str, first: list[str], clients: int, modes: tuple[str, ...]
+            ) -> tuple[dict[str, tuple[float, list[float], list[str]]], tuple[float, int]]:
+    """Measure every kind and the engine alone in alternating rounds; return their times and counts."""
+    per_kind = len(first) // (len(modes) + 1)
+    bar = tqdm(total=len(first) * len(STEPS), desc="  completions", unit="req", leave=False)
+    slices = {kind: first[n * per_kind:(n + 1) * per_kind] for n, kind in enumerate((*modes, "engine"))}
+    drivers = {mode: HttpClients(base, clients, mode, slices[mode][:clients], bar) for mode in modes}
+    reference = EngineOnly(db, clients)
+    reference.drive(slices["engine"][:clients])  # warm-up, as the HTTP clients
+    runs: dict[str, tuple[float, list[float], list[str]]] = {m: (0.0, [], drivers[m].errors) for m in modes}
+    engine_s, engine_n = 0.0, 0
+    per_round = (per_kind - clients) // ROUNDS
+    for r in range(ROUNDS):
+        batch = slice(clients + r * per_round, clients + (r + 1) * per_round)
+        for mode in modes:
+            seconds, done = drivers[mode].drive_all(slices[mode][batch])
+            total, ms, errors = runs[mode]
+            runs[mode] = (total + seconds, ms + [x * 1000 for lat, _ in done for x in lat],
+                          errors + unexpected(done))
+        seconds, count = reference.drive(slices["engine"][batch])
+        engine_s, engine_n = engine_s + seconds, engine_n + count
+        bar.update(count)
     bar.close()
-    errors = [e for _, errs in warm + done for e in errs]
-    return elapsed, [x * 1000 for lat, _ in done for x in lat], errors
+    for pool in (*(d.pool for d in drivers.values()), reference.pool):
+        pool.shutdown()
+    return runs, (engine_s, engine_n)
 
 
 def run(results: Results, quick: bool, use_pg: bool) -> None:
     """Measure completions per second and latency through gunicorn under concurrent clients."""
-    instances, clients = (8, 4) if quick else (48, 8)
+    # Per kind and for the engine alone: one warm-up instance per client, then ROUNDS equal batches.
+    instances, clients = (4 + 3 * 4, 4) if quick else (8 + 3 * 24, 8)
     heading(f"5 HTTP: {instances} instances × {len(STEPS)} completions per sign-in kind through gunicorn "
             f"({WORKERS} workers), {clients} concurrent clients, PostgreSQL on loopback")
     if not use_pg:
         say("SKIPPED: PostgreSQL is not reachable (this figure runs on PostgreSQL)")
         results.add("5 HTTP completions", "SKIPPED (no PostgreSQL)", "n/a", "", "reported", "—")
         return
-    runs: dict[str, tuple[float, list[float], list[str]]] = {}
     modes = ("token", "basic", "session")
     with pg_database() as db, tempfile.TemporaryDirectory() as tmp:
         first = _prepare(db, (len(modes) + 1) * instances)
         proc, base = _start_server(db, Path(tmp))
         try:
-            for n, mode in enumerate(modes):
-                runs[mode] = _measure(base, first[n * instances:(n + 1) * instances], clients, mode)
+            runs, (engine_s, engine_n) = _rounds(db, base, first, clients, modes)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
-        engine_s, engine_n = _engine_only(db, first[len(modes) * instances:], clients)
     engine_only = engine_n / engine_s
-    say(f"engine only, {clients} client threads in one process (one GIL), same database: {engine_n} "
-        f"completions in {engine_s:.1f} s = {engine_only:.1f}/s")
+    say(f"engine only, {clients} client threads in one process (one GIL), same database, in turn with the "
+        f"HTTP clients ({ROUNDS} rounds): {engine_n} completions in {engine_s:.1f} s = {engine_only:.1f}/s")
     sample = hash_password("x" * 12)
     t0 = time.perf_counter()
     for _ in range(5):

@@ -78,8 +78,8 @@ def _wrap(clock: PhaseClock, owner: Any, attr: str, name: str) -> Callable[[], N
 
 def profile(db: Database, instances: int) -> dict[str, float]:
     """Run `instances` repair instances with phase timers; return seconds per phase."""
-    from sqlalchemy.orm import Session
     from SpiffWorkflow.task import Task
+    from sqlalchemy.orm import Session
 
     import engine.runtime as runtime
     from engine.notify import outbox
