@@ -228,7 +228,7 @@ def _rounds(db: Database, base: str, first: list[str], clients: int, modes: tupl
     per_round = (per_kind - clients) // ROUNDS
     for r in range(ROUNDS):
         batch = slice(clients + r * per_round, clients + (r + 1) * per_round)
-        for mode in modes:
+        for mode in (*modes[r % len(modes):], *modes[:r % len(modes)]):  # each kind goes first once
             seconds, done = drivers[mode].drive_all(slices[mode][batch])
             total, ms, errors = runs[mode]
             runs[mode] = (total + seconds, ms + [x * 1000 for lat, _ in done for x in lat],
