@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, bindparam, insert, or_, select
+from sqlalchemy import Table, and_, bindparam, cast, insert, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from engine import domain
@@ -17,6 +17,7 @@ from engine.notify.events import Event, changed_history, derive
 from engine.notify.models import Channel, Delivery, Notification, Preference
 from engine.store.models import User, UserRole
 from engine.store.pending import add_row, rows_of
+from engine.store.unit_rows import flush_pending
 from engine.store.wakeup import announce_wakeup
 
 NOTIFICATIONS: Table = Notification.__table__  # type: ignore[assignment]
@@ -34,11 +35,8 @@ def record(session: Session, events: Iterable[Event] | None = None, zone: ZoneIn
             return 0  # most units of work change nothing anyone is told about: no query at all
         events = derive(session, rows)
     written = 0
-    channels: list[Channel] | None = None
     for ev in events:
-        if channels is None:
-            channels = active_channels(session)
-        if write(session, ev, channels, zone) is not None:
+        if write(session, ev, zone=zone) is not None:
             written += 1
     if written and not session.info.get(DELIVERED_BY_CALLER) and any(
             row["status"] == "pending" for row in rows_of(session, DELIVERIES)):
@@ -47,40 +45,55 @@ def record(session: Session, events: Iterable[Event] | None = None, zone: ZoneIn
     return written
 
 
-def audience(session: Session, ev: Event) -> tuple[list[str], dict[str, Preference]]:
-    """Return an event's users (named ones, then each role's active holders) and their preferences."""
+def audience(session: Session, ev: Event) -> tuple[list[str], dict[str, Preference], list[Channel]]:
+    """Return an event's users (named ones, then role holders), their preferences and the active channels."""
+    flush_pending(session, User, UserRole, Preference, Channel)
     named = [u for u in ev.users if u]
     acting = {role: domain.current().acting_as(role) for role in ev.roles}
     wanted = sorted(set().union(*acting.values()))
     if not named and not wanted:
-        return [], {}
-    # One statement for holders and preferences alike (an event at every step: it is on the hot path).
-    # Core on the unit's connection: no ORM loading, no autoflush (the unit's rows are written by now).
+        return [], {}, active_channels(session)
+    # One statement for holders, preferences and channels alike (an event at every step: it is on the hot
+    # path, and on PostgreSQL each statement is a round trip). Core on the unit's connection: no ORM
+    # loading, no autoflush (the unit's rows are written by now).
     found = session.connection().execute(AUDIENCE, {"roles": wanted, "names": named}).all()
+    people = [row for row in found if row.row_kind == "user"]
+    channels = sorted((Channel(**{k: getattr(row, f"ch_{k}") for k in CHANNEL_COLUMNS})
+                       for row in found if row.row_kind == "channel"), key=lambda c: c.id)
     stored = {row.username: Preference(**{k: getattr(row, f"pref_{k}") for k in PREFERENCE_COLUMNS})
-              for row in found if row.pref_username is not None}
+              for row in people if row.pref_username is not None}
     names = list(named)
     for role in ev.roles:
-        names.extend(sorted({row.username for row in found if row.active and row.role in acting[role]}))
+        names.extend(sorted({row.username for row in people if row.active and row.role in acting[role]}))
     users = [u for u in dict.fromkeys(names) if u not in ev.exclude]
-    return users, stored
+    return users, stored, channels
 
 
 def _audience() -> Any:
-    """Build the statement reading role holders and named users with their preferences."""
+    """Build the statement reading role holders and named users with their preferences, and the channels."""
     prefs_table = Preference.__table__
-    return (select(User.username, UserRole.role, User.active,
-                   *(prefs_table.c[k].label(f"pref_{k}") for k in PREFERENCE_COLUMNS))
-            .select_from(User)
-            .outerjoin(UserRole, and_(UserRole.user_id == User.id,
-                                      UserRole.role.in_(bindparam("roles", expanding=True))))
-            .outerjoin(Preference, Preference.username == User.username)
-            .where(or_(UserRole.role.is_not(None), User.username.in_(bindparam("names", expanding=True)))))
+    # Each half pads the other's columns with NULLs of their type, so both decode alike.
+    holders = (select(literal("user").label("row_kind"), User.username, UserRole.role, User.active,
+                      *(prefs_table.c[k].label(f"pref_{k}") for k in PREFERENCE_COLUMNS),
+                      *(cast(null(), CHANNELS.c[k].type).label(f"ch_{k}") for k in CHANNEL_COLUMNS))
+               .select_from(User)
+               .outerjoin(UserRole, and_(UserRole.user_id == User.id,
+                                         UserRole.role.in_(bindparam("roles", expanding=True))))
+               .outerjoin(Preference, Preference.username == User.username)
+               .where(or_(UserRole.role.is_not(None),
+                          User.username.in_(bindparam("names", expanding=True)))))
+    channels = (select(literal("channel"), cast(null(), User.username.type), cast(null(), UserRole.role.type),
+                       cast(null(), User.active.type),
+                       *(cast(null(), prefs_table.c[k].type) for k in PREFERENCE_COLUMNS),
+                       *(CHANNELS.c[k] for k in CHANNEL_COLUMNS))
+                .where(CHANNELS.c.active.is_(True)))
+    return union_all(holders, channels)
 
 
-PREFERENCE_COLUMNS = tuple(c.key for c in Preference.__table__.columns)
-AUDIENCE = _audience()
 CHANNELS: Table = Channel.__table__  # type: ignore[assignment]
+PREFERENCE_COLUMNS = tuple(c.key for c in Preference.__table__.columns)
+CHANNEL_COLUMNS = tuple(c.key for c in CHANNELS.columns)
+AUDIENCE = _audience()
 ACTIVE_CHANNELS = select(CHANNELS).where(CHANNELS.c.active.is_(True)).order_by(CHANNELS.c.id)
 
 
@@ -96,17 +109,19 @@ def _channel_wants(channel: Channel, ev: Event, users: list[str]) -> bool:
     return bool(roles & set(channel.roles or [])) or bool(set(users) & set(channel.users or []))
 
 
-def write(session: Session, ev: Event, channels: list[Channel], zone: ZoneInfo = DEFAULT_ZONE, *,
-          only: bool = False) -> int | None:
+def write(session: Session, ev: Event, channels: list[Channel] | None = None, zone: ZoneInfo = DEFAULT_ZONE,
+          *, only: bool = False) -> int | None:
     """Write one notification and a delivery per channel it goes to; return its id, None when nobody gets it.
 
-    With `only`, the given channels receive it whatever they subscribe to (a test message).
+    Without `channels`, the active ones (read with the audience); with `only`, the given channels receive
+    it whatever they subscribe to (a test message).
     """
     if ev.dedupe_key is not None and session.scalar(
             select(Notification.id).where(Notification.dedupe_key == ev.dedupe_key)) is not None:
         return None
-    users, stored = audience(session, ev)
-    hooks = list(channels) if only else [c for c in channels if _channel_wants(c, ev, users)]
+    users, stored, active = audience(session, ev)
+    offered = active if channels is None else channels
+    hooks = list(offered) if only else [c for c in offered if _channel_wants(c, ev, users)]
     if not users and not hooks:
         return None
     # Core: the id names the deliveries' idempotency keys, and an ORM flush of one row cost more.

@@ -107,6 +107,15 @@ def _persisted(session: Session, states: list[Any]) -> None:
         real._register_persistent(set(states))  # noqa: SLF001
 
 
+def flush_pending(session: Session, *models: type) -> None:
+    """Flush first when the session holds new or changed objects of these models (reads past the ORM)."""
+    # A read on the unit's connection skips autoflush, which would send the unit's own task and
+    # instance rows through the ORM's flush; it must still see a user, channel or preference this
+    # same transaction added or changed.
+    if any(type(o) in models for o in session.new) or any(type(o) in models for o in session.dirty):
+        session.flush()
+
+
 def _values(obj: Any, table: Table, defaults: dict[str, Any], skip: str = "") -> dict[str, Any]:
     """Return an object's column values for its INSERT, the columns' defaults applied to the object too."""
     values = {}

@@ -84,3 +84,15 @@ def test_an_instance_row_changed_behind_the_units_back_is_a_conflict_and_nothing
     assert session.get(ProcessInstance, iid).row_version == version  # type: ignore[union-attr]
     assert [(r.element_id, r.status) for r in open_tasks(session, iid)] == [("first", "open")]
     assert session.scalars(select(TaskRow.element_id).where(TaskRow.instance_id == iid)).all() == ["first"]
+
+
+def test_a_user_added_earlier_in_the_transaction_is_seen_by_the_reads_past_the_orm(session: Session) -> None:
+    from engine.store.inbox import user_roles
+    from engine.store.models import User, UserRole
+    from tests.conftest import T0
+
+    user = User(username="new_tech", display_name="new_tech", password_hash="!", created_at=T0)
+    user.roles = [UserRole(role="technician")]
+    session.add(user)  # not flushed: the roles read goes past the ORM, and must flush it first
+    roles = user_roles(session, "new_tech")
+    assert roles is not None and "technician" in roles
