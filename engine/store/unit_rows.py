@@ -24,8 +24,10 @@ VERSION = "row_version"
 
 _updates: dict[tuple[str, tuple[str, ...]], Any] = {}
 _INSERT_TASKS = insert(TASKS)
-# A column's Python default (e.g. overdue=False) is applied by the ORM at flush: do it here instead.
+
+
 def _scalar_defaults(table: Table) -> dict[str, Any]:
+    """Return the columns' Python defaults (e.g. overdue=False): the ORM applies them at flush, we here."""
     return {c.key: c.default.arg for c in table.columns if isinstance(c.default, ScalarElementColumnDefault)}
 
 
@@ -62,6 +64,7 @@ def write_rows(session: Session) -> bool:
     grouped: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for obj in dirty:
         state = inspect(obj)
+        written.append(state)  # clean afterwards, also when nothing it holds changed
         changed = tuple(sorted(k for k in state.committed_state if k != VERSION))
         if not changed:
             continue
@@ -75,7 +78,6 @@ def write_rows(session: Session) -> bool:
             obj.row_version = old + 1
         else:
             grouped.setdefault(changed, []).append(params)
-        written.append(state)
     for changed, rows in grouped.items():
         connection.execute(_update_statement(TASKS, changed), rows)
     if new:
