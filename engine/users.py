@@ -198,7 +198,12 @@ def credential_stamp(password_hash: str, session_generation: int = 0) -> str:
 
 def account_view(user: User) -> StaffAccount:
     """Return the snapshot of a user row."""
-    return StaffAccount(user.id, user.username, user.display_name or "", user.role_ids, user.locale,
+    return _snapshot(user, user.role_ids)
+
+
+def _snapshot(user: Any, roles: frozenset[str]) -> StaffAccount:
+    """Return the snapshot of a user (an ORM row, or a plain row of `account_rows`) holding these roles."""
+    return StaffAccount(user.id, user.username, user.display_name or "", roles, user.locale,
                         bool(user.active), user.locked_until,
                         credential_stamp(user.password_hash, user.session_generation or 0),
                         bool(user.must_change_password))
@@ -214,7 +219,7 @@ def end_sessions(session: Session, user_id: int) -> None:
 
 def account_rows() -> Any:
     """Return a statement reading users with their roles, one row per role, to filter and read as accounts."""
-    return (select(User.id.label("user_id"), User.username, User.display_name, User.locale, User.active,
+    return (select(User.id, User.username, User.display_name, User.locale, User.active,
                    User.locked_until, User.password_hash, User.session_generation, User.must_change_password,
                    UserRole.role)
             .select_from(User).outerjoin(UserRole, UserRole.user_id == User.id))
@@ -222,13 +227,7 @@ def account_rows() -> Any:
 
 def account_from_rows(rows: Sequence[Any]) -> StaffAccount | None:
     """Return the account read by an `account_rows` statement (one user's rows), or None without rows."""
-    if not rows:
-        return None
-    first = rows[0]
-    stamp = credential_stamp(first.password_hash, first.session_generation or 0)
-    return StaffAccount(first.user_id, first.username, first.display_name or "",
-                        frozenset(r.role for r in rows if r.role), first.locale, bool(first.active),
-                        first.locked_until, stamp, bool(first.must_change_password))
+    return _snapshot(rows[0], frozenset(r.role for r in rows if r.role)) if rows else None
 
 
 # Built once: every signed-in request reads its user and roles with it, in one statement.

@@ -7,6 +7,8 @@ from flask_login import current_user
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Response
 
+from engine.store.db import is_sqlite
+
 from .extensions import csrf, db
 
 # Only our own origin: bpmn-js and chart.js are served from /static/vendor. bpmn-js sets inline
@@ -81,7 +83,7 @@ def load_user_early() -> None:
     _ = current_user.is_authenticated
     session = db.session()
     if (session.in_transaction() and not (session.new or session.dirty or session.deleted)
-            and session.get_bind().dialect.name == "sqlite"):
+            and is_sqlite(session.get_bind())):
         session.commit()
 
 

@@ -51,8 +51,6 @@ def audience(session: Session, ev: Event) -> tuple[list[str], dict[str, Preferen
     named = [u for u in ev.users if u]
     acting = {role: domain.current().acting_as(role) for role in ev.roles}
     wanted = sorted(set().union(*acting.values()))
-    if not named and not wanted:
-        return [], {}, active_channels(session)
     # One statement for holders, preferences and channels alike (an event at every step: it is on the hot
     # path, and on PostgreSQL each statement is a round trip). Core on the unit's connection: no ORM
     # loading, no autoflush (the unit's rows are written by now).
@@ -93,13 +91,7 @@ def _audience() -> Any:
 CHANNELS: Table = Channel.__table__  # type: ignore[assignment]
 PREFERENCE_COLUMNS = tuple(c.key for c in Preference.__table__.columns)
 CHANNEL_COLUMNS = tuple(c.key for c in CHANNELS.columns)
-AUDIENCE = _audience()
-ACTIVE_CHANNELS = select(CHANNELS).where(CHANNELS.c.active.is_(True)).order_by(CHANNELS.c.id)
-
-
-def active_channels(session: Session) -> list[Channel]:
-    """Return the active webhook channels, read as plain objects (no ORM loading on every unit)."""
-    return [Channel(**row) for row in session.connection().execute(ACTIVE_CHANNELS).mappings()]
+AUDIENCE = _audience()  # with no names and no roles, it reads the channels alone
 
 
 def _channel_wants(channel: Channel, ev: Event, users: list[str]) -> bool:

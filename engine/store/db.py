@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.store.models import Base
@@ -24,7 +24,7 @@ def default_database_url(instance_dir: str | os.PathLike[str] = "instance") -> s
     return f"sqlite:///{path / 'bpm.sqlite'}"
 
 
-def is_sqlite(bind: Engine) -> bool:
+def is_sqlite(bind: Engine | Connection) -> bool:
     """Tell whether the engine talks to SQLite."""
     return bind.dialect.name == "sqlite"
 
