@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -30,33 +30,14 @@ from engine.store.inbox import (
     task_spec_model,
     user_roles,
 )
-from engine.store.models import ProcessInstance, ProcessVersion, TaskRow
+from engine.store.locking import lock_by_task, lock_instance
+from engine.store.models import ProcessInstance, TaskRow
 from engine.store.pending import write_pending
 from engine.store.unit_rows import insert_instance, write_rows
 from engine.store.wakeup import announce_wakeup
 
 __all__ = ["ADMIN", "SYSTEM", "Actor", "Engine", "Loaded"]
 
-
-def _lock_by_task() -> Any:
-    """Build the statement that locks a task's instance and reads it with its version hash and open tasks."""
-    # A task never moves to another instance, so the subquery is safe outside the lock.
-    owner = select(TaskRow.instance_id).where(TaskRow.id == bindparam("task_id")).scalar_subquery()
-    # The row version in the statement's snapshot: when the lock had to wait for another unit's commit,
-    # PostgreSQL hands back the instance row as that unit left it but the joined task rows as the
-    # snapshot saw them, and the two versions differ.
-    seen = ProcessInstance.__table__.alias("seen")
-    snapshot_version = select(seen.c.row_version).where(seen.c.id == ProcessInstance.id).scalar_subquery()
-    return (select(ProcessInstance, ProcessVersion.content_hash, snapshot_version, TaskRow,
-                   ProcessVersion.version)
-            .join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id)
-            .outerjoin(TaskRow, and_(TaskRow.instance_id == ProcessInstance.id, TaskRow.status == "open"))
-            .where(ProcessInstance.id == owner)
-            .with_for_update(of=ProcessInstance).execution_options(populate_existing=True))
-
-
-# Built once: constructing it took longer than running it.
-LOCK_BY_TASK = _lock_by_task()
 
 FINAL = ("completed", "terminated")
 
@@ -101,8 +82,7 @@ class Engine:
 
     def _lock(self, session: Session, instance_id: int) -> ProcessInstance:
         """Lock the instance row (FOR UPDATE; SQLite holds the write lock from BEGIN IMMEDIATE)."""
-        inst = session.scalar(select(ProcessInstance).where(ProcessInstance.id == instance_id)
-                              .with_for_update().execution_options(populate_existing=True))
+        inst = lock_instance(session, instance_id)
         if inst is None:
             raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
         return inst
@@ -244,24 +224,17 @@ class Engine:
     def _task_and_lock(self, session: Session, task_id: str
                        ) -> tuple[TaskRow, ProcessInstance, str, list[TaskRow]]:
         """Lock the task's instance and read it with its version's hash and its open task rows, in one go."""
-        found = session.execute(LOCK_BY_TASK, {"task_id": task_id}).all()
-        if not found:
+        found = lock_by_task(session, task_id)
+        if found is None:
             raise NotFound(f"task {task_id} does not exist", task_id=task_id)
-        inst, content_hash = found[0][0], found[0][1]
-        definitions.note_version_number(session, inst.version_id, found[0][4])
-        open_rows = [r[3] for r in found if r[3] is not None]
-        if found[0][2] != inst.row_version:
-            # The lock waited: a fresh statement sees the task rows the previous holder committed
-            # (SQLite took its write lock at BEGIN, so it never gets here).
-            open_rows = list(session.scalars(
-                select(TaskRow).where(TaskRow.instance_id == inst.id, TaskRow.status == "open")
-                .execution_options(populate_existing=True)))
+        inst, open_rows = found.instance, found.open_rows
+        definitions.note_version_number(session, inst.version_id, found.version)
         row = next((r for r in open_rows if r.id == task_id), None)
         if row is None:  # no longer open (or never was): read it to say which
             row = session.get(TaskRow, task_id, populate_existing=True)
         if row is None:
             raise NotFound(f"task {task_id} does not exist", task_id=task_id)
-        return row, inst, content_hash, open_rows
+        return row, inst, found.content_hash, open_rows
 
     def _check_may_work(self, row: TaskRow, inst: ProcessInstance, actor: Actor, model: dict[str, Any],
                         performed_by: Mapping[str, str]) -> None:

@@ -1,0 +1,205 @@
+"""The locking read past the ORM: its objects are the ones an ORM query would have given the session."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect, select, text
+from sqlalchemy.orm import Session
+
+from engine.calendar import BusinessCalendar
+from engine.errors import Conflict
+from engine.runtime import SYSTEM, Actor, Engine
+from engine.store.db import make_session_factory
+from engine.store.locking import lock_by_task, lock_instance
+from engine.store.models import ProcessInstance, ProcessVersion, TaskRow
+from engine.store.unit_rows import write_rows
+from tests.conftest import T0, add_user
+from tests.engine.test_concurrency import _two_branches
+from tests.engine.test_lifecycle import two_step
+from tests.pg import pg_schema, schema_bind
+
+__all__ = ["pg_schema"]
+
+
+def _started(session: Session, engine: Engine, people: dict[str, Actor]) -> tuple[int, str]:
+    engine.deploy(session, two_step())
+    inst = engine.start(session, "two_step", {"unit": "A-1"}, people["cs_assistant"])
+    session.commit()
+    [task] = engine.open_tasks(session, inst.id)
+    return inst.id, task.id
+
+
+def _attributes(obj: Any) -> dict[str, Any]:
+    return {attr.key: getattr(obj, attr.key) for attr in inspect(type(obj)).column_attrs}
+
+
+def _loaded_elsewhere(factory: Callable[[], Session], model: type, key: Any) -> dict[str, Any]:
+    """Return an object's attributes as an ORM query in another session reads them."""
+    with factory() as other:
+        return _attributes(other.get(model, key))
+
+
+def _as_if_queried(session: Session, obj: Any) -> None:
+    state = inspect(obj)
+    assert state.persistent and state.session is session
+    assert not state.modified and not state.expired_attributes and not state.unloaded
+    assert session.get(type(obj), state.identity) is obj  # in the identity map: no query
+
+
+def test_the_locking_read_gives_clean_persistent_objects_equal_to_an_orm_query(
+        session_factory: Callable[[], Session], session: Session, engine: Engine,
+        people: dict[str, Actor]) -> None:
+    iid, tid = _started(session, engine, people)
+    session.expunge_all()
+    expected = (_loaded_elsewhere(session_factory, ProcessInstance, iid),
+                _loaded_elsewhere(session_factory, TaskRow, tid))
+    found = lock_by_task(session, tid)
+    assert found is not None
+    [row] = found.open_rows
+    for obj, attributes in zip((found.instance, row), expected, strict=True):
+        _as_if_queried(session, obj)
+        assert _attributes(obj) == attributes
+    version = session.get(ProcessVersion, found.instance.version_id)
+    assert version is not None
+    assert (found.content_hash, found.version) == (version.content_hash, version.version)
+    assert not session.dirty and not session.new
+    assert lock_by_task(session, "no-such-task") is None
+
+
+def test_locking_an_instance_by_id_gives_the_object_an_orm_query_would(
+        session_factory: Callable[[], Session], session: Session, engine: Engine,
+        people: dict[str, Actor]) -> None:
+    iid, _tid = _started(session, engine, people)
+    session.expunge_all()
+    expected = _loaded_elsewhere(session_factory, ProcessInstance, iid)
+    inst = lock_instance(session, iid)
+    _as_if_queried(session, inst)
+    assert _attributes(inst) == expected
+    assert lock_instance(session, iid + 1000) is None
+
+
+def test_objects_the_session_holds_are_refreshed_in_place_and_lose_their_unflushed_changes(
+        session: Session, engine: Engine, people: dict[str, Actor]) -> None:
+    iid, tid = _started(session, engine, people)
+    inst, task = session.get(ProcessInstance, iid), session.get(TaskRow, tid)
+    assert inst is not None and task is not None
+    title = inst.title
+    inst.title, task.assignee = "never flushed", "nobody"
+    # Someone else's committed change, which the held objects have not seen.
+    session.connection().execute(text("UPDATE process_instances SET unit = 'B-2' WHERE id = :i"), {"i": iid})
+    session.connection().execute(text("UPDATE tasks SET title_en = 'Renamed' WHERE id = :i"), {"i": tid})
+    found = lock_by_task(session, tid)
+    assert found is not None and found.instance is inst and found.open_rows == [task]
+    assert (inst.unit, inst.title, task.title_en, task.assignee) == ("B-2", title, "Renamed", None)
+    _as_if_queried(session, inst)
+    _as_if_queried(session, task)
+    assert not session.dirty
+    inst.title = "never flushed either"
+    assert lock_instance(session, iid) is inst and inst.title == title and not session.dirty
+
+
+def test_a_second_command_in_the_same_session_sees_what_another_session_committed(
+        session_factory: Callable[[], Session], session: Session, engine: Engine,
+        people: dict[str, Actor]) -> None:
+    iid, tid = _started(session, engine, people)
+    engine.complete(session, tid, {"ok": True}, people["cs_assistant2"])
+    session.commit()
+    [second] = engine.open_tasks(session, iid)  # the session holds the instance and its open task
+    with session_factory() as other:
+        engine.suspend(other, iid, SYSTEM, "on hold")
+        other.commit()
+    with pytest.raises(Conflict, match="suspended"):
+        engine.complete(session, second.id, {"approved": True}, people["cs_manager"])
+    session.rollback()
+    assert session.get(ProcessInstance, iid).status == "suspended"  # type: ignore[union-attr]
+
+
+def test_a_rollback_expires_the_locked_objects_and_keeps_them_in_the_session(
+        session: Session, engine: Engine, people: dict[str, Actor]) -> None:
+    _iid, tid = _started(session, engine, people)
+    session.expunge_all()
+    found = lock_by_task(session, tid)
+    assert found is not None
+    inst, [row] = found.instance, found.open_rows
+    session.rollback()
+    for obj in (inst, row):
+        state = inspect(obj)
+        assert state.persistent and obj in session and "status" in state.expired_attributes
+    assert (inst.status, row.status) == ("running", "open")  # reloaded on access
+
+
+def test_changes_to_the_locked_objects_are_written_by_the_units_row_writes(
+        session: Session, engine: Engine, people: dict[str, Actor]) -> None:
+    iid, tid = _started(session, engine, people)
+    session.expunge_all()
+    found = lock_by_task(session, tid)
+    assert found is not None
+    inst, [row] = found.instance, found.open_rows
+    version = inst.row_version
+    inst.title, row.assignee = "retitled", "cs_assistant2"
+    assert set(session.dirty) == {inst, row}
+    assert write_rows(session)
+    assert not session.dirty and inst.row_version == version + 1
+    session.commit()
+    stored = session.execute(text("SELECT title, row_version FROM process_instances WHERE id = :i"),
+                             {"i": iid}).one()
+    assigned = session.execute(text("SELECT assignee FROM tasks WHERE id = :i"), {"i": tid}).scalar()
+    assert (tuple(stored), assigned) == (("retitled", version + 1), "cs_assistant2")
+
+
+@pytest.mark.postgres
+def test_a_completion_that_waited_for_the_lock_refreshes_the_rows_its_session_held(pg_schema: str) -> None:
+    bind = schema_bind(pg_schema)
+    factory = make_session_factory(bind)
+    engine = Engine(calendar=BusinessCalendar(country=None), clock=lambda: T0)
+    try:
+        with factory() as s:
+            a = add_user(s, "a1", "cs_assistant")
+            engine.deploy(s, _two_branches())
+            iid = engine.start(s, "branches", {}, a).id
+            s.commit()
+            ids = {r.element_id: r.id for r in engine.open_tasks(s, iid)}
+        first = factory()
+        engine.complete(first, ids["left"], {}, a)  # holds the instance's lock, not committed yet
+        waiting = threading.Event()
+        errors: list[BaseException] = []
+        held: list[TaskRow] = []
+
+        def second() -> None:
+            with factory() as s:
+                # Read before the first unit commits: the session holds both rows as open.
+                held.extend(s.scalars(select(TaskRow).where(TaskRow.instance_id == iid)))
+                held.append(s.get(ProcessInstance, iid))  # type: ignore[arg-type]
+                waiting.set()
+                try:
+                    engine.complete(s, ids["right"], {}, a)  # blocks on the lock until `first` commits
+                    s.commit()
+                except BaseException as exc:  # reported by the assertion below
+                    errors.append(exc)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        waiting.wait(10)
+        with bind.connect() as watch:
+            for _ in range(200):
+                waiting_on_lock = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                if watch.exec_driver_sql(waiting_on_lock).scalar():
+                    break
+                threading.Event().wait(0.05)
+        first.commit()
+        first.close()
+        thread.join(30)
+        assert errors == []
+        with factory() as s:
+            found = s.scalars(select(TaskRow).where(TaskRow.instance_id == iid))
+            rows = {r.element_id: r.status for r in found}
+            version = s.get(ProcessInstance, iid).row_version  # type: ignore[union-attr]
+        assert rows == {"left": "completed", "right": "completed", "after": "open"}
+        # The second unit wrote on top of the first one's row version, through the objects it held.
+        assert held[-1].row_version == version
+    finally:
+        bind.dispose()
