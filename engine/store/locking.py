@@ -5,9 +5,10 @@ cost about twice the same statement sent on the session's connection: the ORM's 
 per-entity row loading and the populate_existing bookkeeping. Here the rows come from cached Core
 statements (the same columns, hence the same type conversions) and become objects as that query
 made them: a row the session does not hold yet becomes a new object, persistent and clean in its
-identity map (make_transient_to_detached + add); an object it holds is refreshed in place, its
-unflushed changes discarded, as populate_existing does. A rollback expires both like any loaded
-object, and engine.store.unit_rows writes their changes.
+identity map (make_transient_to_detached + add); an object it holds is refreshed in place, as
+populate_existing does. Changes the session holds to instances or task rows are flushed first, as
+the query's autoflush did. A rollback expires both like any loaded object, and
+engine.store.unit_rows writes their changes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.orm import ColumnProperty, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 from engine.store.models import ProcessInstance, ProcessVersion, TaskRow
+from engine.store.unit_rows import flush_pending
 
 M = TypeVar("M", ProcessInstance, TaskRow)
 
@@ -73,6 +75,7 @@ class Locked(NamedTuple):
 
 def lock_by_task(session: Session, task_id: str) -> Locked | None:
     """Lock a task's instance and read it with its version and open task rows; None when no such task."""
+    flush_pending(session, ProcessInstance, TaskRow)
     connection = session.connection()
     found = connection.execute(LOCK_BY_TASK, {"task_id": task_id}).all()
     if not found:
@@ -92,6 +95,7 @@ def lock_by_task(session: Session, task_id: str) -> Locked | None:
 
 def lock_instance(session: Session, instance_id: int) -> ProcessInstance | None:
     """Lock an instance row (FOR UPDATE; SQLite holds the write lock from BEGIN IMMEDIATE) and read it."""
+    flush_pending(session, ProcessInstance, TaskRow)
     row = session.connection().execute(LOCK_BY_ID, {"instance_id": instance_id}).first()
     return None if row is None else _as_object(session, ProcessInstance, _INSTANCE_KEYS, row)
 

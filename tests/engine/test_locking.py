@@ -82,24 +82,25 @@ def test_locking_an_instance_by_id_gives_the_object_an_orm_query_would(
     assert lock_instance(session, iid + 1000) is None
 
 
-def test_objects_the_session_holds_are_refreshed_in_place_and_lose_their_unflushed_changes(
+def test_objects_the_session_holds_are_refreshed_in_place_after_their_own_changes_are_flushed(
         session: Session, engine: Engine, people: dict[str, Actor]) -> None:
     iid, tid = _started(session, engine, people)
     inst, task = session.get(ProcessInstance, iid), session.get(TaskRow, tid)
     assert inst is not None and task is not None
-    title = inst.title
-    inst.title, task.assignee = "never flushed", "nobody"
-    # Someone else's committed change, which the held objects have not seen.
+    version = inst.row_version
+    # Changes the objects have not seen, made on the database behind the session's back...
     session.connection().execute(text("UPDATE process_instances SET unit = 'B-2' WHERE id = :i"), {"i": iid})
     session.connection().execute(text("UPDATE tasks SET title_en = 'Renamed' WHERE id = :i"), {"i": tid})
+    # ...and the session's own, not flushed yet: written first, as the ORM query's autoflush did.
+    inst.title, task.assignee = "retitled", "cs_assistant2"
     found = lock_by_task(session, tid)
     assert found is not None and found.instance is inst and found.open_rows == [task]
-    assert (inst.unit, inst.title, task.title_en, task.assignee) == ("B-2", title, "Renamed", None)
+    assert (inst.unit, inst.title, inst.row_version) == ("B-2", "retitled", version + 1)
+    assert (task.title_en, task.assignee) == ("Renamed", "cs_assistant2")
     _as_if_queried(session, inst)
     _as_if_queried(session, task)
-    assert not session.dirty
-    inst.title = "never flushed either"
-    assert lock_instance(session, iid) is inst and inst.title == title and not session.dirty
+    session.connection().execute(text("UPDATE process_instances SET unit = 'C-3' WHERE id = :i"), {"i": iid})
+    assert lock_instance(session, iid) is inst and inst.unit == "C-3" and not session.dirty
 
 
 def test_a_second_command_in_the_same_session_sees_what_another_session_committed(
