@@ -51,8 +51,33 @@ def dump_state_checked(workflow: Any) -> tuple[bytes, bool]:
         return _json_default(value)
 
     raw = json.dumps(dct, separators=(",", ":"), default=default, ensure_ascii=False)
-    faithful = not converted and json.loads(raw) == dct
+    faithful = not converted and round_trips(dct)
     return zlib.compress(raw.encode("utf-8"), 6), faithful
+
+
+def round_trips(value: Any) -> bool:
+    """Tell whether JSON gives back an equal value of the same types (what decoding and comparing would)."""
+    # One walk instead of decoding the text and comparing: a third of the dump's time. Exact types only:
+    # a tuple or a subclass comes back as a plain list, dict, str or int; a non-str key as text; nan
+    # never equals itself. Called after json.dumps, which refuses cycles and unknown types first.
+    stack = [value]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is dict:
+            for key in item:
+                if type(key) is not str:
+                    return False
+            push(item.values())
+        elif kind is list:
+            push(item)
+        elif kind is float:
+            if item != item:
+                return False
+        elif kind is not str and kind is not int and kind is not bool and item is not None:
+            return False
+    return True
 
 
 def read_state_dict(blob: bytes, state_format: int) -> dict[str, Any]:
