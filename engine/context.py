@@ -32,6 +32,8 @@ class StepContext:
     savepoint: Any = None  # opened by the running task's first write (engine.stepping closes it)
     roles_seen: dict[str, frozenset[str] | None] = field(default_factory=dict)  # see inbox.roles_in_unit
     budget: UnitBudget = field(default_factory=UnitBudget)  # shared by all the unit's sandboxed code
+    # functions(), made at its first call: binding every domain service took longer than most expressions.
+    _functions: dict[str, Callable[..., Any]] | None = field(default=None, init=False, repr=False)
 
     def before_write(self) -> None:
         """Open the running task's savepoint before its first write, so a failing script undoes it."""
@@ -50,6 +52,13 @@ class StepContext:
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         """Return the functions exposed to expressions and scripts: the engine's and the domain's."""
+        # The same dict for the whole unit: every sandbox environment copies it (SandboxEnvironment).
+        if self._functions is None:
+            self._functions = self._bind_functions()
+        return self._functions
+
+    def _bind_functions(self) -> dict[str, Callable[..., Any]]:
+        """Bind the engine's functions to this unit's clock and calendar, the domain's to this unit."""
         now, cal = self.now, self.calendar
 
         def iso(moment: datetime) -> str:

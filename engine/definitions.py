@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any, Generic, TypeVar
 
 from lxml import etree
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -258,11 +258,15 @@ class NewestVersion:
     compiled: CompiledProcess
 
 
+# Built once: constructing the statement took longer than running it (it runs at every start).
+NEWEST_VERSION = (select(ProcessVersion.id, ProcessVersion.version, ProcessVersion.content_hash)
+                  .where(ProcessVersion.process_key == bindparam("process_key"))
+                  .order_by(ProcessVersion.version.desc()).limit(1))
+
+
 def newest_compiled(session: Session, process_key: str) -> NewestVersion:
     """Return the newest version's id and number with its compiled form; a spec-cache hit reads no XML."""
-    found = session.execute(select(ProcessVersion.id, ProcessVersion.version, ProcessVersion.content_hash)
-                            .where(ProcessVersion.process_key == process_key)
-                            .order_by(ProcessVersion.version.desc()).limit(1)).first()
+    found = session.execute(NEWEST_VERSION, {"process_key": process_key}).first()
     if found is None:
         raise NotFound(f"process '{process_key}' is not deployed")
     return NewestVersion(found.id, found.version, compiled_by_id(session, found.id, found.content_hash))

@@ -71,8 +71,12 @@ def derive(session: Session, rows: list[HistoryRow]) -> list[Event]:
     """Turn a unit's history rows into notification events."""
     out: list[Event] = []
     models: dict[int, dict[str, Any]] = {}
+    # A unit's rows are mostly about one instance: look it up once, not once per row.
+    instances: dict[int, ProcessInstance | None] = {}
     for row in rows:
-        inst = session.get(ProcessInstance, row.instance_id)
+        if row.instance_id not in instances:
+            instances[row.instance_id] = session.get(ProcessInstance, row.instance_id)
+        inst = instances[row.instance_id]
         if inst is None:
             continue
         out.extend(_from_row(session, row, inst))

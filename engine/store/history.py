@@ -24,18 +24,25 @@ KINDS = (
 )
 
 
+# Tuples, not `A | B` unions: a union in the function body is built anew on every call.
+_SCALARS = (str, int, float)  # bool is an int
+_SEQUENCES = (list, tuple, set, frozenset)
+_MOMENTS = (datetime, date)
+
+
 def jsonable(value: Any) -> Any:
     """Return a JSON-safe copy of task data for a history row."""
+    # Scalars first: they are most of what task data holds.
+    if value is None or isinstance(value, _SCALARS):
+        return value
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, _SEQUENCES):
         return [jsonable(v) for v in value]
-    if isinstance(value, datetime | date):
+    if isinstance(value, _MOMENTS):
         return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
     return repr(value)
 
 

@@ -6,7 +6,8 @@ import json
 import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,14 @@ from engine import definitions
 from engine.errors import StateFormatError
 from engine.runtime import Actor, Engine
 from engine.spiff.script_engine import SandboxScriptEngine
-from engine.spiff.state import STATE_FORMAT, dump_state, load_state, read_state_dict
+from engine.spiff.state import (
+    STATE_FORMAT,
+    dump_state,
+    dump_state_checked,
+    load_state,
+    read_state_dict,
+    round_trips,
+)
 from engine.spiff.tasks import new_workflow, ready_user_tasks
 from engine.store.models import ProcessInstance, TaskRow
 from tests.bpmn_builder import Process, field_xml
@@ -186,3 +194,47 @@ def test_concurrent_dumps_give_the_bytes_of_serial_dumps() -> None:
         sys.setswitchinterval(interval)
     assert len(results) == 8 * rounds * 16
     assert all(blob == serial[i] for i, blob in results)
+
+
+def rework_workflow_with(data: dict[str, Any]) -> Any:
+    """Return a fresh rework workflow whose ready task holds these values."""
+    compiled = definitions.compile_process(rework_loop())
+    workflow = new_workflow(compiled.spec, compiled.subprocess_specs, SandboxScriptEngine(),
+                            {"initiator": "u"})
+    workflow.do_engine_steps()
+    ready_user_tasks(workflow)[0].data.update(data)
+    return workflow
+
+
+def test_a_workflow_of_plain_json_data_is_reported_faithful() -> None:
+    plain = {"s": "文字", "i": 3, "f": 1.5, "inf": float("inf"), "zero": -0.0, "b": True, "n": None,
+             "l": [1, "x", [False], {"k": 2.0}], "d": {"nested": {"deep": [None]}}, "big": 10**30}
+    assert dump_state_checked(rework_workflow_with(plain))[1] is True
+
+
+class Text(str):
+    """A str subclass: JSON hands back a plain str."""
+
+
+@pytest.mark.parametrize("value", [
+    (1, 2), [1, (2,)], date(2026, 1, 2), datetime(2026, 1, 2, tzinfo=UTC), Decimal("1.5"), {1: "a"},
+    {True: "a"}, {None: "a"}, {"k": {1.5: "a"}}, float("nan"), [float("nan")], Text("x"),
+], ids=["tuple", "nested tuple", "date", "datetime", "decimal", "int key", "bool key", "None key",
+        "nested float key", "nan", "nan in list", "str subclass"])
+def test_data_json_would_change_is_reported_unfaithful(value: Any) -> None:
+    assert dump_state_checked(rework_workflow_with({"v": value}))[1] is False
+
+
+def test_a_set_in_task_data_is_refused_as_before() -> None:
+    with pytest.raises(TypeError, match="set cannot be stored"):
+        dump_state_checked(rework_workflow_with({"v": {1, 2}}))
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ({"a": [1, 2.5, "x", None, True, {"b": []}]}, True), ([], True), ({}, True), ("x", True), (0, True),
+    (float("-inf"), True), ((1,), False), ({2: 3}, False), (float("nan"), False), ([[[(1,)]]], False),
+    ({"a": {"b": {3.0: 1}}}, False), ([{"a": [None, {"b": float("nan")}]}], False),
+])
+def test_round_trips_tells_whether_json_gives_back_an_equal_value_of_the_same_types(
+        value: Any, expected: bool) -> None:
+    assert round_trips(value) is expected
