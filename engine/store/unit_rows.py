@@ -106,30 +106,34 @@ def _send(session: Session, sends: list[tuple[Any, Any]], results: list[Any]) ->
     if not sends:
         return
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        # SQLite answers in-process: nothing to save.
+    driver = connection.dialect.loaded_dbapi
+    if len(sends) == 1 or connection.dialect.name != "postgresql" or not driver.Pipeline.is_supported():
+        # SQLite answers in-process: nothing to save (nor without libpq 14's pipeline mode).
         results.extend(connection.execute(statement, params) for statement, params in sends)
         return
-    # psycopg's pipeline (also for one statement: the version check reads its count the same way): the
-    # answers all arrive at the block's end, so nothing inside reads a result. A statement's error may
-    # surface there, from the driver: raised as SQLAlchemy raises the others.
-    dbapi = connection.connection.driver_connection
+    # psycopg's pipeline: the answers all arrive at the block's end, so nothing inside reads a result. A
+    # statement's error may surface there, from the driver: raised as SQLAlchemy raises the others.
     try:
-        with dbapi.pipeline():  # type: ignore[union-attr]
+        with connection.connection.driver_connection.pipeline():  # type: ignore[union-attr]
             for statement, params in sends:
                 results.append(connection.execute(statement, params))
-    except connection.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(None, None, exc, connection.dialect.loaded_dbapi.Error,
-                                  dialect=connection.dialect) from exc
+    except driver.Error as exc:
+        raise DBAPIError.instance(None, None, exc, driver.Error, dialect=connection.dialect) from exc
 
 
 def _check_versions(guarded: list[tuple[ProcessInstance, int, int]], results: list[Any]) -> None:
     """Raise StaleDataError when a guarded instance update found its row at another version."""
     for obj, old, index in guarded:
-        # The DB-API cursor's own count: in psycopg's pipeline it reaches the cursor when the pipeline
-        # ends, after SQLAlchemy read (-1) and closed it; sqlite3's closed cursor keeps its count too.
-        if index < len(results) and results[index].context.cursor.rowcount == 0:
+        if index < len(results) and _rowcount(results[index]) == 0:
             raise StaleDataError(f"instance {obj.id} changed since row version {old}")
+
+
+def _rowcount(result: Any) -> int:
+    """Return the rows an UPDATE matched, also when it went out in a pipeline."""
+    # SQLAlchemy reads the count as the statement is handed over: in psycopg's pipeline that is before
+    # the answer (-1), which reaches the DB-API cursor itself when the pipeline ends.
+    count: int = result.rowcount
+    return count if count >= 0 else result.context.cursor.rowcount
 
 
 def insert_instance(session: Session, inst: ProcessInstance) -> None:
