@@ -145,12 +145,12 @@ class Engine:
     def _flush(self, session: Session, loaded: Loaded | None = None) -> None:
         """Flush, turning a lost optimistic-lock race into a Conflict; then write the unit's queued rows."""
         try:
-            if not write_rows(session):
+            if not write_rows(session):  # the unit's rows and its queued ones (history) together
                 session.flush()
+                # History (and any row queued with engine.store.pending.add_row): one insert per table.
+                write_pending(session)
         except StaleDataError as exc:
             raise Conflict("the instance changed meanwhile; reload and try again") from exc
-        # History (and any row queued with engine.store.pending.add_row) goes out as one insert per table.
-        write_pending(session)
         if loaded is not None and loaded.reusable:
             # Under the row version just written; kept only if the unit commits.
             inst = loaded.instance

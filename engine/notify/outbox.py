@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, bindparam, cast, insert, literal, null, or_, select, union_all
+from sqlalchemy import Table, and_, bindparam, cast, func, insert, literal, null, or_, select, true, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from engine import domain
@@ -16,7 +17,7 @@ from engine.notify import prefs
 from engine.notify.events import Event, changed_history, derive
 from engine.notify.models import Channel, Delivery, Notification, Preference
 from engine.store.models import User, UserRole
-from engine.store.pending import add_row, rows_of
+from engine.store.pending import add_rows, add_written, rows_of
 from engine.store.unit_rows import flush_pending
 from engine.store.wakeup import announce_wakeup
 
@@ -116,26 +117,62 @@ def write(session: Session, ev: Event, channels: list[Channel] | None = None, zo
     hooks = list(offered) if only else [c for c in offered if _channel_wants(c, ev, users)]
     if not users and not hooks:
         return None
-    # Core: the id names the deliveries' idempotency keys, and an ORM flush of one row cost more.
-    note_id = int(session.connection().execute(NEW_NOTIFICATION, dict(
-        dedupe_key=ev.dedupe_key, event=ev.kind, urgent=ev.urgent, instance_id=ev.instance_id,
-        task_id=ev.task_id, element_id=ev.element_id, role=ev.role, assignee=ev.assignee, actor=ev.actor,
-        title_zh=ev.title_zh[:300], title_en=ev.title_en[:300], message_zh=ev.message_zh,
-        message_en=ev.message_en, due_at=ev.due_at, created_at=ev.at, path=_path(ev))).scalar_one())
+    deliveries = []
     for user in users:
         pref = stored.get(user)
         if ev.kind not in prefs.muted(pref, "app"):
-            _deliver(session, note_id, f"app:{user}", status="sent", at=ev.at)
+            deliveries.append(_delivery(f"app:{user}", status="sent", at=ev.at))
         mailed = pref is not None and pref.email and pref.email_enabled
         if mailed and pref is not None and ev.kind not in prefs.muted(pref, "email"):
             quiet = None if ev.urgent else prefs.quiet_until(pref, ev.at, zone)
-            _deliver(session, note_id, f"email:{user}", address=pref.email, at=quiet or ev.at)
+            deliveries.append(_delivery(f"email:{user}", address=pref.email, at=quiet or ev.at))
     for hook in hooks:
-        _deliver(session, note_id, f"webhook:{hook.id}", address=hook.url, at=ev.at)
+        deliveries.append(_delivery(f"webhook:{hook.id}", address=hook.url, at=ev.at))
+    return _insert(session, ev, deliveries)
+
+
+def _insert(session: Session, ev: Event, deliveries: list[dict[str, Any]]) -> int:
+    """Insert the notification and its deliveries (one statement on PostgreSQL); return its id."""
+    note: dict[str, Any] = dict(
+        dedupe_key=ev.dedupe_key, event=ev.kind, urgent=ev.urgent, instance_id=ev.instance_id,
+        task_id=ev.task_id, element_id=ev.element_id, role=ev.role, assignee=ev.assignee, actor=ev.actor,
+        title_zh=ev.title_zh[:300], title_en=ev.title_en[:300], message_zh=ev.message_zh,
+        message_en=ev.message_en, due_at=ev.due_at, created_at=ev.at, path=_path(ev))
+    # Core: the id names the deliveries' idempotency keys, and an ORM flush of one row cost more.
+    connection = session.connection()
+    on_pg = connection.dialect.name == "postgresql"
+    if on_pg:
+        # Each statement is a round trip there: the deliveries ride along as arrays, keyed in SQL.
+        note.update({f"d_{k}": [row[k] for row in deliveries] for k in DELIVERY_ARRAYS})
+    note_id = int(connection.execute(NOTIFICATION_WITH_DELIVERIES if on_pg else NEW_NOTIFICATION, note)
+                  .scalar_one())
+    for row in deliveries:
+        row["notification_id"], row["idempotency_key"] = note_id, f"{note_id}:{row['channel']}"
+    # Written along on PostgreSQL; on SQLite queued, for the unit's one insert of deliveries at commit.
+    (add_written if on_pg else add_rows)(session, DELIVERIES, deliveries)
     return note_id
 
 
 NEW_NOTIFICATION = insert(NOTIFICATIONS).returning(NOTIFICATIONS.c.id)
+DELIVERY_ARRAYS = ("channel", "address", "status", "next_attempt_at", "sent_at")
+
+
+def _with_deliveries() -> Any:
+    """Build the PostgreSQL statement inserting a notification and, from its new id, its deliveries."""
+    note = insert(NOTIFICATIONS).values({c: bindparam(c.key) for c in NOTIFICATIONS.c if c.key != "id"}) \
+        .returning(NOTIFICATIONS.c.id).cte("note")
+    given = func.unnest(*(bindparam(f"d_{k}", type_=ARRAY(DELIVERIES.c[k].type)) for k in DELIVERY_ARRAYS)) \
+        .table_valued(*DELIVERY_ARRAYS).render_derived()
+    rows = select(note.c.id, given.c.channel, func.concat(note.c.id, ":", given.c.channel), given.c.address,
+                  given.c.status, literal(0), given.c.next_attempt_at, literal(""), given.c.sent_at, null()) \
+        .select_from(note).join(given, true())
+    deliveries = insert(DELIVERIES).from_select(
+        ["notification_id", "channel", "idempotency_key", "address", "status", "attempts", "next_attempt_at",
+         "last_error", "sent_at", "read_at"], rows).cte("deliveries")
+    return select(note.c.id).add_cte(deliveries)
+
+
+NOTIFICATION_WITH_DELIVERIES = _with_deliveries()
 
 
 def _path(ev: Event) -> str:
@@ -145,11 +182,9 @@ def _path(ev: Event) -> str:
     return f"/records/{ev.instance_id}" if ev.instance_id else ""
 
 
-def _deliver(session: Session, note_id: int, channel: str, *, at: datetime, status: str = "pending",
-             address: str = "") -> None:
+def _delivery(channel: str, *, at: datetime, status: str = "pending", address: str = "") -> dict[str, Any]:
+    """Return a delivery row, its notification id and idempotency key still to come."""
     # In-app rows are delivered by being written; the others wait for the worker from `at`.
-    # Queued: the unit's deliveries go out in one insert at commit.
-    add_row(session, DELIVERIES, dict(
-        notification_id=note_id, channel=channel, idempotency_key=f"{note_id}:{channel}", address=address,
-        status=status, attempts=0, next_attempt_at=None if status == "sent" else at,
-        last_error="", sent_at=at if status == "sent" else None, read_at=None))
+    return dict(notification_id=None, channel=channel, idempotency_key=None, address=address, status=status,
+                attempts=0, next_attempt_at=None if status == "sent" else at, last_error="",
+                sent_at=at if status == "sent" else None, read_at=None)

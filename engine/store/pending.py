@@ -1,8 +1,9 @@
 """Rows a unit of work appends (history, and any other append-only table), written in one insert per table.
 
 This is the one place to add rows that must commit with the instance: call `add_row(session, table,
-values)` anywhere in the unit; `write_pending` sends each table's rows as one executemany INSERT
-(no RETURNING) when the façade flushes or the session commits, and a rollback drops them.
+values)` anywhere in the unit; each table's rows go out as one executemany INSERT (no RETURNING) with
+the unit's own rows when the façade flushes (`take_pending`, one pipeline on PostgreSQL), or by
+`write_pending` when the session commits, and a rollback drops them.
 """
 
 from __future__ import annotations
@@ -18,31 +19,49 @@ _WRITTEN = "bpm_written_rows"  # rows already inserted in this transaction, for 
 
 def add_row(session: Session, table: Table, values: dict[str, Any]) -> None:
     """Queue one row for `table`, to be inserted with the unit's other rows of that table."""
+    add_rows(session, table, [values])
+
+
+def add_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Queue rows for `table`, to be inserted with the unit's other rows of that table."""
     queued: dict[Table, list[dict[str, Any]]] = session.info.setdefault(_KEY, {})
-    queued.setdefault(table, []).append(values)
+    queued.setdefault(table, []).extend(rows)
+
+
+def add_written(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Record rows of `table` the caller inserted itself in this transaction, for `rows_of`."""
+    session.info.setdefault(_WRITTEN, {}).setdefault(table, []).extend(rows)
 
 
 def write_pending(session: Session) -> int:
     """Insert every queued row, one statement per table in the order tables were first used; return rows."""
-    queued: dict[Table, list[dict[str, Any]]] | None = session.info.pop(_KEY, None)
-    if not queued:
+    sends = take_pending(session)
+    if not sends:
         return 0
-    written = 0
     connection = session.connection()  # Core on the unit's connection: no ORM execute, no autoflush
-    for table, rows in queued.items():
+    for statement, rows in sends:
+        connection.execute(statement, rows)
+    return sum(len(rows) for _statement, rows in sends)
+
+
+def take_pending(session: Session) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """Return the queued rows' inserts (statement, rows) for the caller to send now, recorded as written."""
+    queued: dict[Table, list[dict[str, Any]]] | None = session.info.pop(_KEY, None)
+    sends = []
+    for table, rows in (queued or {}).items():
         # executemany of one cached statement: SQLite runs it in one call, psycopg pipelines it in one
         # round trip. (A multi-VALUES insert is compiled anew for each row count: it cost more than it saved.)
-        connection.execute(_insert(table), rows)
-        written += len(rows)
-        session.info.setdefault(_WRITTEN, {}).setdefault(table, []).extend(rows)
-    return written
+        sends.append((_insert(table), rows))
+        add_written(session, table, rows)
+    return sends
 
 
 def _insert(table: Table) -> Any:
     """Return the cached INSERT of a table's rows."""
     found = _INSERTS.get(table)
     if found is None:
-        found = _INSERTS[table] = insert(table)
+        # inline(): no RETURNING of a single row's new id, which a pipeline could not answer in time.
+        found = _INSERTS[table] = insert(table).inline()
     return found
 
 

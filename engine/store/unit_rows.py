@@ -5,6 +5,8 @@ Core statement: on the hot path (every completion changes its instance and one o
 adds one or two) the flush was the largest single cost. `write_rows` sends those rows itself and then
 registers them with the session as its flush would, so the objects the façade returns stay live and
 clean. Anything else in the session (another model, a deletion) leaves the whole flush to the ORM.
+On PostgreSQL they and the unit's queued rows (history) go out in one psycopg pipeline: one round trip
+for all of them (loopback costs about 0.27 ms per statement), the version check read when it ends.
 """
 
 from __future__ import annotations
@@ -12,18 +14,20 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, inspect, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from engine.store.models import ProcessInstance, TaskRow
+from engine.store.pending import take_pending
 
 INSTANCES: Table = ProcessInstance.__table__  # type: ignore[assignment]
 TASKS: Table = TaskRow.__table__  # type: ignore[assignment]
 VERSION = "row_version"
 
 _updates: dict[tuple[str, tuple[str, ...]], Any] = {}
-_INSERT_TASKS = insert(TASKS)
+_INSERT_TASKS = insert(TASKS).inline()  # no RETURNING: it may go in a pipeline, whose answers come late
 
 
 def _scalar_defaults(table: Table) -> dict[str, Any]:
@@ -51,16 +55,18 @@ def _update_statement(table: Table, columns: tuple[str, ...]) -> Any:
 
 
 def write_rows(session: Session) -> bool:
-    """Write the session's new task rows and changed instance and task rows; False leaves it to the ORM."""
+    """Write the unit's new and changed instance and task rows, then its queued rows; False: the ORM's turn.
+
+    On PostgreSQL they go out in one pipeline: one round trip instead of one per statement.
+    """
     new, dirty = list(session.new), list(session.dirty)
-    if not new and not dirty:
-        return True
     if session.deleted or any(type(o) is not TaskRow for o in new) or any(
             type(o) is not TaskRow and type(o) is not ProcessInstance for o in dirty):
         return False
-    connection = session.connection()
+    sends: list[tuple[Any, Any]] = []  # (statement, parameters), in order
+    guarded: list[tuple[ProcessInstance, int, int]] = []  # (instance, its old row version, its send)
     written = []
-    # Instances first: a task row must not reach the database before the version check of its instance.
+    # Instances first: their version checks' answers come back before any later statement can fail.
     grouped: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for obj in dirty:
         state = inspect(obj)
@@ -73,18 +79,61 @@ def write_rows(session: Session) -> bool:
         if type(obj) is ProcessInstance:
             old = obj.row_version
             params["w_old"], params["w_new"] = old, old + 1
-            if connection.execute(_update_statement(INSTANCES, changed), params).rowcount != 1:
-                raise StaleDataError(f"instance {obj.id} changed since row version {old}")
-            obj.row_version = old + 1
+            guarded.append((obj, old, len(sends)))
+            sends.append((_update_statement(INSTANCES, changed), params))
         else:
             grouped.setdefault(changed, []).append(params)
-    for changed, rows in grouped.items():
-        connection.execute(_update_statement(TASKS, changed), rows)
+    sends.extend((_update_statement(TASKS, changed), rows) for changed, rows in grouped.items())
     if new:
-        connection.execute(_INSERT_TASKS, [_values(row, TASKS, _TASK_DEFAULTS) for row in new])
+        sends.append((_INSERT_TASKS, [_values(row, TASKS, _TASK_DEFAULTS) for row in new]))
         written.extend(inspect(row) for row in new)
+    sends.extend(take_pending(session))
+    results: list[Any] = []
+    try:
+        _send(session, sends, results)
+    except DBAPIError:
+        _check_versions(guarded, results)  # a lost race is the cause, whatever statement after it failed
+        raise
+    _check_versions(guarded, results)
+    for obj, old, _index in guarded:
+        obj.row_version = old + 1
     _persisted(session, written)
     return True
+
+
+def _send(session: Session, sends: list[tuple[Any, Any]], results: list[Any]) -> None:
+    """Execute the statements in order, appending their results; one round trip for all on PostgreSQL."""
+    if not sends:
+        return
+    connection = session.connection()
+    driver = connection.dialect.loaded_dbapi
+    if len(sends) == 1 or connection.dialect.name != "postgresql" or not driver.Pipeline.is_supported():
+        # SQLite answers in-process: nothing to save (nor without libpq 14's pipeline mode).
+        results.extend(connection.execute(statement, params) for statement, params in sends)
+        return
+    # psycopg's pipeline: the answers all arrive at the block's end, so nothing inside reads a result. A
+    # statement's error may surface there, from the driver: raised as SQLAlchemy raises the others.
+    try:
+        with connection.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+            for statement, params in sends:
+                results.append(connection.execute(statement, params))
+    except driver.Error as exc:
+        raise DBAPIError.instance(None, None, exc, driver.Error, dialect=connection.dialect) from exc
+
+
+def _check_versions(guarded: list[tuple[ProcessInstance, int, int]], results: list[Any]) -> None:
+    """Raise StaleDataError when a guarded instance update found its row at another version."""
+    for obj, old, index in guarded:
+        if index < len(results) and _rowcount(results[index]) == 0:
+            raise StaleDataError(f"instance {obj.id} changed since row version {old}")
+
+
+def _rowcount(result: Any) -> int:
+    """Return the rows an UPDATE matched, also when it went out in a pipeline."""
+    # SQLAlchemy reads the count as the statement is handed over: in psycopg's pipeline that is before
+    # the answer (-1), which reaches the DB-API cursor itself when the pipeline ends.
+    count: int = result.rowcount
+    return count if count >= 0 else result.context.cursor.rowcount
 
 
 def insert_instance(session: Session, inst: ProcessInstance) -> None:
