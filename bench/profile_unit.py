@@ -92,17 +92,17 @@ def profile(db: Database, instances: int) -> dict[str, float]:
     for _ in range(3):
         engine_repair_instance(db, engine)
     undo = [
-        _wrap(clock, runtime.Engine, "_task_and_lock", "lock + read instance and tasks (ORM)"),
+        _wrap(clock, runtime.Engine, "_task_and_lock", "lock + read instance and tasks (Core)"),
         _wrap(clock, runtime.Engine, "_validated", "form validation"),
         _wrap(clock, runtime, "load_state", "state load (deserialize)"),
         _wrap(clock, runtime, "dump_state_checked", "state dump (serialize)"),
         _wrap(clock, Stepper, "run", "automatic steps (engine's stepper)"),
         _wrap(clock, runtime, "sync_inbox", "inbox sync (ORM)"),
         _wrap(clock, Session, "flush", "ORM flush"),
-        _wrap(clock, runtime, "write_rows", "instance and task writes (Core)"),
+        _wrap(clock, runtime, "write_rows", "instance, task and history writes (Core)"),
         _wrap(clock, runtime, "insert_instance", "instance insert (Core)"),
         _wrap(clock, outbox, "record", "notifications (outbox)"),
-        _wrap(clock, pending, "write_pending", "history insert (Core)"),
+        _wrap(clock, pending, "write_pending", "rows queued until commit (Core)"),
         _wrap(clock, Session, "commit", "commit"),
         _wrap(clock, runtime.Engine, "open_tasks", "client finding its next task"),
         _wrap(clock, runtime.Engine, "_load", "workflow from cache or spec"),
