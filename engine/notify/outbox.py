@@ -7,8 +7,24 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (JSON, Table, and_, any_, bindparam, cast, func, insert, literal, literal_column, null, or_,
-                        select, true, union_all)
+from sqlalchemy import (
+    JSON,
+    Select,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -77,7 +93,8 @@ def _one_of(column: Any, name: str, on_pg: bool) -> Any:
     # give each length of list its own SQL; an array (PostgreSQL) or a JSON text (SQLite) does neither.
     if on_pg:
         return column == any_(bindparam(name, type_=ARRAY(column.type)))
-    members = select(literal_column("value")).select_from(func.json_each(bindparam(name, type_=JSON)))
+    listed = func.json_each(bindparam(name, type_=JSON))
+    members: Select[Any] = select(literal_column("value")).select_from(listed)
     return column.in_(members.scalar_subquery())
 
 

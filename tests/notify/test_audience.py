@@ -18,13 +18,13 @@ def audience_read_is_one_sql_text(session: Session) -> None:
     prefs.save(session, "tech_li", {"email": "li@test.local"})
     hook = channels.add_webhook(session, "http://hooks.test/tech", roles=["technician"], now=T0)
     events = [Event("task_ready", None, T0, roles=("technician",)),
-              Event("process", None, T0, users=("cs_chen", "boss"), roles=("technician", "engineering_dispatcher"),
-                    exclude=("tech_wang",)),
+              Event("process", None, T0, users=("cs_chen", "boss"),
+                    roles=("technician", "engineering_dispatcher"), exclude=("tech_wang",)),
               Event("instance_ended", None, T0, users=("cs_chen",))]
     with statements(session) as sql:
         found = [outbox.audience(session, ev) for ev in events]
-    assert [users for users, _, _ in found] == [["tech_li", "tech_wang"], ["cs_chen", "boss", "tech_li", "disp_zhao"],
-                                                ["cs_chen"]]
+    assert [users for users, _, _ in found] == [["tech_li", "tech_wang"],
+                                                ["cs_chen", "boss", "tech_li", "disp_zhao"], ["cs_chen"]]
     assert [sorted(stored) for _, stored, _ in found] == [["tech_li"], ["tech_li"], []]
     assert found[0][1]["tech_li"].email == "li@test.local"
     assert all([c.id for c in active] == [hook.id] for _, _, active in found)
