@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     JSON,
     Select,
+    String,
     Table,
     and_,
     any_,
@@ -92,7 +93,8 @@ def _one_of(column: Any, name: str, on_pg: bool) -> Any:
     # An expanding IN would render the statement anew at every execution (a cost on the hot path) and
     # give each length of list its own SQL; an array (PostgreSQL) or a JSON text (SQLite) does neither.
     if on_pg:
-        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+        # An array of unbounded text: a cast to the column's length would cut a longer name to match.
+        return column == any_(bindparam(name, type_=ARRAY(String())))
     listed = func.json_each(bindparam(name, type_=JSON))
     members: Select[Any] = select(literal_column("value")).select_from(listed)
     return column.in_(members.scalar_subquery())
