@@ -7,7 +7,25 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, bindparam, cast, func, insert, literal, null, or_, select, true, union_all
+from sqlalchemy import (
+    JSON,
+    Select,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -55,7 +73,9 @@ def audience(session: Session, ev: Event) -> tuple[list[str], dict[str, Preferen
     # One statement for holders, preferences and channels alike (an event at every step: it is on the hot
     # path, and on PostgreSQL each statement is a round trip). Core on the unit's connection: no ORM
     # loading, no autoflush (the unit's rows are written by now).
-    found = session.connection().execute(AUDIENCE, {"roles": wanted, "names": named}).all()
+    connection = session.connection()
+    found = connection.execute(AUDIENCE[connection.dialect.name == "postgresql"],
+                               {"roles": wanted, "names": named}).all()
     people = [row for row in found if row.row_kind == "user"]
     channels = sorted((Channel(**{k: getattr(row, f"ch_{k}") for k in CHANNEL_COLUMNS})
                        for row in found if row.row_kind == "channel"), key=lambda c: c.id)
@@ -68,7 +88,19 @@ def audience(session: Session, ev: Event) -> tuple[list[str], dict[str, Preferen
     return users, stored, channels
 
 
-def _audience() -> Any:
+def _one_of(column: Any, name: str, on_pg: bool) -> Any:
+    """Return "column is in the list bound as `name`", the list one parameter however long it is."""
+    # An expanding IN would render the statement anew at every execution (a cost on the hot path) and
+    # give each length of list its own SQL; an array (PostgreSQL) or a JSON text (SQLite) does neither.
+    if on_pg:
+        # An array of unbounded text: a cast to the column's length would cut a longer name to match.
+        return column == any_(bindparam(name, type_=ARRAY(String())))
+    listed = func.json_each(bindparam(name, type_=JSON))
+    members: Select[Any] = select(literal_column("value")).select_from(listed)
+    return column.in_(members.scalar_subquery())
+
+
+def _audience(on_pg: bool) -> Any:
     """Build the statement reading role holders and named users with their preferences, and the channels."""
     prefs_table = Preference.__table__
     # Each half pads the other's columns with NULLs of their type, so both decode alike.
@@ -77,10 +109,10 @@ def _audience() -> Any:
                       *(cast(null(), CHANNELS.c[k].type).label(f"ch_{k}") for k in CHANNEL_COLUMNS))
                .select_from(User)
                .outerjoin(UserRole, and_(UserRole.user_id == User.id,
-                                         UserRole.role.in_(bindparam("roles", expanding=True))))
+                                         _one_of(UserRole.role, "roles", on_pg)))
                .outerjoin(Preference, Preference.username == User.username)
                .where(or_(UserRole.role.is_not(None),
-                          User.username.in_(bindparam("names", expanding=True)))))
+                          _one_of(User.username, "names", on_pg))))
     channels = (select(literal("channel"), cast(null(), User.username.type), cast(null(), UserRole.role.type),
                        cast(null(), User.active.type),
                        *(cast(null(), prefs_table.c[k].type) for k in PREFERENCE_COLUMNS),
@@ -92,7 +124,8 @@ def _audience() -> Any:
 CHANNELS: Table = Channel.__table__  # type: ignore[assignment]
 PREFERENCE_COLUMNS = tuple(c.key for c in Preference.__table__.columns)
 CHANNEL_COLUMNS = tuple(c.key for c in CHANNELS.columns)
-AUDIENCE = _audience()  # with no names and no roles, it reads the channels alone
+# By "on PostgreSQL?"; with no names and no roles, it reads the channels alone.
+AUDIENCE = {on_pg: _audience(on_pg) for on_pg in (False, True)}
 
 
 def _channel_wants(channel: Channel, ev: Event, users: list[str]) -> bool:

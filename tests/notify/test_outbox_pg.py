@@ -22,6 +22,7 @@ from tests.engine.test_statements_per_unit import statements, verbs
 from tests.pg import private_schema, schema_bind
 
 from .conftest import dispatch_process, start_dispatch
+from .test_audience import audience_read_is_one_sql_text
 
 pytestmark = pytest.mark.postgres
 
@@ -57,6 +58,14 @@ def test_a_units_notification_reaches_its_role_webhook_and_people_from_one_read_
     assert sent == ["app:tech_wang", f"webhook:{for_technicians}"]
     # The audience, preferences and channels are one read: no separate read of the channels.
     assert verbs(sql).count("SELECT notification_channels") == 0
+
+
+def test_the_audience_read_is_one_sql_text_whatever_the_number_of_roles_and_names_on_postgresql(
+        schema: str) -> None:
+    bind = schema_bind(schema)
+    with make_session_factory(bind)() as s:
+        audience_read_is_one_sql_text(s)
+    bind.dispose()
 
 
 def _tell_everyone(factory: Callable[[], Session]) -> tuple[list[dict[str, Any]], list[str]]:
