@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +14,7 @@ from engine.calendar import BusinessCalendar
 from engine.errors import Conflict
 from engine.runtime import Actor, Engine
 from engine.store.db import make_engine, make_session_factory
-from engine.store.models import HistoryEvent, TaskRow
+from engine.store.models import HistoryEvent, ProcessInstance, TaskRow
 from tests.bpmn_builder import Process, field_xml
 from tests.conftest import T0, add_user
 from tests.pg import pg_schema, schema_bind
@@ -127,7 +128,9 @@ def _two_branches() -> str:
 
 
 @pytest.mark.postgres
-def test_a_completion_that_waited_for_the_lock_sees_the_tasks_the_first_one_committed(pg_schema: str) -> None:
+@pytest.mark.parametrize("holding", [False, True], ids=["fresh session", "session holding stale rows"])
+def test_a_completion_that_waited_for_the_lock_sees_the_tasks_the_first_one_committed(pg_schema: str,
+                                                                                    holding: bool) -> None:
     bind = schema_bind(pg_schema)
     factory = make_session_factory(bind)
     engine = Engine(calendar=BusinessCalendar(country=None), clock=lambda: T0)
@@ -142,9 +145,13 @@ def test_a_completion_that_waited_for_the_lock_sees_the_tasks_the_first_one_comm
         engine.complete(first, ids["left"], {}, a)  # holds the instance's lock, not committed yet
         waiting = threading.Event()
         errors: list[BaseException] = []
+        held: list[Any] = []
 
         def second() -> None:
             with factory() as s:
+                if holding:  # read before the first unit commits: the session holds both tasks as open
+                    held.extend(s.scalars(select(TaskRow).where(TaskRow.instance_id == iid)))
+                    held.append(s.get(ProcessInstance, iid))
                 waiting.set()
                 try:
                     engine.complete(s, ids["right"], {}, a)  # blocks on the lock until `first` commits
@@ -169,7 +176,10 @@ def test_a_completion_that_waited_for_the_lock_sees_the_tasks_the_first_one_comm
         with factory() as s:
             found = s.scalars(select(TaskRow).where(TaskRow.instance_id == iid))
             rows = {r.element_id: r.status for r in found}
+            version = s.get(ProcessInstance, iid).row_version  # type: ignore[union-attr]
         # A stale read of the open tasks would have cancelled "left" and never opened "after".
         assert rows == {"left": "completed", "right": "completed", "after": "open"}
+        if holding:  # the objects the session held were refreshed and written through
+            assert held[-1].row_version == version
     finally:
         bind.dispose()

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
-from engine.calendar import BusinessCalendar
 from engine.errors import Conflict
 from engine.runtime import SYSTEM, Actor, Engine
-from engine.store.db import make_session_factory
 from engine.store.locking import lock_by_task, lock_instance
 from engine.store.models import ProcessInstance, ProcessVersion, TaskRow
 from engine.store.unit_rows import write_rows
-from tests.conftest import T0, add_user
-from tests.engine.test_concurrency import _two_branches
 from tests.engine.test_lifecycle import two_step
-from tests.pg import pg_schema, schema_bind
-
-__all__ = ["pg_schema"]
 
 
 def _started(session: Session, engine: Engine, people: dict[str, Actor]) -> tuple[int, str]:
@@ -31,6 +23,17 @@ def _started(session: Session, engine: Engine, people: dict[str, Actor]) -> tupl
     session.commit()
     [task] = engine.open_tasks(session, inst.id)
     return inst.id, task.id
+
+
+def _locked_afresh(session: Session, engine: Engine, people: dict[str, Actor]
+                   ) -> tuple[int, ProcessInstance, TaskRow]:
+    """Start a case, empty the session, and lock the case by its task: (instance id, instance, task row)."""
+    iid, tid = _started(session, engine, people)
+    session.expunge_all()
+    found = lock_by_task(session, tid)
+    assert found is not None
+    [row] = found.open_rows
+    return iid, found.instance, row
 
 
 def _attributes(obj: Any) -> dict[str, Any]:
@@ -121,11 +124,7 @@ def test_a_second_command_in_the_same_session_sees_what_another_session_committe
 
 def test_a_rollback_expires_the_locked_objects_and_keeps_them_in_the_session(
         session: Session, engine: Engine, people: dict[str, Actor]) -> None:
-    _iid, tid = _started(session, engine, people)
-    session.expunge_all()
-    found = lock_by_task(session, tid)
-    assert found is not None
-    inst, [row] = found.instance, found.open_rows
+    _iid, inst, row = _locked_afresh(session, engine, people)
     session.rollback()
     for obj in (inst, row):
         state = inspect(obj)
@@ -135,12 +134,8 @@ def test_a_rollback_expires_the_locked_objects_and_keeps_them_in_the_session(
 
 def test_changes_to_the_locked_objects_are_written_by_the_units_row_writes(
         session: Session, engine: Engine, people: dict[str, Actor]) -> None:
-    iid, tid = _started(session, engine, people)
-    session.expunge_all()
-    found = lock_by_task(session, tid)
-    assert found is not None
-    inst, [row] = found.instance, found.open_rows
-    version = inst.row_version
+    iid, inst, row = _locked_afresh(session, engine, people)
+    tid, version = row.id, inst.row_version
     inst.title, row.assignee = "retitled", "cs_assistant2"
     assert set(session.dirty) == {inst, row}
     assert write_rows(session)
@@ -150,57 +145,3 @@ def test_changes_to_the_locked_objects_are_written_by_the_units_row_writes(
                              {"i": iid}).one()
     assigned = session.execute(text("SELECT assignee FROM tasks WHERE id = :i"), {"i": tid}).scalar()
     assert (tuple(stored), assigned) == (("retitled", version + 1), "cs_assistant2")
-
-
-@pytest.mark.postgres
-def test_a_completion_that_waited_for_the_lock_refreshes_the_rows_its_session_held(pg_schema: str) -> None:
-    bind = schema_bind(pg_schema)
-    factory = make_session_factory(bind)
-    engine = Engine(calendar=BusinessCalendar(country=None), clock=lambda: T0)
-    try:
-        with factory() as s:
-            a = add_user(s, "a1", "cs_assistant")
-            engine.deploy(s, _two_branches())
-            iid = engine.start(s, "branches", {}, a).id
-            s.commit()
-            ids = {r.element_id: r.id for r in engine.open_tasks(s, iid)}
-        first = factory()
-        engine.complete(first, ids["left"], {}, a)  # holds the instance's lock, not committed yet
-        waiting = threading.Event()
-        errors: list[BaseException] = []
-        held: list[TaskRow] = []
-
-        def second() -> None:
-            with factory() as s:
-                # Read before the first unit commits: the session holds both rows as open.
-                held.extend(s.scalars(select(TaskRow).where(TaskRow.instance_id == iid)))
-                held.append(s.get(ProcessInstance, iid))  # type: ignore[arg-type]
-                waiting.set()
-                try:
-                    engine.complete(s, ids["right"], {}, a)  # blocks on the lock until `first` commits
-                    s.commit()
-                except BaseException as exc:  # reported by the assertion below
-                    errors.append(exc)
-
-        thread = threading.Thread(target=second)
-        thread.start()
-        waiting.wait(10)
-        with bind.connect() as watch:
-            for _ in range(200):
-                waiting_on_lock = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                if watch.exec_driver_sql(waiting_on_lock).scalar():
-                    break
-                threading.Event().wait(0.05)
-        first.commit()
-        first.close()
-        thread.join(30)
-        assert errors == []
-        with factory() as s:
-            found = s.scalars(select(TaskRow).where(TaskRow.instance_id == iid))
-            rows = {r.element_id: r.status for r in found}
-            version = s.get(ProcessInstance, iid).row_version  # type: ignore[union-attr]
-        assert rows == {"left": "completed", "right": "completed", "after": "open"}
-        # The second unit wrote on top of the first one's row version, through the objects it held.
-        assert held[-1].row_version == version
-    finally:
-        bind.dispose()
