@@ -22,6 +22,7 @@ from engine.errors import Conflict, InvalidBpmn, NotFound, PreconditionFailed, P
 from engine.messages import msg
 from engine.sandbox.scripting import check_expression, check_script
 from engine.spiff.parser import BPMN_XSD, ProductParser
+from engine.store.db import is_postgresql
 from engine.store.models import ProcessVersion
 
 MAX_BPMN_BYTES = 2_000_000
@@ -197,27 +198,28 @@ class _Newest:
     id: int
 
 
-def _newest_query(key: str) -> Select[int, str, int]:
-    return (select(ProcessVersion.version, ProcessVersion.content_hash, ProcessVersion.id)
-            .where(ProcessVersion.process_key == key).order_by(ProcessVersion.version.desc()).limit(1))
+# Built once: constructing the statement took longer than running it (it runs at every start).
+NEWEST_VERSION = (select(ProcessVersion.id, ProcessVersion.version, ProcessVersion.content_hash)
+                  .where(ProcessVersion.process_key == bindparam("process_key"))
+                  .order_by(ProcessVersion.version.desc()).limit(1))
+NEWEST_VERSION_LOCKED = NEWEST_VERSION.with_for_update()
 
 
-def _newest(session: Session, key: str) -> _Newest | None:
-    """Return the newest version of a key as it is now, without locking."""
-    row = session.execute(_newest_query(key)).first()
+def _newest(session: Session, key: str, statement: Select[int, int, str] = NEWEST_VERSION) -> _Newest | None:
+    """Return the newest version of a key as it is now (without locking, unless given the locking read)."""
+    row = session.execute(statement, {"process_key": key}).first()
     return _Newest(row.version, row.content_hash, row.id) if row else None
 
 
 def _lock_key(session: Session, key: str) -> _Newest | None:
     """Hold the key's deploy lock until the transaction ends; return the newest version after it."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session.get_bind()):
         # A transaction-scoped advisory lock also serialises the first deploy of a key, which has no
         # row to lock; the read after it sees whatever the previous holder committed.
         session.execute(select(func.pg_advisory_xact_lock(_DEPLOY_LOCK, func.hashtext(key))))
         return _newest(session, key)
     # SQLite renders no FOR UPDATE: its BEGIN IMMEDIATE already holds the database's write lock.
-    row = session.execute(_newest_query(key).with_for_update()).first()
-    return _Newest(row.version, row.content_hash, row.id) if row else None
+    return _newest(session, key, NEWEST_VERSION_LOCKED)
 
 
 def _matches(newest: _Newest | None, if_match: Collection[str]) -> bool:
@@ -258,15 +260,9 @@ class NewestVersion:
     compiled: CompiledProcess
 
 
-# Built once: constructing the statement took longer than running it (it runs at every start).
-NEWEST_VERSION = (select(ProcessVersion.id, ProcessVersion.version, ProcessVersion.content_hash)
-                  .where(ProcessVersion.process_key == bindparam("process_key"))
-                  .order_by(ProcessVersion.version.desc()).limit(1))
-
-
 def newest_compiled(session: Session, process_key: str) -> NewestVersion:
     """Return the newest version's id and number with its compiled form; a spec-cache hit reads no XML."""
-    found = session.execute(NEWEST_VERSION, {"process_key": process_key}).first()
+    found = _newest(session, process_key)
     if found is None:
         raise NotFound(f"process '{process_key}' is not deployed")
     return NewestVersion(found.id, found.version, compiled_by_id(session, found.id, found.content_hash))

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from engine.notify import delivery
 from engine.notify.outbox import DELIVERED_BY_CALLER
 from engine.runtime import Engine
+from engine.store.db import is_postgresql
 from engine.store.models import ProcessInstance
 from engine.store.unit_of_work import run_unit
 
@@ -214,7 +215,7 @@ class _Listener:
 
 def listen_conninfo(bind: SqlEngine) -> str | None:
     """Return a libpq connection string for LISTEN on PostgreSQL, None for other databases."""
-    if bind.dialect.name != "postgresql":
+    if not is_postgresql(bind):
         return None
     return bind.url.set(drivername="postgresql").render_as_string(hide_password=False)
 

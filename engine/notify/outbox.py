@@ -34,6 +34,7 @@ from engine.calendar import DEFAULT_ZONE
 from engine.notify import prefs
 from engine.notify.events import Event, changed_history, derive
 from engine.notify.models import Channel, Delivery, Notification, Preference
+from engine.store.db import is_postgresql
 from engine.store.models import User, UserRole
 from engine.store.pending import add_rows, add_written, rows_of
 from engine.store.unit_rows import flush_pending
@@ -74,7 +75,7 @@ def audience(session: Session, ev: Event) -> tuple[list[str], dict[str, Preferen
     # path, and on PostgreSQL each statement is a round trip). Core on the unit's connection: no ORM
     # loading, no autoflush (the unit's rows are written by now).
     connection = session.connection()
-    found = connection.execute(AUDIENCE[connection.dialect.name == "postgresql"],
+    found = connection.execute(AUDIENCE[is_postgresql(connection)],
                                {"roles": wanted, "names": named}).all()
     people = [row for row in found if row.row_kind == "user"]
     channels = sorted((Channel(**{k: getattr(row, f"ch_{k}") for k in CHANNEL_COLUMNS})
@@ -173,7 +174,7 @@ def _insert(session: Session, ev: Event, deliveries: list[dict[str, Any]]) -> in
         message_en=ev.message_en, due_at=ev.due_at, created_at=ev.at, path=_path(ev))
     # Core: the id names the deliveries' idempotency keys, and an ORM flush of one row cost more.
     connection = session.connection()
-    on_pg = connection.dialect.name == "postgresql"
+    on_pg = is_postgresql(connection)
     if on_pg:
         # Each statement is a round trip there: the deliveries ride along as arrays, keyed in SQL.
         note.update({f"d_{k}": [row[k] for row in deliveries] for k in DELIVERY_ARRAYS})

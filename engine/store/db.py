@@ -29,6 +29,11 @@ def is_sqlite(bind: Engine | Connection) -> bool:
     return bind.dialect.name == "sqlite"
 
 
+def is_postgresql(bind: Engine | Connection) -> bool:
+    """Tell whether the engine talks to PostgreSQL."""
+    return bind.dialect.name == "postgresql"
+
+
 def engine_options(url: str, **kwargs: Any) -> dict[str, Any]:
     """Return create_engine() keyword arguments with this product's settings for the URL's database."""
     options = dict(kwargs)

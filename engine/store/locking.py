@@ -21,12 +21,10 @@ from sqlalchemy.orm import ColumnProperty, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 from engine.store.models import ProcessInstance, ProcessVersion, TaskRow
-from engine.store.unit_rows import flush_pending
+from engine.store.unit_rows import INSTANCES, TASKS, flush_pending
 
 M = TypeVar("M", ProcessInstance, TaskRow)
 
-INSTANCES: Table = ProcessInstance.__table__  # type: ignore[assignment]
-TASKS: Table = TaskRow.__table__  # type: ignore[assignment]
 VERSIONS: Table = ProcessVersion.__table__  # type: ignore[assignment]
 
 

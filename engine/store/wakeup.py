@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session, SessionTransaction
 
+from engine.store.db import is_postgresql
+
 _NOTIFIED = "bpm_wakeup_notified"  # this transaction already sent its NOTIFY (outside any savepoint)
 
 
@@ -12,7 +14,7 @@ def announce_wakeup(session: Session) -> None:
     """Tell timer workers a wake-up moved earlier: NOTIFY on PostgreSQL, in-process at commit."""
     # engine.worker's after_commit hook reads the flag; NOTIFY is transactional, sent at commit.
     session.info["bpm_wakeup"] = True
-    if session.get_bind().dialect.name == "postgresql" and not session.info.get(_NOTIFIED):
+    if is_postgresql(session.get_bind()) and not session.info.get(_NOTIFIED):
         # No autoflush: NOTIFY needs none of the unit's pending rows, which go out in its final flush.
         with session.no_autoflush:
             session.execute(text("SELECT pg_notify('bpm_wakeup', '')"))
