@@ -1,10 +1,10 @@
 """History retention: export finished cases to a compressed JSON-lines archive, then remove them live.
 
-One line per case: the instance row (its state blob as a hash), and the rows of every per-instance
-table in `PER_INSTANCE_TABLES` — history (who did what, with the data of each step), the inbox rows,
-and tables later releases add. Binary columns (an attachment's content) are stored as their SHA-256
-and size, never the bytes. Each batch is written and flushed to the file before its rows are deleted
-in one unit of work, so a failure can leave a case both archived and live, never neither.
+One line per case: the instance row (its state blob as a hash), and the rows of every table that
+points at the case (`case_tables`) — history (who did what, with the data of each step), the inbox
+rows, comments, attachments and the department's own per-case tables. Binary columns are stored as
+their SHA-256 and size, never the bytes. Each batch is written and flushed to the file before its rows
+are deleted in one unit of work, so a failure can leave a case both archived and live, never neither.
 """
 
 from __future__ import annotations
@@ -29,9 +29,6 @@ from engine.store.unit_of_work import run_unit
 FORMAT = "propertyflow-archive"
 FORMAT_VERSION = 1
 FINAL = ("completed", "terminated")
-# Tables holding rows of one case (an `instance_id` column): exported with it and deleted with it.
-# Add a table's name here when a release adds one (comments, attachments…); absent ones are skipped.
-PER_INSTANCE_TABLES: tuple[str, ...] = ("history", "tasks", "comments", "attachments")
 BATCH = 500
 
 
@@ -53,11 +50,20 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _tables() -> list[Table]:
-    """Return the per-instance tables this installation has."""
-    tables = Base.metadata.tables
-    return [tables[name] for name in PER_INSTANCE_TABLES
-            if name in tables and "instance_id" in tables[name].c]
+def case_tables() -> list[Table]:
+    """Return the tables whose rows point at a case, in a fixed order: the archive copies them all."""
+    # Derived from the foreign keys, not a list of names: a table a release adds (or a name typed
+    # wrong) would otherwise be emptied by the database's cascade without reaching the archive.
+    instances = ProcessInstance.__table__
+    found = {fk.parent.table for table in Base.metadata.sorted_tables for fk in table.foreign_keys
+             if fk.column is instances.c.id and fk.parent.name == "instance_id"}
+    return sorted(found, key=lambda t: t.name)
+
+
+def _cascading(table: Table) -> bool:
+    """Tell whether the database deletes the table's rows with their case (else it clears the link)."""
+    return any(fk.parent.name == "instance_id" and (fk.ondelete or "").upper() == "CASCADE"
+               for fk in table.foreign_keys)
 
 
 def _rows(session: Session, table: Table, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
@@ -71,7 +77,7 @@ def _rows(session: Session, table: Table, ids: list[int]) -> dict[int, list[dict
 def _case_lines(session: Session, ids: list[int]) -> Iterator[dict[str, Any]]:
     """Yield one archive record per case."""
     table = ProcessInstance.__table__
-    per_table = {t.name: _rows(session, t, ids) for t in _tables()}
+    per_table = {t.name: _rows(session, t, ids) for t in case_tables()}
     for row in session.execute(select(table).where(table.c.id.in_(ids)).order_by(table.c.id)).mappings():
         instance = {k: _jsonable(v) for k, v in row.items()}
         yield {"case": row["id"], "instance": instance,
@@ -87,8 +93,10 @@ def _due_ids(session: Session, before: datetime, after_id: int, limit: int) -> l
 
 def _remove(session: Session, ids: list[int]) -> None:
     """Delete the cases' rows, children first (SQLite may not enforce the cascades)."""
-    for table in _tables():
-        session.execute(delete(table).where(table.c.instance_id.in_(ids)))
+    # A row whose link the database would clear (a register line) stays live, its copy in the archive.
+    for table in case_tables():
+        if _cascading(table):
+            session.execute(delete(table).where(table.c.instance_id.in_(ids)))
     session.execute(delete(ProcessInstance).where(ProcessInstance.id.in_(ids))
                     .execution_options(synchronize_session=False))
 
@@ -108,7 +116,7 @@ def archive_finished(session: Session, path: Path, finished_before: datetime, *,
     with gzip.open(path, "wt", encoding="utf-8") as out:
         _write(out, {"format": FORMAT, "version": FORMAT_VERSION, "created_at": now.isoformat(),
                      "finished_before": finished_before.astimezone(UTC).isoformat(),
-                     "tables": [t.name for t in _tables()]})
+                     "tables": [t.name for t in case_tables()]})
         while True:
             ids = _due_ids(session, finished_before, last, batch)
             if not ids:
