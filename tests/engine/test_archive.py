@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from department.kpis import compute_kpis
-from department.models import HazardLedgerLine, KpiTaskFact
+from department.models import HazardLedgerLine, KeyEvent, KpiTaskFact
 from engine.archive import archive_finished, case_tables, find_case, read_header
 from engine.calendar import BusinessCalendar
 from engine.files.store import FileStore
@@ -98,6 +98,23 @@ def test_archive_keeps_the_comments_and_attachments_the_cases_deletion_removes(
     assert [c["body"] for c in record["tables"]["case_comments"]] == ["住戶說週三下午在家"]
     [attached] = record["tables"]["case_attachments"]
     assert (attached["filename"], attached["size"]) == ("invoice.pdf", len(photo))
+
+
+def test_a_register_line_whose_link_the_database_clears_stays_live_and_its_copy_keeps_the_link(
+        session: Session, engine: Engine, people: dict[str, Actor], tmp_path: Path) -> None:
+    engine.deploy(session, one_step())
+    done = finish(session, engine, people["cs_assistant"], "A-1201", "水管已修")
+    line = KeyEvent(key_id="A-1201", kind="unit", event="lent", status_after="lent", actor="cs_assistant",
+                    instance_id=done, at=T0)
+    session.add(line)
+    session.commit()
+    path = tmp_path / "archive.jsonl.gz"
+    assert archive_finished(session, path, T0 + timedelta(days=1), now=T0 + timedelta(days=1)).archived == 1
+    session.expire_all()
+    assert session.get(KeyEvent, line.id).instance_id is None  # type: ignore[union-attr]
+    record = find_case(path, done)
+    assert record is not None
+    assert [(e["id"], e["instance_id"]) for e in record["tables"]["key_events"]] == [(line.id, done)]
 
 
 def test_every_table_pointing_at_a_case_reaches_the_archive() -> None:
