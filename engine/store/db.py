@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from json import encoder
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +36,25 @@ def is_postgresql(bind: Engine | Connection) -> bool:
     return bind.dialect.name == "postgresql"
 
 
+def json_text(value: Any) -> str:
+    """Return `json.dumps(value)` exactly, for JSON columns, without its per-call set-up."""
+    # Every unit binds several JSON values (case data, history details). json.dumps builds an encoder
+    # per call and reads its keyword arguments before the C encoder runs; this calls the same C encoder
+    # with json.dumps's defaults (a fresh circular-reference record each time, so the same errors too).
+    if _C_ENCODER is None:  # no C accelerator in this Python: the plain function
+        return json.dumps(value)
+    return "".join(_C_ENCODER({}, _DEFAULTS.default, encoder.encode_basestring_ascii, None, ": ", ", ",
+                              False, False, True)(value, 0))
+
+
+_C_ENCODER = getattr(encoder, "c_make_encoder", None)  # what json.dumps runs (typeshed does not name it)
+_DEFAULTS = json.JSONEncoder()  # json.dumps's own settings: ASCII only, NaN allowed, keys unsorted
+
+
 def engine_options(url: str, **kwargs: Any) -> dict[str, Any]:
     """Return create_engine() keyword arguments with this product's settings for the URL's database."""
     options = dict(kwargs)
+    options.setdefault("json_serializer", json_text)
     if url.startswith("sqlite"):
         connect_args = dict(options.get("connect_args", {}))
         connect_args.setdefault("timeout", 30)

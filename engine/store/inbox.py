@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm.attributes import instance_dict
 
 from engine import domain
 from engine.context import StepContext
@@ -96,25 +97,27 @@ def sync_inbox(ctx: StepContext, workflow: Any, model: dict[str, Any], escalated
                            task_id=task_id, message="no longer needed by the process")
     created: list[TaskRow] = []
     for task_id, task in ready.items():
+        due = due_time(task)
         existing = open_rows.get(task_id)
-        if existing is not None:
-            row = existing
-        else:
+        if existing is None:
             spec = task_spec_model(model, task)
             role, assignee = _resolve(ctx, task, spec)
-            row = TaskRow(id=task_id, instance_id=inst.id, process_key=inst.process_key,
-                          element_id=task.task_spec.bpmn_id, title_zh=spec["title_zh"],
-                          title_en=spec["title_en"], role=role, assignee=assignee,
-                          assigned_by_process=assignee is not None, status="open", created_at=now,
-                          instance_title=inst.title)
-            session.add(row)
+            row = _new_row(session, {
+                "id": task_id, "instance_id": inst.id, "process_key": inst.process_key,
+                "element_id": task.task_spec.bpmn_id, "title_zh": spec["title_zh"],
+                "title_en": spec["title_en"], "role": role, "assignee": assignee,
+                "assigned_by_process": assignee is not None, "status": "open", "created_at": now,
+                "instance_title": inst.title, "due_at": due, "overdue": task_id in escalated})
             created.append(row)
-            history.record(session, inst.id, "task_ready", now, element_id=row.element_id, task_id=task_id,
-                           details={"role": role, "assignee": assignee})
-        # A fired deadline leaves no waiting timer: keep showing when the task was due.
-        row.due_at = due_time(task) or row.due_at
-        if task_id in escalated:
-            row.overdue = True
+            history.record(session, inst.id, "task_ready", now, element_id=row.element_id,
+                           task_id=task_id, details={"role": role, "assignee": assignee})
+            continue
+        # A fired deadline leaves no waiting timer: keep showing when the task was due. Set only on a
+        # change: setting an attribute marks the row changed, and a changed row is an UPDATE.
+        if due is not None and due != existing.due_at:
+            existing.due_at = due
+        if task_id in escalated and not existing.overdue:
+            existing.overdue = True
     still_open = [*(r for i, r in open_rows.items() if i in ready), *created]
     inst.due_at = instance_due(still_open)
     session.info.setdefault(LEFT_OPEN, {})[inst.id] = still_open
@@ -122,6 +125,17 @@ def sync_inbox(ctx: StepContext, workflow: Any, model: dict[str, Any], escalated
     # (notifications at commit) finds them in the session instead of selecting them one by one.
     session.info.setdefault(UNIT_ROWS, []).extend([*known_rows, *created])
     return created
+
+
+def _new_row(session: Session, values: dict[str, Any]) -> TaskRow:
+    """Return a new task row holding these values, added to the session (to be inserted with the unit)."""
+    # Set in its __dict__, not through the constructor: each keyword fires the ORM's attribute events,
+    # five times the cost, for change tracking a pending row does not use (its INSERT takes every value
+    # its __dict__ holds, from engine.store.unit_rows or from the ORM's flush alike).
+    row = TaskRow()
+    instance_dict(row).update(values)
+    session.add(row)
+    return row
 
 
 # session.info key: per instance id, the open task rows the session's latest unit on it left.

@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
 from sqlalchemy.types import TypeDecorator
@@ -37,6 +38,9 @@ NAMING = {
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+_SQLITE_FORMAT = SQLITE_DATETIME._storage_format  # noqa: SLF001 (the default text form of SQLite timestamps)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Store aware datetimes as UTC and always hand back aware UTC values (SQLite drops the zone)."""
 
@@ -51,6 +55,31 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given to the database; pass an aware datetime")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """Return SQLAlchemy's processor; on SQLite one step giving the same text as its two."""
+        impl = self.impl_instance.dialect_impl(dialect)
+        if not isinstance(impl, SQLITE_DATETIME) or impl._storage_format != _SQLITE_FORMAT:  # noqa: SLF001
+            return super().bind_processor(dialect)
+        # Every timestamp of a unit's rows passes here: this process_bind_param and SQLite DATETIME's
+        # "%(year)04d-…%(microsecond)06d" formatting of a dict of its fields cost about twice this. A
+        # unit binds its one `now` again and again (instance, task rows, history): the last text is kept.
+        utc = UTC
+        last: list[tuple[datetime | None, str | None]] = [(None, None)]
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            seen, text = last[0]  # one tuple, read at once: another thread may replace it meanwhile
+            if value is seen:
+                return text
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to the database; pass an aware datetime")
+            text = value.astimezone(utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+            last[0] = (value, text)
+            return text
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Attach UTC to values read back."""

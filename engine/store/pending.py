@@ -11,7 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Table, event, insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, SessionTransaction
+
+from engine.store.prepared import prepared, run
 
 _KEY = "bpm_pending_rows"
 _WRITTEN = "bpm_written_rows"  # rows already inserted in this transaction, for readers such as the outbox
@@ -35,34 +38,37 @@ def add_written(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
 
 def write_pending(session: Session) -> int:
     """Insert every queued row, one statement per table in the order tables were first used; return rows."""
-    sends = take_pending(session)
-    if not sends:
+    if not session.info.get(_KEY):
         return 0
-    connection = session.connection()  # Core on the unit's connection: no ORM execute, no autoflush
-    for statement, rows in sends:
-        connection.execute(statement, rows)
-    return sum(len(rows) for _statement, rows in sends)
+    connection = session.connection()  # on the unit's connection: no ORM execute, no autoflush
+    sends = take_pending(session, connection.dialect)
+    for target, rows in sends:
+        run(connection, target, rows)
+    return sum(len(rows) for _target, rows in sends)
 
 
-def take_pending(session: Session) -> list[tuple[Any, list[dict[str, Any]]]]:
-    """Return the queued rows' inserts (statement, rows) for the caller to send now, recorded as written."""
+def take_pending(session: Session, dialect: Dialect) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """Return the queued rows' inserts (statement, rows) for the caller to send now, recorded as written.
+
+    A statement is prepared for the dialect (engine.store.prepared) when it can be, else a Core insert.
+    """
     queued: dict[Table, list[dict[str, Any]]] | None = session.info.pop(_KEY, None)
     sends = []
     for table, rows in (queued or {}).items():
-        # executemany of one cached statement: SQLite runs it in one call, psycopg pipelines it in one
-        # round trip. (A multi-VALUES insert is compiled anew for each row count: it cost more than it saved.)
-        sends.append((_insert(table), rows))
+        # executemany of one statement: SQLite runs it in one call, psycopg pipelines it in one round
+        # trip. (A multi-VALUES insert is compiled anew for each row count: it cost more than it saved.)
+        sends.append((_insert(table, tuple(rows[0]), dialect), rows))
         add_written(session, table, rows)
     return sends
 
 
-def _insert(table: Table) -> Any:
-    """Return the cached INSERT of a table's rows."""
-    found = _INSERTS.get(table)
-    if found is None:
-        # inline(): no RETURNING of a single row's new id, which a pipeline could not answer in time.
-        found = _INSERTS[table] = insert(table).inline()
-    return found
+def _insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> Any:
+    """Return the INSERT of a table's rows with these columns, prepared for the dialect if it can be."""
+    # inline(): no RETURNING of a single row's new id, which a pipeline could not answer in time.
+    statement = _INSERTS.get(table)
+    if statement is None:
+        statement = _INSERTS[table] = insert(table).inline()
+    return prepared(dialect, ("insert", table, columns), lambda: (statement, columns)) or statement
 
 
 _INSERTS: dict[Table, Any] = {}

@@ -1,0 +1,182 @@
+"""Statements sent in the driver's form: the same stored values as SQLAlchemy's own execution, and the
+bind conversions made cheaper here give exactly what SQLAlchemy's did."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine as SqlEngine
+from sqlalchemy import insert, text
+from sqlalchemy.dialects.sqlite import pysqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
+
+from engine.runtime import Actor, Engine
+from engine.store.db import create_schema, json_text, make_engine
+from engine.store.models import CaseComment, HistoryEvent, ProcessInstance, TaskRow, UTCDateTime
+from engine.store.prepared import compile_prepared
+from engine.store.unit_rows import INSTANCES, _update_statement
+from tests.engine.test_concurrency import _two_branches
+from tests.engine.test_lifecycle import open_tasks, two_step
+from tests.engine.test_statements_per_unit import statements, verbs
+from tests.pg import private_schema, schema_bind
+
+HISTORY = HistoryEvent.__table__
+TASKS = TaskRow.__table__
+PLUS_8 = timezone(timedelta(hours=8))
+
+HISTORY_ROWS = [
+    {"instance_id": 1, "kind": "task_ready", "at": datetime(2026, 11, 23, 10, 0, tzinfo=PLUS_8),
+     "actor": None, "element_id": "first", "task_id": "t-1", "message": "",
+     "details": {"role": "技術員", "assignee": None}},
+    {"instance_id": 1, "kind": "event", "at": datetime(2026, 11, 23, 2, 0, 0, 1, tzinfo=UTC),
+     "actor": "bob", "element_id": None, "task_id": None, "message": "多行\n\"引號\"", "details": None},
+]
+TASK_ROW = {"id": "t-1", "instance_id": 1, "process_key": "k", "element_id": "first", "title_zh": "第一",
+            "title_en": "first", "role": "technician", "assignee": None, "assigned_by_process": False,
+            "status": "open", "created_at": datetime(2026, 11, 23, 2, 0, tzinfo=UTC), "due_at": None,
+            "overdue": True, "claimed_at": None, "completed_at": None, "completed_by": None,
+            "instance_title": "案件"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def bind(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[SqlEngine]:
+    """An engine with the schema and one instance row, on SQLite or on a private PostgreSQL schema."""
+    if request.param == "sqlite":
+        made = make_engine(f"sqlite:///{tmp_path}/prepared.sqlite")
+        create_schema(made)
+        yield from _with_instance(made)
+        return
+    with private_schema("prepared statements on PostgreSQL", prefix="bpm_p") as schema:
+        yield from _with_instance(schema_bind(schema))
+
+
+def _with_instance(made: SqlEngine) -> Iterator[SqlEngine]:
+    at = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    with made.begin() as conn:
+        conn.execute(text("INSERT INTO process_versions (id, process_key, version, content_hash, name_zh, "
+                          "name_en, bpmn_xml, model, filename, deployed_at, deployed_by) VALUES "
+                          "(1, 'k', 1, 'h', '', '', '', '{}', '', :at, '')"), {"at": at})
+        conn.execute(insert(INSTANCES), {"id": 1, "process_key": "k", "version_id": 1, "status": "running",
+                                         "title": "", "started_by": "x", "started_at": at, "updated_at": at,
+                                         "state_format": 1, "state": b"", "data": {}, "row_version": 1})
+    yield made
+    made.dispose()
+
+
+def _stored(bind: SqlEngine, sql: str) -> list[tuple[Any, ...]]:
+    """Return rows as the database holds them: every column as the text it stores."""
+    with bind.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql))]
+
+
+def test_prepared_inserts_store_what_sqlalchemys_own_execution_stores(bind: SqlEngine) -> None:
+    columns = tuple(HISTORY_ROWS[0])
+    as_text = "SELECT " + ", ".join(f"CAST({c} AS TEXT)" for c in columns)
+    prepared = compile_prepared(insert(HISTORY).inline(), bind.dialect, columns)
+    prepared_task = compile_prepared(insert(TASKS).inline(), bind.dialect, tuple(TASK_ROW))
+    assert prepared is not None and prepared_task is not None
+    with bind.begin() as conn:
+        prepared.execute(conn, HISTORY_ROWS)
+        prepared_task.execute(conn, [TASK_ROW])
+    ours = _stored(bind, f"{as_text} FROM history ORDER BY id"), _stored(bind, "SELECT * FROM tasks")
+    with bind.begin() as conn:
+        conn.execute(text("DELETE FROM history"))
+        conn.execute(text("DELETE FROM tasks"))
+        conn.execute(insert(HISTORY).inline(), HISTORY_ROWS)
+        conn.execute(insert(TASKS).inline(), [TASK_ROW])
+    theirs = _stored(bind, f"{as_text} FROM history ORDER BY id"), _stored(bind, "SELECT * FROM tasks")
+    assert ours == theirs
+    assert ours[0][0][-1] == json.dumps({"role": "技術員", "assignee": None})
+
+
+def test_a_prepared_guarded_update_stores_what_sqlalchemys_own_execution_stores(bind: SqlEngine) -> None:
+    columns = ("data", "due_at", "updated_at")
+    statement = _update_statement(INSTANCES, columns)
+    values = {"data": {"單位": "A-1", "n": [1.5, None]}, "due_at": None,
+              "updated_at": datetime(2026, 11, 24, 9, 30, tzinfo=PLUS_8), "w_id": 1, "w_old": 1, "w_new": 2}
+    as_text = "SELECT CAST(data AS TEXT), CAST(due_at AS TEXT), CAST(updated_at AS TEXT), row_version " \
+              "FROM process_instances"
+    prepared = compile_prepared(statement, bind.dialect)
+    assert prepared is not None
+    with bind.begin() as conn:
+        assert prepared.execute(conn, [values]).rowcount == 1
+        assert prepared.execute(conn, [values]).rowcount == 0  # the row version moved on: no match
+    ours = _stored(bind, as_text)
+    with bind.begin() as conn:
+        conn.execute(text("UPDATE process_instances SET row_version = 1"))
+        conn.execute(statement, values)
+    assert ours == _stored(bind, as_text)
+
+
+def test_statements_needing_sqlalchemy_at_execution_are_left_to_it(bind: SqlEngine) -> None:
+    # Without its Python-side defaults given, the INSERT needs SQLAlchemy to fill them in.
+    assert compile_prepared(insert(TASKS).inline(), bind.dialect, ("id", "instance_id")) is None
+
+
+def test_the_sqlite_timestamp_conversion_gives_sqlalchemys_text_for_every_moment() -> None:
+    dialect = pysqlite.dialect()
+    ours = UTCDateTime()._cached_bind_processor(dialect)  # noqa: SLF001
+    general = TypeDecorator.bind_processor(UTCDateTime().dialect_impl(dialect), dialect)
+    assert ours is not None and general is not None and ours is not general
+    now = datetime(2026, 11, 23, 2, 0, 0, 123456, tzinfo=UTC)
+    moments = [now, now, datetime(2026, 11, 23, 2, 0, 0, 123456, tzinfo=UTC), None, now,
+               datetime(2026, 1, 1, tzinfo=UTC), datetime(999, 3, 4, 5, 6, 7, tzinfo=PLUS_8),
+               datetime(2024, 6, 1, 23, 59, 59, 1, tzinfo=timezone(timedelta(hours=-5))), now]
+    assert [ours(m) for m in moments] == [general(m) for m in moments]
+    assert ours(now) == "2026-11-23 02:00:00.123456"
+    with pytest.raises(ValueError, match="naive datetime"):
+        ours(datetime(2026, 11, 23, 2, 0))
+
+
+def test_json_column_text_is_json_dumps_with_its_errors() -> None:
+    samples: list[Any] = [None, 1, 1.5, float("nan"), "é", "王先生", [], {}, {"a": [1, {"b": None}], 3: True},
+                          {"k": float("-inf")}, [["x"]]]
+    assert [json_text(v) for v in samples] == [json.dumps(v) for v in samples]
+    looped: list[Any] = []
+    looped.append(looped)
+    for bad, error in (({"a": object()}, TypeError), ({(1, 2): 1}, TypeError), (looped, ValueError)):
+        with pytest.raises(error):
+            json.dumps(bad)
+        with pytest.raises(error):
+            json_text(bad)
+
+
+def test_completing_one_of_two_parallel_tasks_writes_only_its_own_task_row(
+        session: Session, engine: Engine, people: dict[str, Actor]) -> None:
+    engine.deploy(session, _two_branches())
+    inst = engine.start(session, "branches", {}, people["cs_assistant"])
+    session.commit()
+    left = next(r for r in open_tasks(session, inst.id) if r.element_id == "left")
+    with statements(session) as sql:
+        engine.complete(session, left.id, {}, people["cs_assistant"])
+        session.commit()
+    # The other branch's open row is unchanged: setting its due time to the same value made it an UPDATE.
+    assert verbs(sql).count("UPDATE tasks") == 1, sql
+    assert [r.element_id for r in open_tasks(session, inst.id)] == ["right"]
+
+
+def test_a_unit_the_orm_flushes_writes_the_same_task_rows_as_the_units_own_writes(
+        session: Session, engine: Engine, people: dict[str, Actor]) -> None:
+    engine.deploy(session, two_step())
+    ours, flushed = (engine.start(session, "two_step", {"unit": "A-1"}, people["cs_assistant"])
+                     for _ in range(2))
+    session.commit()
+    for inst in (ours, flushed):
+        [first] = open_tasks(session, inst.id)
+        if inst is flushed:  # another model's row in the unit: the whole flush is the ORM's
+            session.add(CaseComment(instance_id=inst.id, author="x", at=inst.started_at, body="note"))
+        engine.complete(session, first.id, {"ok": True}, people["cs_assistant2"])
+        session.commit()
+    session.expunge_all()
+    rows = [session.execute(text("SELECT * FROM tasks WHERE instance_id = :i AND status = 'open'"),
+                            {"i": inst.id}).one()._asdict() for inst in (ours, flushed)]
+    for row in rows:
+        row.pop("id")
+        row.pop("instance_id")
+    assert rows[0] == rows[1] and rows[0]["element_id"] == "second"
+    assert session.get(ProcessInstance, flushed.id).row_version == ours.row_version  # type: ignore[union-attr]
