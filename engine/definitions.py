@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any, Generic, TypeVar
 
 from lxml import etree
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -24,6 +24,8 @@ from engine.sandbox.scripting import check_expression, check_script
 from engine.spiff.parser import BPMN_XSD, ProductParser
 from engine.store.db import is_postgresql
 from engine.store.models import ProcessVersion
+from engine.store.prepared import PreparedRead
+from engine.store.unit_rows import flush_pending
 
 MAX_BPMN_BYTES = 2_000_000
 # First key of the PostgreSQL advisory lock a deploy holds; the second is the hash of the process key.
@@ -198,17 +200,21 @@ class _Newest:
     id: int
 
 
-# Built once: constructing the statement took longer than running it (it runs at every start).
-NEWEST_VERSION = (select(ProcessVersion.id, ProcessVersion.version, ProcessVersion.content_hash)
-                  .where(ProcessVersion.process_key == bindparam("process_key"))
-                  .order_by(ProcessVersion.version.desc()).limit(1))
-NEWEST_VERSION_LOCKED = NEWEST_VERSION.with_for_update()
+# Built once: constructing the statement took longer than running it (it runs at every start); compiled
+# once per database (engine.store.prepared).
+NEWEST_VERSION = PreparedRead(select(ProcessVersion.id, ProcessVersion.version, ProcessVersion.content_hash)
+                          .where(ProcessVersion.process_key == bindparam("process_key"))
+                          .order_by(ProcessVersion.version.desc()).limit(1))
+NEWEST_VERSION_LOCKED = PreparedRead(NEWEST_VERSION.statement.with_for_update())
 
 
-def _newest(session: Session, key: str, statement: Select[int, int, str] = NEWEST_VERSION) -> _Newest | None:
+def _newest(session: Session, key: str, statement: PreparedRead = NEWEST_VERSION) -> _Newest | None:
     """Return the newest version of a key as it is now (without locking, unless given the locking read)."""
-    row = session.execute(statement, {"process_key": key}).first()
-    return _Newest(row.version, row.content_hash, row.id) if row else None
+    # On the session's connection, past the ORM's execute (three times the statement's own cost here),
+    # so without its autoflush: a version this session added and did not flush yet is flushed first.
+    flush_pending(session, ProcessVersion)
+    rows = statement.rows(session.connection(), {"process_key": key})
+    return _Newest(rows[0][1], rows[0][2], rows[0][0]) if rows else None
 
 
 def _lock_key(session: Session, key: str) -> _Newest | None:

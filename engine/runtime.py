@@ -16,7 +16,7 @@ from engine.actor import ADMIN, Actor
 from engine.calendar import BusinessCalendar, load_calendar
 from engine.context import StepContext
 from engine.errors import Conflict, Forbidden, InvalidData, NotFound, ProcessFailure
-from engine.forms.model import FormDef
+from engine.forms.model import form_of
 from engine.forms.validation import validate_submission
 from engine.spiff.state import STATE_FORMAT, dump_state_checked, load_state
 from engine.spiff.stepping import Stepper
@@ -116,20 +116,23 @@ class Engine:
             raise
         if stepper.outcome:
             inst.outcome = stepper.outcome
-        if wf.is_completed():
+        completed = wf.is_completed()  # a walk of the task tree while the workflow runs: asked once
+        if completed:
             inst.status = "completed"
             inst.ended_at = ctx.now
             inst.outcome = inst.outcome or wf.data.get("outcome")
             history.record(ctx.session, inst.id, "completed", ctx.now, message=inst.outcome or "")
-        self._save(loaded)
+        self._save(loaded, completed)
 
-    def _save(self, loaded: Loaded) -> None:
+    def _save(self, loaded: Loaded, completed: bool | None = None) -> None:
         inst, wf = loaded.instance, loaded.workflow
         inst.state, loaded.reusable = dump_state_checked(wf)
         inst.state_format = STATE_FORMAT
         inst.data = case_data(wf)
         inst.updated_at = loaded.ctx.now
-        wakeup = None if wf.is_completed() else wakeup_time(wf)
+        if completed is None:
+            completed = wf.is_completed()
+        wakeup = None if completed else wakeup_time(wf)
         if wakeup is not None and (inst.next_wakeup_at is None or wakeup < inst.next_wakeup_at):
             announce_wakeup(loaded.ctx.session)
         inst.next_wakeup_at = wakeup
@@ -151,8 +154,9 @@ class Engine:
                 write_pending(session)
         except StaleDataError as exc:
             raise Conflict("the instance changed meanwhile; reload and try again") from exc
-        if loaded is not None and loaded.reusable:
-            # Under the row version just written; kept only if the unit commits.
+        if loaded is not None and loaded.reusable and loaded.instance.status not in FINAL:
+            # Under the row version just written; kept only if the unit commits. An ended instance takes
+            # no further step: kept, its workflow only grew the heap every garbage collection walks.
             inst = loaded.instance
             workflow_cache.keep_after_commit(session, inst.id, inst.row_version,
                                              workflow_cache.fingerprint(inst.state, inst.state_format),
@@ -214,7 +218,7 @@ class Engine:
                 raise InvalidData("this step takes no data", {k: ["unknown field"] for k in submitted})
             return {}
         clean, errors = validate_submission(
-            FormDef.from_dict(form), submitted, context, ctx.evaluate,
+            form_of(form), submitted, context, ctx.evaluate,
             lambda name: roles_in_unit(ctx, name), ctx.calendar.zone)
         if errors:
             raise InvalidData(f"{element_id}: {len(errors)} field(s) refused", errors,

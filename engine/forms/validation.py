@@ -6,9 +6,8 @@ import ast
 from collections.abc import Callable, Collection, Mapping
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
-
-from marshmallow import ValidationError
 
 from engine.calendar import DEFAULT_ZONE
 from engine.forms.coercion import (
@@ -28,6 +27,7 @@ Evaluate = Callable[[str, dict[str, Any]], Any]
 UserRoles = Callable[[str], frozenset[str] | None]
 
 
+@lru_cache(maxsize=1024)  # parsing took longer than evaluating; a form's conditions are few and fixed
 def condition_names(expression: str) -> frozenset[str]:
     """Return the names a condition reads, so a caller can tell whether it waits for a form's own answers."""
     try:
@@ -128,19 +128,15 @@ class _Check:
 
     def load(self, present: dict[str, Any]) -> dict[str, Any]:
         """Coerce the given values through the schema; return the ones that passed."""
-        try:
-            return dict(schema_for(self.form, self.zone).load(present))
-        except ValidationError as exc:
-            assert isinstance(exc.messages, dict)  # a schema's errors are keyed by field
-            for name, codes in exc.messages.items():
-                field = self.form.field(name)
-                assert field is not None and isinstance(codes, list)  # only declared keys were loaded
-                for code in codes:
-                    if code == "too_long":
-                        self.add(name, message(code, limit=field.length_limit))
-                    else:
-                        self.add(name, message(invalid_code(field.type)))
-            return dict(exc.valid_data or {})
+        clean, refused = schema_for(self.form, self.zone).load(present)
+        for name, code in refused.items():
+            field = self.form.field(name)
+            assert field is not None  # only declared fields are read
+            if code == "too_long":
+                self.add(name, message(code, limit=field.length_limit))
+            else:
+                self.add(name, message(invalid_code(field.type)))
+        return clean
 
     def required(self, field: FieldDef, merged: dict[str, Any]) -> bool:
         """Apply required_for; a failing condition is reported on the field as rule_error.

@@ -28,8 +28,8 @@ def _element(task: Any) -> str | None:
 
 def _ready_automatic(workflow: Any) -> list[Any]:
     """Return READY tasks the engine runs itself (scanning the dict: no depth-limited iterator)."""
-    return [t for t in list(workflow.tasks.values())
-            if t.state == TaskState.READY and not t.task_spec.manual]
+    ready = TaskState.READY
+    return [t for t in workflow.tasks.values() if t.state == ready and not t.task_spec.manual]
 
 
 class Stepper:

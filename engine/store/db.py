@@ -8,7 +8,7 @@ from json import encoder
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, PoolProxiedConnection, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.store.models import Base
@@ -107,10 +107,19 @@ def _configure_sqlite(bind: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
-    @event.listens_for(bind, "begin")
-    def _on_begin(conn: Any) -> None:
-        # IMMEDIATE: one unit of work at a time holds the write lock, the SQLite stand-in for a row lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # The dialect's own begin (pysqlite's is a no-op), not a "begin" event listener: an engine with any
+    # listener runs SQLAlchemy's event dispatch around every statement and commit it sends.
+    bind.dialect.do_begin = _begin_immediate  # type: ignore[method-assign,assignment]
+
+
+def _begin_immediate(dbapi_conn: PoolProxiedConnection) -> None:
+    """Begin a transaction holding the write lock: two units of work queue instead of deadlocking."""
+    # IMMEDIATE: one unit of work at a time holds the write lock, the SQLite stand-in for a row lock.
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    finally:
+        cursor.close()
 
 
 def make_session_factory(bind: Engine) -> sessionmaker[Session]:

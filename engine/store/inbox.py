@@ -15,10 +15,11 @@ from engine.errors import ProcessFailure
 from engine.spiff.tasks import due_time, ready_user_tasks
 from engine.store import history
 from engine.store.models import TaskRow, User, UserRole
+from engine.store.prepared import PreparedRead
 from engine.store.unit_rows import flush_pending
 
-USER_ROLES = (select(User.id, UserRole.role).outerjoin(UserRole, UserRole.user_id == User.id)
-              .where(User.username == bindparam("username"), User.active.is_(True)))
+USER_ROLES = PreparedRead(select(User.id, UserRole.role).outerjoin(UserRole, UserRole.user_id == User.id)
+                      .where(User.username == bindparam("username"), User.active.is_(True)))
 
 
 def user_roles(session: Session, username: str) -> frozenset[str] | None:
@@ -27,7 +28,7 @@ def user_roles(session: Session, username: str) -> frozenset[str] | None:
     # On the unit's connection, past the ORM: reading users needs no autoflush of the unit's rows, which
     # would send them through the ORM's flush instead of the unit's own writes.
     flush_pending(session, User, UserRole)
-    rows = session.connection().execute(USER_ROLES, {"username": username}).all()
+    rows = USER_ROLES.rows(session.connection(), {"username": username})
     return None if not rows else domain.current().effective_roles(role for _, role in rows if role)
 
 

@@ -2,10 +2,11 @@
 
 Through the ORM, locking an instance and reading it with its version's hash and its open task rows
 cost about twice the same statement sent on the session's connection: the ORM's compile step, its
-per-entity row loading and the populate_existing bookkeeping. Here the rows come from cached Core
-statements (the same columns, hence the same type conversions) and become objects as that query
+per-entity row loading and the populate_existing bookkeeping. Here the rows come from Core
+statements prepared once per database (engine.store.prepared: the same columns, hence the same type
+conversions, without Connection.execute's per-call machinery) and become objects as that query
 made them: a row the session does not hold yet becomes a new object, persistent and clean in its
-identity map (make_transient_to_detached + add); an object it holds is refreshed in place, as
+identity map (as the ORM's loading makes one); an object it holds is refreshed in place, as
 populate_existing does. Changes the session holds to instances or task rows are flushed first, as
 the query's autoflush did. A rollback expires both like any loaded object, and
 engine.store.unit_rows writes their changes.
@@ -17,10 +18,11 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, inspect, select
-from sqlalchemy.orm import ColumnProperty, Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import instance_dict, set_committed_value
+from sqlalchemy.orm import ColumnProperty, Session, scoped_session
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from engine.store.models import ProcessInstance, ProcessVersion, TaskRow
+from engine.store.prepared import PreparedRead
 from engine.store.unit_rows import INSTANCES, TASKS, flush_pending
 
 M = TypeVar("M", ProcessInstance, TaskRow)
@@ -55,11 +57,12 @@ def _by_task() -> Any:
             .select_from(joined).where(INSTANCES.c.id == owner).with_for_update(of=INSTANCES))
 
 
-# Built once: constructing a statement took longer than running it.
-LOCK_BY_TASK = _by_task()
-LOCK_BY_ID = select(*_INSTANCE_COLUMNS).where(INSTANCES.c.id == bindparam("instance_id")).with_for_update()
-OPEN_TASKS = select(*_TASK_COLUMNS).where(TASKS.c.instance_id == bindparam("instance_id"),
-                                          TASKS.c.status == "open")
+# Built once: constructing a statement took longer than running it; compiled once per database.
+LOCK_BY_TASK = PreparedRead(_by_task())
+LOCK_BY_ID = PreparedRead(select(*_INSTANCE_COLUMNS).where(INSTANCES.c.id == bindparam("instance_id"))
+                      .with_for_update())
+OPEN_TASKS = PreparedRead(select(*_TASK_COLUMNS).where(TASKS.c.instance_id == bindparam("instance_id"),
+                                                   TASKS.c.status == "open"))
 
 
 class Locked(NamedTuple):
@@ -75,7 +78,7 @@ def lock_by_task(session: Session, task_id: str) -> Locked | None:
     """Lock a task's instance and read it with its version and open task rows; None when no such task."""
     flush_pending(session, ProcessInstance, TaskRow)
     connection = session.connection()
-    found = connection.execute(LOCK_BY_TASK, {"task_id": task_id}).all()
+    found = LOCK_BY_TASK.rows(connection, {"task_id": task_id})
     if not found:
         return None
     first = found[0]
@@ -84,7 +87,7 @@ def lock_by_task(session: Session, task_id: str) -> Locked | None:
     if snapshot_version != inst.row_version:
         # The lock waited: a fresh statement sees the task rows the previous holder committed
         # (SQLite took its write lock at BEGIN, so it never gets here).
-        rows: Sequence[Any] = connection.execute(OPEN_TASKS, {"instance_id": inst.id}).all()
+        rows: Sequence[Any] = OPEN_TASKS.rows(connection, {"instance_id": inst.id})
     else:
         rows = [r[_I + 3:] for r in found if r[_I + 3] is not None]
     open_rows = [_as_object(session, TaskRow, _TASK_KEYS, r) for r in rows]
@@ -94,18 +97,27 @@ def lock_by_task(session: Session, task_id: str) -> Locked | None:
 def lock_instance(session: Session, instance_id: int) -> ProcessInstance | None:
     """Lock an instance row (FOR UPDATE; SQLite holds the write lock from BEGIN IMMEDIATE) and read it."""
     flush_pending(session, ProcessInstance, TaskRow)
-    row = session.connection().execute(LOCK_BY_ID, {"instance_id": instance_id}).first()
-    return None if row is None else _as_object(session, ProcessInstance, _INSTANCE_KEYS, row)
+    rows = LOCK_BY_ID.rows(session.connection(), {"instance_id": instance_id})
+    return _as_object(session, ProcessInstance, _INSTANCE_KEYS, rows[0]) if rows else None
 
 
 def _as_object(session: Session, model: type[M], keys: tuple[str, ...], values: Sequence[Any]) -> M:
     """Return the row as the session's object, as a query with populate_existing would."""
-    held = session.identity_map.get(model.__mapper__.identity_key_from_primary_key((values[0],)))
+    mapper = model.__mapper__
+    identity = mapper.identity_key_from_primary_key((values[0],))
+    held = session.identity_map.get(identity)
     if held is None:
-        obj = model()
-        instance_dict(obj).update(zip(keys, values, strict=True))
-        make_transient_to_detached(obj)  # every attribute committed as loaded, the key from its id
-        session.add(obj)
+        # A row the session has not seen, made as the ORM's loading makes one (orm/loading.py,
+        # _instance): no constructor, the loaded values as the committed state, the identity key set
+        # and the state put in the identity map. make_transient_to_detached + Session.add did the same
+        # with cascades and events on the way, at three times the cost (SQLAlchemy pinned below 2.2).
+        obj: M = mapper.class_manager.new_instance()
+        state = instance_state(obj)
+        state.dict.update(zip(keys, values, strict=True))
+        state.key = identity
+        real = session() if isinstance(session, scoped_session) else session
+        state.session_id = real.hash_key
+        real.identity_map._add_unpresent(state, identity)  # noqa: SLF001
         return obj
     # Refreshed in place: whoever holds the object sees the locked row, nothing left to flush.
     session.expire(held)

@@ -1,12 +1,16 @@
-"""Statements compiled once per dialect, sent with their parameters already in the driver's form.
+"""Hot statements compiled once per dialect, their parameters and rows converted as SQLAlchemy converts them.
 
 Even a cached Core statement pays SQLAlchemy's per-execution work: the compiled-cache key and lookup,
-a parameter dictionary built per row (construct_params), each bind processor applied through its
-generic loop. For the unit's few hot writes that was most of their Python time (about 50 µs a
-statement within a unit, against 15–30 µs at the driver). Here a statement is compiled once for the
-connection's dialect; the bind processors of that compilation (SQLAlchemy's own, so the driver receives
-the same values) are applied in one pass, and the SQL text goes out with `Connection.exec_driver_sql`:
-still SQLAlchemy's connection, transaction, cursor events and error wrapping, minus the compile step.
+an execution context, a parameter dictionary per row, each bind processor through its generic loop,
+result metadata and a Row per row. For the few statements every unit of work sends, that was as long
+as the database spent running them. Here a statement is compiled once per dialect and keeps the bind
+and result processors of that compilation (SQLAlchemy's own, so the driver sees the same values):
+- `PreparedWrite` (the unit's inserts and updates) goes out with `Connection.exec_driver_sql`: still
+  SQLAlchemy's connection, transaction, cursor events and error wrapping, minus the compile step;
+- `PreparedRead` (the locking read, the newest version, a user's roles) runs through the dialect's
+  `do_execute` on the DB-API cursor; a driver error is raised as SQLAlchemy raises it, a lost
+  connection is invalidated, and when anything watches the connection's statements (event listeners,
+  echo) the read goes through `Connection.execute` so it is seen.
 """
 
 from __future__ import annotations
@@ -15,14 +19,16 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, CursorResult
+from sqlalchemy import Connection, CursorResult, Select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
-Processor = Callable[[Any], Any] | None
+Convert = Callable[[Any], Any]
+Processor = Convert | None  # None: the value goes to the driver as it is
 
 
-class Prepared:
+class PreparedWrite:
     """One statement's SQL text for a dialect and how to turn a row of values into its parameters."""
 
     __slots__ = ("_plan", "_positional", "returning", "sql")
@@ -48,7 +54,7 @@ class Prepared:
 
 
 def compile_prepared(statement: ClauseElement, dialect: Dialect,
-                     column_keys: Sequence[str] | None = None) -> Prepared | None:
+                     column_keys: Sequence[str] | None = None) -> PreparedWrite | None:
     """Compile a statement for the dialect; None when it needs SQLAlchemy at execution time."""
     compiled: Any = statement.compile(dialect=dialect, column_keys=list(column_keys or ()) or None)
     if (compiled.insert_prefetch or compiled.update_prefetch or compiled.literal_execute_params
@@ -58,15 +64,15 @@ def compile_prepared(statement: ClauseElement, dialect: Dialect,
     processors = compiled._bind_processors  # noqa: SLF001 (what SQLAlchemy applies to each parameter)
     names = compiled.positiontup if compiled.positional else list(compiled.bind_names.values())
     plan = tuple((name, processors.get(name)) for name in names)
-    return Prepared(compiled.string, plan, compiled.positional, bool(compiled.effective_returning))
+    return PreparedWrite(compiled.string, plan, compiled.positional, bool(compiled.effective_returning))
 
 
-_cache: WeakKeyDictionary[Dialect, dict[Hashable, Prepared | None]] = WeakKeyDictionary()
-_last: tuple[Dialect | None, dict[Hashable, Prepared | None]] = (None, {})  # a process mostly has one
+_cache: WeakKeyDictionary[Dialect, dict[Hashable, PreparedWrite | None]] = WeakKeyDictionary()
+_last: tuple[Dialect | None, dict[Hashable, PreparedWrite | None]] = (None, {})  # a process mostly has one
 
 
 def prepared(dialect: Dialect, key: Hashable, build: Callable[[], tuple[ClauseElement, Sequence[str] | None]]
-             ) -> Prepared | None:
+             ) -> PreparedWrite | None:
     """Return the statement `build` makes, compiled once per dialect under `key`; None: use Core."""
     global _last  # one tuple, replaced whole: safe across threads
     last_dialect, found = _last
@@ -81,8 +87,78 @@ def prepared(dialect: Dialect, key: Hashable, build: Callable[[], tuple[ClauseEl
         return made
 
 
-def run(connection: Connection, target: Prepared | Any, rows: Sequence[Mapping[str, Any]]) -> Any:
+def run(connection: Connection, target: PreparedWrite | Any, rows: Sequence[Mapping[str, Any]]) -> Any:
     """Execute a prepared statement, or a Core one, for these rows (executemany for several)."""
-    if isinstance(target, Prepared):
+    if isinstance(target, PreparedWrite):
         return target.execute(connection, rows)
     return connection.execute(target, rows)
+
+
+class _Compiled:
+    """One statement compiled for one dialect, with its parameter order and column processors."""
+
+    def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.compiled = compiled
+        self.positional: tuple[str, ...] | None = tuple(compiled.positiontup or ()) if compiled.positional \
+            else None
+        binds = [(name, bind.type.dialect_impl(dialect).bind_processor(dialect))
+                 for name, bind in compiled.binds.items()]
+        self.binds: list[tuple[str, Convert]] = [(n, p) for n, p in binds if p is not None]
+        columns = [c.type.dialect_impl(dialect).result_processor(dialect, None)
+                   for c in statement.selected_columns]
+        self.columns: list[tuple[int, Convert]] = [(i, p) for i, p in enumerate(columns) if p is not None]
+
+    def parameters(self, values: Mapping[str, Any]) -> Any:
+        """Return the DB-API parameters for these values: a tuple or a dict, as the driver takes them."""
+        bound = self.compiled.construct_params(dict(values))
+        assert bound is not None  # a compiled SELECT always has its parameter dict
+        for name, process in self.binds:
+            bound[name] = process(bound[name])
+        return tuple(bound[name] for name in self.positional) if self.positional is not None else bound
+
+    def run(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Execute on the connection's DB-API connection and return the processed rows."""
+        dialect = connection.dialect
+        parameters = self.parameters(values)
+        dbapi_connection = connection.connection
+        cursor = dbapi_connection.cursor()
+        try:
+            dialect.do_execute(cursor, self.sql, parameters, None)
+            rows = cursor.fetchall()
+        except dialect.loaded_dbapi.Error as exc:
+            lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
+            if lost:
+                connection.invalidate(exc)
+            raise DBAPIError.instance(self.sql, parameters, exc, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=lost, dialect=dialect) from exc
+        finally:
+            cursor.close()
+        if not self.columns:
+            return [tuple(row) for row in rows]
+        processed = []
+        for row in rows:
+            cells = list(row)
+            for index, process in self.columns:
+                cells[index] = process(cells[index])
+            processed.append(tuple(cells))
+        return processed
+
+
+class PreparedRead:
+    """A SELECT compiled once per dialect; `rows` runs it and returns its rows as plain tuples."""
+
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
+        self.statement = statement
+        self._compiled: WeakKeyDictionary[Dialect, _Compiled] = WeakKeyDictionary()
+
+    def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run the statement with these parameter values on the connection; return its processed rows."""
+        if connection._has_events or connection.engine._has_events or connection._echo:  # noqa: SLF001
+            # Something watches every statement (an event listener, echo): the usual way, so it sees this one.
+            return [tuple(row) for row in connection.execute(self.statement, values)]
+        found = self._compiled.get(connection.dialect)
+        if found is None:
+            found = self._compiled[connection.dialect] = _Compiled(self.statement, connection.dialect)
+        return found.run(connection, values)

@@ -26,13 +26,13 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from engine.store.db import is_postgresql
 from engine.store.models import ProcessInstance, TaskRow
 from engine.store.pending import take_pending
-from engine.store.prepared import Prepared, prepared, run
+from engine.store.prepared import PreparedWrite, prepared, run
 
 INSTANCES: Table = ProcessInstance.__table__  # type: ignore[assignment]
 TASKS: Table = TaskRow.__table__  # type: ignore[assignment]
 VERSION = "row_version"
 
-Send = tuple[Any, Sequence[Mapping[str, Any]]]  # (a Prepared or a Core statement, its rows)
+Send = tuple[Any, Sequence[Mapping[str, Any]]]  # (a PreparedWrite or a Core statement, its rows)
 
 
 def _scalar_defaults(table: Table) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def _update_statement(table: Table, columns: tuple[str, ...]) -> Any:
 
 
 def _prepared(connection: Connection, key: tuple[Any, ...], statement: Callable[[], Any],
-              column_keys: tuple[str, ...] | None = None) -> Prepared:
+              column_keys: tuple[str, ...] | None = None) -> PreparedWrite:
     """Return one of this module's statements prepared for the connection's dialect."""
     found = prepared(connection.dialect, key, lambda: (statement(), column_keys))
     # Every column given, no Python-side default, no expanding list: nothing left for execution time.
@@ -68,7 +68,7 @@ def _prepared(connection: Connection, key: tuple[Any, ...], statement: Callable[
     return found
 
 
-def _update(connection: Connection, table: Table, columns: tuple[str, ...]) -> Prepared:
+def _update(connection: Connection, table: Table, columns: tuple[str, ...]) -> PreparedWrite:
     """Return the UPDATE of these columns prepared for the connection's dialect."""
     return _prepared(connection, ("update", table, columns), lambda: _update_statement(table, columns))
 

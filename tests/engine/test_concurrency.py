@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -111,6 +112,27 @@ def test_sqlite_writers_queue_instead_of_failing(tmp_path: object) -> None:
         t.join(10)
         assert done.is_set()
     bind.dispose()
+
+
+def test_a_sqlite_unit_holds_the_write_lock_from_its_first_statement_without_engine_listeners(
+        tmp_path: object) -> None:
+    """BEGIN IMMEDIATE is the dialect's begin: no engine event listener slows every statement down."""
+    bind = make_engine(f"sqlite:///{tmp_path}/l.sqlite")
+    from engine.store.db import create_schema
+
+    create_schema(bind)
+    other = sqlite3.connect(f"{tmp_path}/l.sqlite", timeout=0, isolation_level=None)
+    try:
+        with make_session_factory(bind)() as s:
+            s.execute(select(func.count()).select_from(TaskRow))  # a read only, yet the write lock is held
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # released with the session
+        other.execute("ROLLBACK")
+        assert not bind._has_events  # noqa: SLF001 - the flag SQLAlchemy tests before each dispatch
+    finally:
+        other.close()
+        bind.dispose()
 
 
 def _two_branches() -> str:

@@ -13,6 +13,7 @@ from engine.forms.coercion import schema_for
 from engine.forms.description import describe_form
 from engine.forms.messages import Message
 from engine.forms.model import FieldDef, FormDef
+from engine.forms.model import form_of as model_form
 from engine.forms.parser import PF_NS, parse_form
 from engine.forms.validation import validate_submission
 
@@ -459,6 +460,14 @@ def test_form_round_trips_through_json() -> None:
 def test_schema_is_built_once_per_form() -> None:
     again = FormDef.from_dict(json.loads(json.dumps(REPAIR.to_dict())))
     assert schema_for(again) is schema_for(REPAIR)
+
+
+def test_a_deployed_form_dict_is_built_into_a_form_once_and_a_copy_anew() -> None:
+    stored = REPAIR.to_dict()
+    first = model_form(stored)
+    assert first == REPAIR and model_form(stored) is first
+    copy = json.loads(json.dumps(stored))
+    assert model_form(copy) == REPAIR and model_form(copy) is not first
 
 
 @pytest.mark.parametrize(("locale", "label", "option", "help_text"), [

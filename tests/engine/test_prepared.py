@@ -1,25 +1,27 @@
-"""Statements sent in the driver's form: the same stored values as SQLAlchemy's own execution, and the
-bind conversions made cheaper here give exactly what SQLAlchemy's did."""
+"""Prepared statements: writes store and reads return what SQLAlchemy's own execution does; the bind
+conversions made cheaper give exactly what SQLAlchemy's did; driver errors are raised as SQLAlchemy's."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine as SqlEngine
-from sqlalchemy import insert, text
+from sqlalchemy import bindparam, event, exc, insert, select, text
 from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from engine.runtime import Actor, Engine
-from engine.store.db import create_schema, json_text, make_engine
+from engine.store.db import create_schema, json_text, make_engine, make_session_factory
+from engine.store.locking import LOCK_BY_TASK
 from engine.store.models import CaseComment, HistoryEvent, ProcessInstance, TaskRow, UTCDateTime
-from engine.store.prepared import compile_prepared
+from engine.store.prepared import PreparedRead, compile_prepared
 from engine.store.unit_rows import INSTANCES, _update_statement
+from tests.conftest import add_user
 from tests.engine.test_concurrency import _two_branches
 from tests.engine.test_lifecycle import open_tasks, two_step
 from tests.engine.test_statements_per_unit import statements, verbs
@@ -180,3 +182,77 @@ def test_a_unit_the_orm_flushes_writes_the_same_task_rows_as_the_units_own_write
         row.pop("instance_id")
     assert rows[0] == rows[1] and rows[0]["element_id"] == "second"
     assert session.get(ProcessInstance, flushed.id).row_version == ours.row_version  # type: ignore[union-attr]
+
+
+INSTANCE_ROW = select(*ProcessInstance.__table__.c).where(ProcessInstance.id == bindparam("id"))
+TASK_ROWS = select(*TaskRow.__table__.c).where(TaskRow.instance_id == bindparam("id"))
+
+
+def _started_case(session: Session, engine: Engine, starter: Actor) -> tuple[int, str]:
+    """Start a two-step case (JSON data, aware datetimes, a state blob); return its id and open task."""
+    engine.deploy(session, two_step())
+    inst = engine.start(session, "two_step", {"unit": "A-1"}, starter)
+    session.commit()
+    [task] = engine.open_tasks(session, inst.id)
+    return inst.id, task.id
+
+
+def _same_rows_as_sqlalchemy(session: Session, iid: int, tid: str) -> None:
+    connection = session.connection()
+    for statement, values in ((INSTANCE_ROW, {"id": iid}), (TASK_ROWS, {"id": iid}),
+                              (LOCK_BY_TASK.statement, {"task_id": tid})):
+        expected = [tuple(row) for row in connection.execute(statement, values).all()]
+        assert expected  # the comparison means something
+        assert PreparedRead(statement).rows(connection, values) == expected
+
+
+def test_a_prepared_read_gives_the_rows_sqlalchemy_gives(session: Session, engine: Engine,
+                                                         people: dict[str, Actor]) -> None:
+    iid, tid = _started_case(session, engine, people["cs_assistant"])
+    _same_rows_as_sqlalchemy(session, iid, tid)
+
+
+@pytest.mark.postgres
+def test_a_prepared_read_on_postgresql_gives_the_rows_sqlalchemy_gives(engine: Engine) -> None:
+    with private_schema("prepared reads", prefix="bpm_p") as schema:
+        bind = schema_bind(schema)
+        try:
+            with make_session_factory(bind)() as s:
+                starter = add_user(s, "cs_assistant", "cs_assistant")
+                iid, tid = _started_case(s, engine, starter)
+                _same_rows_as_sqlalchemy(s, iid, tid)
+        finally:
+            bind.dispose()
+
+
+@pytest.fixture
+def missing_table(session_factory: Callable[[], Session]) -> Iterator[Session]:
+    """A session whose database lacks the tasks table."""
+    with session_factory() as s:
+        s.execute(text("DROP TABLE tasks"))
+        s.commit()
+        yield s
+
+
+def test_a_driver_error_in_a_prepared_read_is_raised_as_sqlalchemy_raises_it(missing_table: Session) -> None:
+    with pytest.raises(exc.OperationalError, match="no such table"):
+        PreparedRead(TASK_ROWS).rows(missing_table.connection(), {"id": 1})
+    missing_table.rollback()
+    assert missing_table.execute(text("SELECT 1")).scalar() == 1  # the session goes on
+
+
+def test_a_prepared_read_is_seen_by_whatever_listens_to_the_connections_statements(
+        session: Session, engine: Engine, people: dict[str, Actor]) -> None:
+    iid, _tid = _started_case(session, engine, people["cs_assistant"])
+    seen: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        seen.append(statement)
+
+    bind = session.get_bind()
+    event.listen(bind, "before_cursor_execute", note)
+    try:
+        rows = PreparedRead(TASK_ROWS).rows(session.connection(), {"id": iid})
+    finally:
+        event.remove(bind, "before_cursor_execute", note)
+    assert len(rows) == 1 and [s for s in seen if "FROM tasks" in s]

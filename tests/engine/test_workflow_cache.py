@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 import engine.runtime as runtime
 from engine.runtime import Actor, Engine
+from engine.store import workflow_cache
 from engine.store.models import ProcessInstance
 from tests.engine.test_lifecycle import open_tasks, two_step
 
@@ -81,3 +82,18 @@ def test_a_row_written_by_someone_else_is_read_from_the_database(
     engine.complete(session, first.id, {"ok": True}, people["cs_assistant2"])
     session.commit()
     assert loads == [1]
+
+
+def test_an_ended_instance_leaves_no_workflow_in_the_cache(session: Session, engine: Engine,
+                                                           people: dict[str, Actor]) -> None:
+    instance_id = started(session, engine, people)
+    [first] = open_tasks(session, instance_id)
+    engine.complete(session, first.id, {"ok": True}, people["cs_assistant2"])
+    session.commit()
+    kept = workflow_cache._cache(session)  # noqa: SLF001 - what the process holds for this database
+    assert [key for key in kept if key[0] == instance_id]  # a running instance's workflow is kept
+    [second] = open_tasks(session, instance_id)
+    engine.complete(session, second.id, {"approved": True}, people["cs_manager"])
+    session.commit()
+    assert session.get(ProcessInstance, instance_id).status == "completed"  # type: ignore[union-attr]
+    assert not [key for key in kept if key[0] == instance_id]  # it takes no further step
