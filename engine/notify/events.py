@@ -61,10 +61,10 @@ class HistoryRow:
 
 
 def changed_history(session: Session) -> list[HistoryRow]:
-    """Return the history rows this unit wrote (a rolled-back transaction has none to tell)."""
-    fields = HistoryRow.__dataclass_fields__
-    return [HistoryRow(**{k: v for k, v in values.items() if k in fields})
-            for values in rows_of(session, HISTORY)]
+    """Return the history rows this unit wrote that may tell someone something (none after a rollback)."""
+    # A unit writes a row for each step; those of kinds no event comes from are not worth an object.
+    # (history.record queues exactly a HistoryRow's fields.)
+    return [HistoryRow(**values) for values in rows_of(session, HISTORY) if values["kind"] in TOLD]
 
 
 def derive(session: Session, rows: list[HistoryRow]) -> list[Event]:
@@ -91,7 +91,7 @@ def derive(session: Session, rows: list[HistoryRow]) -> list[Event]:
 def _model(session: Session, inst: ProcessInstance, cache: dict[int, dict[str, Any]]) -> dict[str, Any]:
     seen = session.info.get(definitions.MODELS_SEEN, {})
     if inst.version_id in seen:
-        return dict(seen[inst.version_id])
+        return seen[inst.version_id]
     if inst.version_id not in cache:
         try:
             cache[inst.version_id] = definitions.compiled_by_id(session, inst.version_id).model
@@ -107,6 +107,9 @@ def _task_event(kind: str, row: HistoryRow, task: TaskRow, **kw: Any) -> Event:
 
 
 TASK_KINDS = frozenset({"task_ready", "task_claimed", "task_reassigned", "escalation"})
+ENDED = frozenset({"completed", "terminated"})
+# Every history kind an event may come from: built-in ones, and the elements where pf:notify fires.
+TOLD = TASK_KINDS | ENDED | REACHED
 
 
 def _from_row(session: Session, row: HistoryRow, inst: ProcessInstance) -> list[Event]:
@@ -129,7 +132,7 @@ def _from_row(session: Session, row: HistoryRow, inst: ProcessInstance) -> list[
         if row.kind == "escalation":
             who = {"users": (task.assignee,)} if task.assignee else {"roles": (task.role,)}
             return [_task_event("escalation", row, task, urgent=True, **who)]
-    if row.kind in ("completed", "terminated"):
+    if row.kind in ENDED:
         kind = "instance_rejected" if inst.outcome == "rejected" else "instance_ended"
         owner = (inst.data or {}).get("owner")
         users = tuple(dict.fromkeys(u for u in (inst.started_by, owner) if isinstance(u, str) and u))

@@ -105,3 +105,17 @@ class Preference(Base):
     email_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     quiet_start: Mapped[str | None] = mapped_column(String(5), nullable=True)  # "22:00", local time
     quiet_end: Mapped[str | None] = mapped_column(String(5), nullable=True)  # "07:00"
+
+
+class AudienceVersion(Base):
+    """One row: a token changed by triggers whenever users, roles, preferences or channels change."""
+
+    __tablename__ = "notification_audience_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+
+
+# The triggers changing the token are created with the tables (create_schema); imported last, as it
+# builds on the model above.
+from engine.notify import directory as _directory  # noqa: E402,F401

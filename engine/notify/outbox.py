@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     JSON,
+    Connection,
     Select,
     String,
     Table,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
+    delete,
     func,
     insert,
     literal,
@@ -32,6 +35,7 @@ from sqlalchemy.orm import Session
 from engine import domain
 from engine.calendar import DEFAULT_ZONE
 from engine.notify import prefs
+from engine.notify.directory import VERSION, audiences
 from engine.notify.events import Event, changed_history, derive
 from engine.notify.models import Channel, Delivery, Notification, Preference
 from engine.store.db import is_postgresql
@@ -68,25 +72,49 @@ def record(session: Session, events: Iterable[Event] | None = None, zone: ZoneIn
 def audience(session: Session, ev: Event) -> tuple[list[str], dict[str, Preference], list[Channel]]:
     """Return an event's users (named ones, then role holders), their preferences and the active channels."""
     flush_pending(session, User, UserRole, Preference, Channel)
-    named = [u for u in ev.users if u]
-    acting = {role: domain.current().acting_as(role) for role in ev.roles}
+    named, acting = _asked(ev)
+    _token, found = _read(session.connection(), named, acting)
+    return _users(ev, named, acting, found), found.stored, found.channels
+
+
+@dataclass(frozen=True)
+class Found:
+    """What one read of an audience found: people (username, role, active), their preferences, channels."""
+
+    people: list[Any]
+    stored: dict[str, Preference]
+    channels: list[Channel]
+
+
+def _asked(ev: Event) -> tuple[tuple[str, ...], dict[str, frozenset[str]]]:
+    """Return the users an event names and, for each of its roles, the roles whose holders act in it."""
+    return tuple(u for u in ev.users if u), {role: domain.current().acting_as(role) for role in ev.roles}
+
+
+def _read(connection: Connection, named: tuple[str, ...],
+          acting: dict[str, frozenset[str]]) -> tuple[str | None, Found]:
+    """Return the audience token and what it stands for: role holders, named users, preferences, channels."""
     wanted = sorted(set().union(*acting.values()))
-    # One statement for holders, preferences and channels alike (an event at every step: it is on the hot
-    # path, and on PostgreSQL each statement is a round trip). Core on the unit's connection: no ORM
-    # loading, no autoflush (the unit's rows are written by now).
-    connection = session.connection()
+    # One statement for holders, preferences, channels and token alike (on PostgreSQL each statement is a
+    # round trip, and all must come from one snapshot).
     found = connection.execute(AUDIENCE[is_postgresql(connection)],
-                               {"roles": wanted, "names": named}).all()
+                               {"roles": wanted, "names": list(named)}).all()
     people = [row for row in found if row.row_kind == "user"]
     channels = sorted((Channel(**{k: getattr(row, f"ch_{k}") for k in CHANNEL_COLUMNS})
                        for row in found if row.row_kind == "channel"), key=lambda c: c.id)
     stored = {row.username: Preference(**{k: getattr(row, f"pref_{k}") for k in PREFERENCE_COLUMNS})
               for row in people if row.pref_username is not None}
+    token = next((row.token for row in found if row.row_kind == "version"), None)
+    return token, Found(people, stored, channels)
+
+
+def _users(ev: Event, named: tuple[str, ...], acting: dict[str, frozenset[str]], found: Found) -> list[str]:
+    """Return who is told of an event: the named users, then each role's active holders, each once."""
     names = list(named)
     for role in ev.roles:
-        names.extend(sorted({row.username for row in people if row.active and row.role in acting[role]}))
-    users = [u for u in dict.fromkeys(names) if u not in ev.exclude]
-    return users, stored, channels
+        holders = {row.username for row in found.people if row.active and row.role in acting[role]}
+        names.extend(sorted(holders))
+    return [u for u in dict.fromkeys(names) if u not in ev.exclude]
 
 
 def _one_of(column: Any, name: str, on_pg: bool) -> Any:
@@ -102,30 +130,33 @@ def _one_of(column: Any, name: str, on_pg: bool) -> Any:
 
 
 def _audience(on_pg: bool) -> Any:
-    """Build the statement reading role holders and named users with their preferences, and the channels."""
+    """Build the statement reading role holders and named users with their preferences, channels, token."""
     prefs_table = Preference.__table__
-    # Each half pads the other's columns with NULLs of their type, so both decode alike.
+    blank_token = cast(null(), VERSION.c.token.type).label("token")
+    # Each part pads the others' columns with NULLs of their type, so all decode alike.
     holders = (select(literal("user").label("row_kind"), User.username, UserRole.role, User.active,
                       *(prefs_table.c[k].label(f"pref_{k}") for k in PREFERENCE_COLUMNS),
-                      *(cast(null(), CHANNELS.c[k].type).label(f"ch_{k}") for k in CHANNEL_COLUMNS))
+                      *(cast(null(), CHANNELS.c[k].type).label(f"ch_{k}") for k in CHANNEL_COLUMNS),
+                      blank_token)
                .select_from(User)
                .outerjoin(UserRole, and_(UserRole.user_id == User.id,
                                          _one_of(UserRole.role, "roles", on_pg)))
                .outerjoin(Preference, Preference.username == User.username)
                .where(or_(UserRole.role.is_not(None),
                           _one_of(User.username, "names", on_pg))))
-    channels = (select(literal("channel"), cast(null(), User.username.type), cast(null(), UserRole.role.type),
-                       cast(null(), User.active.type),
-                       *(cast(null(), prefs_table.c[k].type) for k in PREFERENCE_COLUMNS),
-                       *(CHANNELS.c[k] for k in CHANNEL_COLUMNS))
+    no_user = (*(cast(null(), c.type) for c in (User.username, UserRole.role, User.active)),
+               *(cast(null(), prefs_table.c[k].type) for k in PREFERENCE_COLUMNS))
+    channels = (select(literal("channel"), *no_user, *(CHANNELS.c[k] for k in CHANNEL_COLUMNS), blank_token)
                 .where(CHANNELS.c.active.is_(True)))
-    return union_all(holders, channels)
+    no_channel = (cast(null(), CHANNELS.c[k].type) for k in CHANNEL_COLUMNS)
+    token = select(literal("version"), *no_user, *no_channel, VERSION.c.token)
+    return union_all(holders, channels, token)
 
 
 CHANNELS: Table = Channel.__table__  # type: ignore[assignment]
 PREFERENCE_COLUMNS = tuple(c.key for c in Preference.__table__.columns)
 CHANNEL_COLUMNS = tuple(c.key for c in CHANNELS.columns)
-# By "on PostgreSQL?"; with no names and no roles, it reads the channels alone.
+# By "on PostgreSQL?"; with no names and no roles, it reads the channels and the token alone.
 AUDIENCE = {on_pg: _audience(on_pg) for on_pg in (False, True)}
 
 
@@ -141,19 +172,43 @@ def write(session: Session, ev: Event, channels: list[Channel] | None = None, zo
     """Write one notification and a delivery per channel it goes to; return its id, None when nobody gets it.
 
     Without `channels`, the active ones (read with the audience); with `only`, the given channels receive
-    it whatever they subscribe to (a test message).
+    it whatever they subscribe to (a test message). An audience read before on this database connection
+    is used again while the audience token is the one it was read at (engine/notify/directory.py).
     """
     if ev.dedupe_key is not None and session.scalar(
             select(Notification.id).where(Notification.dedupe_key == ev.dedupe_key)) is not None:
         return None
-    users, stored, active = audience(session, ev)
-    offered = active if channels is None else channels
+    flush_pending(session, User, UserRole, Preference, Channel)  # their triggers change the token
+    named, acting = _asked(ev)
+    key = (frozenset().union(*acting.values()), named)
+    # Core on the unit's connection: no ORM, no autoflush (the unit's rows are written by now).
+    connection = session.connection()
+    cache = audiences(connection)
+    kept = cache.get(key)
+    if kept is not None:
+        kept_at, found = kept
+        deliveries = _deliveries(ev, _users(ev, named, acting, found), found, channels, zone, only)
+        # Written only if the token is still the one the audience was read at: no read at all then.
+        note_id = None if deliveries is None else _insert(session, connection, ev, deliveries, kept_at)
+        if note_id is not None:
+            return note_id
+        # The audience changed since (or nobody would be told: that is worth a look at the database).
+    token, found = _read(connection, named, acting)
+    cache.put(key, token, found)
+    deliveries = _deliveries(ev, _users(ev, named, acting, found), found, channels, zone, only)
+    return None if deliveries is None else _insert(session, connection, ev, deliveries, None)
+
+
+def _deliveries(ev: Event, users: list[str], found: Found, channels: list[Channel] | None, zone: ZoneInfo,
+                only: bool) -> list[dict[str, Any]] | None:
+    """Return the delivery rows of an event for these users and channels; None when nobody gets it."""
+    offered = found.channels if channels is None else channels
     hooks = list(offered) if only else [c for c in offered if _channel_wants(c, ev, users)]
     if not users and not hooks:
         return None
     deliveries = []
     for user in users:
-        pref = stored.get(user)
+        pref = found.stored.get(user)
         if ev.kind not in prefs.muted(pref, "app"):
             deliveries.append(_delivery(f"app:{user}", status="sent", at=ev.at))
         mailed = pref is not None and pref.email and pref.email_enabled
@@ -162,38 +217,64 @@ def write(session: Session, ev: Event, channels: list[Channel] | None = None, zo
             deliveries.append(_delivery(f"email:{user}", address=pref.email, at=quiet or ev.at))
     for hook in hooks:
         deliveries.append(_delivery(f"webhook:{hook.id}", address=hook.url, at=ev.at))
-    return _insert(session, ev, deliveries)
+    return deliveries
 
 
-def _insert(session: Session, ev: Event, deliveries: list[dict[str, Any]]) -> int:
-    """Insert the notification and its deliveries (one statement on PostgreSQL); return its id."""
+def _insert(session: Session, connection: Connection, ev: Event, deliveries: list[dict[str, Any]],
+            token: str | None) -> int | None:
+    """Insert the notification and its deliveries; return its id, None when `token` is no longer current."""
     note: dict[str, Any] = dict(
         dedupe_key=ev.dedupe_key, event=ev.kind, urgent=ev.urgent, instance_id=ev.instance_id,
         task_id=ev.task_id, element_id=ev.element_id, role=ev.role, assignee=ev.assignee, actor=ev.actor,
         title_zh=ev.title_zh[:300], title_en=ev.title_en[:300], message_zh=ev.message_zh,
         message_en=ev.message_en, due_at=ev.due_at, created_at=ev.at, path=_path(ev))
     # Core: the id names the deliveries' idempotency keys, and an ORM flush of one row cost more.
-    connection = session.connection()
-    on_pg = is_postgresql(connection)
-    if on_pg:
-        # Each statement is a round trip there: the deliveries ride along as arrays, keyed in SQL.
-        note.update({f"d_{k}": [row[k] for row in deliveries] for k in DELIVERY_ARRAYS})
-    note_id = int(connection.execute(NOTIFICATION_WITH_DELIVERIES if on_pg else NEW_NOTIFICATION, note)
-                  .scalar_one())
-    for row in deliveries:
-        row["notification_id"], row["idempotency_key"] = note_id, f"{note_id}:{row['channel']}"
-    # Written along on PostgreSQL; on SQLite queued, for the unit's one insert of deliveries at commit.
-    (add_written if on_pg else add_rows)(session, DELIVERIES, deliveries)
+    if is_postgresql(connection):
+        # Each statement is a round trip there: the deliveries ride along as arrays, keyed in SQL, and the
+        # token is checked by the same statement.
+        note.update({f"d_{k}": [row[k] for row in deliveries] for k in DELIVERY_ARRAYS}, token=token)
+        found = connection.execute(NOTIFICATION_WITH_DELIVERIES, note).scalar()
+        if found is None:
+            return None
+        note_id = int(found)
+        _keyed(deliveries, note_id)
+        add_written(session, DELIVERIES, deliveries)
+        return note_id
+    note_id, current = connection.execute(NEW_NOTIFICATION, note).one()
+    if token is not None and current != token:
+        # A plain insert answering with the token costs less than a conditional one; seldom, it is taken
+        # back (the transaction holds SQLite's write lock: the next insert gets the same id again).
+        connection.execute(DROP_NOTIFICATION, {"note_id": note_id})
+        return None
+    _keyed(deliveries, note_id)
+    add_rows(session, DELIVERIES, deliveries)  # queued for the unit's one insert of deliveries at commit
     return note_id
 
 
-NEW_NOTIFICATION = insert(NOTIFICATIONS).returning(NOTIFICATIONS.c.id)
+def _keyed(deliveries: list[dict[str, Any]], note_id: int) -> None:
+    """Give the deliveries their notification's id and their idempotency keys."""
+    for row in deliveries:
+        row["notification_id"], row["idempotency_key"] = note_id, f"{note_id}:{row['channel']}"
+
+
+CURRENT_TOKEN = select(VERSION.c.token).scalar_subquery()
+NEW_NOTIFICATION = insert(NOTIFICATIONS).returning(NOTIFICATIONS.c.id, CURRENT_TOKEN)
+DROP_NOTIFICATION = delete(NOTIFICATIONS).where(NOTIFICATIONS.c.id == bindparam("note_id"))
+NOTE_COLUMNS = [c.key for c in NOTIFICATIONS.c if c.key != "id"]
 DELIVERY_ARRAYS = ("channel", "address", "status", "next_attempt_at", "sent_at")
+
+
+def _conditional_note() -> Any:
+    """Build the SELECT of a new notification's values, none unless the audience token is the one bound."""
+    token = bindparam("token", type_=VERSION.c.token.type)
+    # Without a token (its audience was just read by the statement before) it is written as it is.
+    current = or_(token.is_(None), token == CURRENT_TOKEN)
+    return select(*(bindparam(k, type_=NOTIFICATIONS.c[k].type) for k in NOTE_COLUMNS)).where(current)
 
 
 def _with_deliveries() -> Any:
     """Build the PostgreSQL statement inserting a notification and, from its new id, its deliveries."""
-    note = insert(NOTIFICATIONS).values({c: bindparam(c.key) for c in NOTIFICATIONS.c if c.key != "id"}) \
+    note = insert(NOTIFICATIONS).from_select(NOTE_COLUMNS, _conditional_note()) \
         .returning(NOTIFICATIONS.c.id).cte("note")
     given = func.unnest(*(bindparam(f"d_{k}", type_=ARRAY(DELIVERIES.c[k].type)) for k in DELIVERY_ARRAYS)) \
         .table_valued(*DELIVERY_ARRAYS).render_derived()
