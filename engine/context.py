@@ -17,6 +17,30 @@ from engine.sandbox.scripting import SandboxEnvironment
 from engine.spiff.script_engine import SandboxScriptEngine
 from engine.store.models import ProcessInstance
 
+# Per process key: the domain it was worked out for, the services the process may call and stand-ins
+# refusing the others. They do not depend on the unit: worked out per unit, they were a fifth of
+# loading a cached workflow.
+_ACCESS: dict[str, tuple[domain.Domain, frozenset[str], dict[str, Callable[..., Any]]]] = {}
+
+
+def _service_access(served: domain.Domain, key: str) -> tuple[frozenset[str], dict[str, Callable[..., Any]]]:
+    """Return the services a process may call and, for each other service, a stand-in refusing the call."""
+    found = _ACCESS.get(key)
+    if found is None or found[0] is not served:
+        allowed = frozenset(name for name in served.services if served.may_call(key, name))
+        refusals = {name: _refusal(served, key, name) for name in served.services if name not in allowed}
+        found = _ACCESS[key] = (served, allowed, refusals)
+    return found[1], found[2]
+
+
+def _refusal(served: domain.Domain, key: str, name: str) -> Callable[..., Any]:
+    """Return a stand-in for a service the process may not call."""
+    # Deploy refuses such a call already; this holds for versions deployed before the binding.
+    def call(*args: Any, **kwargs: Any) -> Any:
+        raise ProcessFailure(f"process '{key}' may not call '{name}': it is bound to "
+                             f"{', '.join(sorted(served.service_processes[name]))}")
+    return call
+
 
 @dataclass
 class StepContext:
@@ -65,15 +89,9 @@ class StepContext:
             return moment.isoformat()
 
         def bound(service: domain.Service) -> Callable[..., Any]:
-            # The script calls name(args); the service receives this unit of work first.
+            # The script calls name(args); the service receives this unit of work first. A closure, not
+            # functools.partial: a partial's public `args` would hand scripts this context.
             return lambda *args, **kwargs: service(self, *args, **kwargs)
-
-        def refused(name: str) -> Callable[..., Any]:
-            # Deploy refuses such a call already; this holds for versions deployed before the binding.
-            def call(*args: Any, **kwargs: Any) -> Any:
-                raise ProcessFailure(f"process '{key}' may not call '{name}': it is bound to "
-                                     f"{', '.join(sorted(served.service_processes[name]))}")
-            return call
 
         engine_functions: dict[str, Callable[..., Any]] = {
             "now": lambda: iso(now),
@@ -87,8 +105,9 @@ class StepContext:
             "working_hours_after": lambda ts, n: working_hours_after(cal, parse_moment(ts), float(n)),
             "end_of_working_day": lambda ts: iso(cal.working_day_end(parse_moment(ts))),
         }
-        served, key = domain.current(), self.instance.process_key
-        services = {name: bound(fn) if served.may_call(key, name) else refused(name)
+        served = domain.current()
+        allowed, refusals = _service_access(served, self.instance.process_key)
+        services = {name: bound(fn) if name in allowed else refusals[name]
                     for name, fn in served.services.items()}
         return {**engine_functions, **services}
 

@@ -9,4 +9,6 @@
 # - TaskSpec._update (stepping.py refreshes waiting timers and subprocess parents with it);
 # - boundary events sit under a task whose spec class name starts with "BoundaryEventSplit" (tasks.due_time);
 # - serializer.py: BpmnWorkflowConverter.to_dict being WorkflowConverter.to_dict plus spec,
-#   subprocess_specs, subprocesses and bpmn_events, and the key order that gives (state format 1 bytes).
+#   subprocess_specs, subprocesses and bpmn_events, and the key order that gives (state format 1 bytes);
+# - state_json.py writes that dict's JSON itself: the keys, order and typenames of WorkflowConverter,
+#   BpmnSubWorkflowConverter and TaskConverter (its DeepMerge delta), and Task._children / Task._state.

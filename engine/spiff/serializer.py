@@ -67,10 +67,11 @@ _SERIALIZER = BpmnWorkflowSerializer(
                                               EncoderRegistry()),
     version=VERSION)
 SERIALIZER_VERSION: str = _SERIALIZER.VERSION
+convert = _SERIALIZER.registry.convert  # one object, as Spiff's registry converts it (see EncoderRegistry)
 
 
 def workflow_to_dict(workflow: Any) -> dict[str, Any]:
-    """Return a workflow as Spiff's dict without specs, ready for `json.dumps`."""
+    """Return a workflow as Spiff's dict without specs (state_json writes its JSON without building it)."""
     dct: dict[str, Any] = _SERIALIZER.to_dict(workflow)
     return dct
 

@@ -10,24 +10,15 @@ from uuid import UUID
 from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import StateFormatError
-from engine.spiff.serializer import SERIALIZER_VERSION, workflow_from_dict, workflow_to_dict
+from engine.spiff.serializer import SERIALIZER_VERSION, workflow_from_dict
+from engine.spiff.state_json import workflow_json
 
 # Version 1: zlib-compressed JSON of SpiffWorkflow's workflow dict minus `spec`/`subprocess_specs`,
-# plus {"format": 1, "spiff": <serializer version>}. The spec is rebuilt from the process version.
+# plus {"format": 1, "spiff": <serializer version>} (written by state_json without building the dict).
+# The spec is rebuilt from the process version.
 STATE_FORMAT = 1
 SUPPORTED_FORMATS = frozenset({1})
-
-
-def _json_default(value: Any) -> Any:
-    """Encode the few non-JSON values task data may hold (dates, decimals)."""
-    import datetime as dt
-    from decimal import Decimal
-
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(f"value of type {type(value).__name__} cannot be stored in instance data")
+_TAIL = f',"format":{STATE_FORMAT},"spiff":{json.dumps(SERIALIZER_VERSION, ensure_ascii=False)}'
 
 
 def dump_state(workflow: Any) -> bytes:
@@ -41,11 +32,11 @@ def dump_state_checked(workflow: Any) -> tuple[bytes, bool]:
     Dates and decimals become text and numbers, tuples become lists: such a workflow must be reloaded
     from its bytes, so the next step sees what any other process would see.
     """
-    dct = workflow_to_dict(workflow)
-    dct["format"] = STATE_FORMAT
-    dct["spiff"] = SERIALIZER_VERSION
-    raw = json.dumps(dct, separators=(",", ":"), default=_json_default, ensure_ascii=False)
-    return zlib.compress(raw.encode("utf-8"), 6), round_trips(dct)
+    found: list[Any] = []
+    raw = workflow_json(workflow, found, _TAIL)
+    # Only the parts taken from data can change on the way through JSON: Spiff's own fields are plain
+    # str, int, float and bool.
+    return zlib.compress(raw.encode("utf-8"), 6), round_trips(found)
 
 
 def round_trips(value: Any) -> bool:

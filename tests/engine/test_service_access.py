@@ -100,3 +100,15 @@ def test_the_quality_registers_are_written_only_by_their_own_process(name: str, 
         compile_process(issuing("fake_quality", f"done_it = {name}"))
     [problem] = err.value.problems
     assert problem.element_id == "take" and owner in problem.message
+
+
+def test_what_a_process_may_call_follows_the_installed_domain(
+        session: Session, engine: Engine, people: dict[str, Actor]) -> None:
+    services.stock_in(session, "alcohol", 10, "delivery", "cs_foreman", T0)
+    with domain.installed(replace(DOMAIN, service_processes={})):
+        engine.deploy(session, issuing("old_issue"))
+        assert engine.start(session, "old_issue", {}, people["cs_assistant"]).status == "running"
+        session.commit()
+    # The same process under the shipped domain, which binds the ledger to hazardous_goods_issuance.
+    with pytest.raises(ProcessFailure, match="may not call 'ledger_issue'"):
+        engine.start(session, "old_issue", {}, people["cs_assistant"])
