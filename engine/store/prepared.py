@@ -61,10 +61,15 @@ def compile_prepared(statement: ClauseElement, dialect: Dialect,
             or compiled.post_compile_params or compiled.escaped_bind_names or compiled.schema_translate_map):
         # Python-side defaults, expanding lists, renamed binds: SQLAlchemy's execution step does work here.
         return None
-    processors = compiled._bind_processors  # noqa: SLF001 (what SQLAlchemy applies to each parameter)
+    processors = _bind_processors(compiled)
     names = compiled.positiontup if compiled.positional else list(compiled.bind_names.values())
     plan = tuple((name, processors.get(name)) for name in names)
     return PreparedWrite(compiled.string, plan, compiled.positional, bool(compiled.effective_returning))
+
+
+def _bind_processors(compiled: Any) -> dict[str, Convert]:
+    """Return, by bind name, the conversions SQLAlchemy applies to a compiled statement's parameters."""
+    return dict(compiled._bind_processors)  # noqa: SLF001 (only the binds whose type converts are named)
 
 
 _cache: WeakKeyDictionary[Dialect, dict[Hashable, PreparedWrite | None]] = WeakKeyDictionary()
@@ -103,9 +108,7 @@ class _Compiled:
         self.compiled = compiled
         self.positional: tuple[str, ...] | None = tuple(compiled.positiontup or ()) if compiled.positional \
             else None
-        binds = [(name, bind.type.dialect_impl(dialect).bind_processor(dialect))
-                 for name, bind in compiled.binds.items()]
-        self.binds: list[tuple[str, Convert]] = [(n, p) for n, p in binds if p is not None]
+        self.binds: list[tuple[str, Convert]] = list(_bind_processors(compiled).items())
         columns = [c.type.dialect_impl(dialect).result_processor(dialect, None)
                    for c in statement.selected_columns]
         self.columns: list[tuple[int, Convert]] = [(i, p) for i, p in enumerate(columns) if p is not None]
