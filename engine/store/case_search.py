@@ -40,8 +40,8 @@ def _case_number(text: str) -> int | None:
 def matching(text: str) -> ColumnElement[bool]:
     """Return the condition "this case matches the search text" over number, title, unit, data, people."""
     text = text.strip()
-    # The data column holds JSON as written by json.dumps: non-ASCII is escaped (e.g. "\\u5f20" for 张),
-    # so the search text is escaped the same way before it is compared.
+    # The data column holds non-ASCII as UTF-8 (engine.store.db.json_text); rows written before that
+    # escaped it (e.g. "\\u5f20" for 张), so the search text is also compared escaped the same way.
     escaped = json.dumps(text)[1:-1]
     data = cast(ProcessInstance.data, String)
     staff = select(User.username).where(or_(User.display_name.icontains(text, autoescape=True),

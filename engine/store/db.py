@@ -37,18 +37,19 @@ def is_postgresql(bind: Engine | Connection) -> bool:
 
 
 def json_text(value: Any) -> str:
-    """Return `json.dumps(value)` exactly, for JSON columns, without its per-call set-up."""
-    # Every unit binds several JSON values (case data, history details). json.dumps builds an encoder
-    # per call and reads its keyword arguments before the C encoder runs; this calls the same C encoder
-    # with json.dumps's defaults (a fresh circular-reference record each time, so the same errors too).
+    """Return the text a JSON column stores: compact, non-ASCII as UTF-8, json.dumps's errors otherwise."""
+    # Chinese case data escaped as \uXXXX took six bytes a character and hid the text from anyone
+    # reading the database; compact separators drop two spaces a key. Every unit binds several JSON
+    # values, so the C encoder json.dumps would build is called directly (a fresh circular-reference
+    # record each call, hence the same errors as json.dumps).
     if _C_ENCODER is None:  # no C accelerator in this Python: the plain function
-        return json.dumps(value)
-    return "".join(_C_ENCODER({}, _DEFAULTS.default, encoder.encode_basestring_ascii, None, ": ", ", ",
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return "".join(_C_ENCODER({}, _DEFAULTS.default, encoder.encode_basestring, None, ":", ",",
                               False, False, True)(value, 0))
 
 
 _C_ENCODER = getattr(encoder, "c_make_encoder", None)  # what json.dumps runs (typeshed does not name it)
-_DEFAULTS = json.JSONEncoder()  # json.dumps's own settings: ASCII only, NaN allowed, keys unsorted
+_DEFAULTS = json.JSONEncoder()  # json.dumps's other settings: NaN allowed, keys unsorted, no indent
 
 
 def engine_options(url: str, **kwargs: Any) -> dict[str, Any]:

@@ -93,7 +93,7 @@ def test_prepared_inserts_store_what_sqlalchemys_own_execution_stores(bind: SqlE
         conn.execute(insert(TASKS).inline(), [TASK_ROW])
     theirs = _stored(bind, f"{as_text} FROM history ORDER BY id"), _stored(bind, "SELECT * FROM tasks")
     assert ours == theirs
-    assert ours[0][0][-1] == json.dumps({"role": "技術員", "assignee": None})
+    assert ours[0][0][-1] == '{"role":"技術員","assignee":null}'
 
 
 def test_a_prepared_guarded_update_stores_what_sqlalchemys_own_execution_stores(bind: SqlEngine) -> None:
@@ -135,10 +135,12 @@ def test_the_sqlite_timestamp_conversion_gives_sqlalchemys_text_for_every_moment
         ours(datetime(2026, 11, 23, 2, 0))
 
 
-def test_json_column_text_is_json_dumps_with_its_errors() -> None:
+def test_json_column_text_is_compact_utf8_json_dumps_with_its_errors() -> None:
     samples: list[Any] = [None, 1, 1.5, float("nan"), "é", "王先生", [], {}, {"a": [1, {"b": None}], 3: True},
                           {"k": float("-inf")}, [["x"]]]
-    assert [json_text(v) for v in samples] == [json.dumps(v) for v in samples]
+    assert [json_text(v) for v in samples] == [json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+                                                for v in samples]
+    assert json_text({"name": "王先生", "n": [1, 2]}) == '{"name":"王先生","n":[1,2]}'
     looped: list[Any] = []
     looped.append(looped)
     for bad, error in (({"a": object()}, TypeError), ({(1, 2): 1}, TypeError), (looped, ValueError)):
