@@ -131,15 +131,18 @@ class Engine:
     def _save(self, loaded: Loaded, completed: bool | None = None) -> None:
         inst, wf = loaded.instance, loaded.workflow
         inst.state, loaded.reusable = dump_state_checked(wf)
-        inst.state_format = STATE_FORMAT
+        # Set only on a change: every attribute set is an ORM event and a column in the unit's UPDATE.
+        if inst.state_format != STATE_FORMAT:
+            inst.state_format = STATE_FORMAT
         inst.data = case_data(wf)
         inst.updated_at = loaded.ctx.now
         if completed is None:
             completed = wf.is_completed()
         wakeup = None if completed else wakeup_time(wf)
-        if wakeup is not None and (inst.next_wakeup_at is None or wakeup < inst.next_wakeup_at):
-            announce_wakeup(loaded.ctx.session)
-        inst.next_wakeup_at = wakeup
+        if wakeup != inst.next_wakeup_at:
+            if wakeup is not None and (inst.next_wakeup_at is None or wakeup < inst.next_wakeup_at):
+                announce_wakeup(loaded.ctx.session)
+            inst.next_wakeup_at = wakeup
 
     def _mark_error(self, loaded: Loaded, failure: ProcessFailure) -> None:
         inst, now = loaded.instance, loaded.ctx.now
@@ -293,7 +296,8 @@ class Engine:
         task.data["performed_by"] = {**performed_by, row.element_id: actor.username}
         task.run()
         row.status, row.completed_at, row.completed_by = "completed", now, actor.username
-        row.assignee = actor.username
+        if row.assignee != actor.username:  # claimed by them already: no change to write
+            row.assignee = actor.username
         history.record(session, inst.id, "task_completed", now, actor=actor.username,
                        element_id=row.element_id, task_id=task_id,
                        details={"data": clean, "changes": changed})
