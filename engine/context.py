@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -88,10 +89,19 @@ class StepContext:
         def iso(moment: datetime) -> str:
             return moment.isoformat()
 
+        # Weakly: this context keeps these functions, and a context in a reference cycle is freed only by
+        # the garbage collector, with all it holds (a third of the objects a unit left to it).
+        unit = weakref.ref(self)
+
         def bound(service: domain.Service) -> Callable[..., Any]:
             # The script calls name(args); the service receives this unit of work first. A closure, not
             # functools.partial: a partial's public `args` would hand scripts this context.
-            return lambda *args, **kwargs: service(self, *args, **kwargs)
+            def call(*args: Any, **kwargs: Any) -> Any:
+                ctx = unit()
+                if ctx is None:  # a workflow kept past its unit runs under its next unit's script engine
+                    raise ProcessFailure("a service was called after its unit of work ended")
+                return service(ctx, *args, **kwargs)
+            return call
 
         engine_functions: dict[str, Callable[..., Any]] = {
             "now": lambda: iso(now),
@@ -115,7 +125,9 @@ class StepContext:
         """Return a sandboxed script engine whose clock is this unit of work's."""
         engine = SandboxScriptEngine(environment=SandboxEnvironment(functions=self.functions(),
                                                                        unit=self.budget))
-        engine.clock = lambda: self.now
+        # The moment, not this context: a kept workflow holds its script engine until its next unit.
+        now = self.now
+        engine.clock = lambda: now
         return engine
 
     def evaluate(self, expression: str, data: dict[str, Any]) -> Any:

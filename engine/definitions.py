@@ -6,7 +6,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any, Generic, TypeVar
@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session, defer
 from engine import domain
 from engine.bpmn_model import BPMN_NS, local, read_model
 from engine.errors import Conflict, InvalidBpmn, NotFound, PreconditionFailed, Problem
+from engine.forms.coercion import FormSchema
+from engine.forms.model import FormDef
 from engine.messages import msg
 from engine.sandbox.scripting import check_expression, check_script
 from engine.spiff.parser import BPMN_XSD, ProductParser
@@ -40,6 +42,17 @@ class CompiledProcess:
     spec: Any
     subprocess_specs: dict[str, Any]
     model: dict[str, Any]
+    # The forms read once per compile, not per submission: the start form and each user task's by element.
+    start_form: FormSchema | None = field(init=False, repr=False, compare=False)
+    task_forms: dict[str, FormSchema] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        start = self.model.get("start_form")
+        start_form = FormSchema(FormDef.from_dict(start)) if start is not None else None
+        object.__setattr__(self, "start_form", start_form)
+        object.__setattr__(self, "task_forms", {
+            element: FormSchema(FormDef.from_dict(task["form"]))
+            for element, task in (self.model.get("tasks") or {}).items() if task.get("form") is not None})
 
 
 @dataclass(frozen=True)

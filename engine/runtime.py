@@ -16,7 +16,7 @@ from engine.actor import ADMIN, Actor
 from engine.calendar import BusinessCalendar, load_calendar
 from engine.context import StepContext
 from engine.errors import Conflict, Forbidden, InvalidData, NotFound, ProcessFailure
-from engine.forms.model import form_of
+from engine.forms.coercion import FormSchema
 from engine.forms.validation import validate_submission
 from engine.spiff.state import STATE_FORMAT, dump_state_checked, load_state
 from engine.spiff.stepping import Stepper
@@ -27,7 +27,6 @@ from engine.store.inbox import (
     refresh_due,
     roles_in_unit,
     sync_inbox,
-    task_spec_model,
     user_roles,
 )
 from engine.store.locking import lock_by_task, lock_instance
@@ -50,11 +49,16 @@ class Loaded:
     """An instance locked for this unit of work, with its workflow and context."""
 
     instance: ProcessInstance
-    model: dict[str, Any]
+    compiled: definitions.CompiledProcess  # its version's spec, model and forms
     workflow: Any  # a Spiff BpmnWorkflow, handled only through engine.spiff
     ctx: StepContext
     open_rows: list[TaskRow] | None = None  # the instance's open task rows, when the lock read them
     reusable: bool = True  # False when its saved state would reload different (see dump_state_checked)
+
+    @property
+    def model(self) -> dict[str, Any]:
+        """Return the product model of the instance's version."""
+        return self.compiled.model
 
 
 def title_summary(form: Mapping[str, Any] | None, data: Mapping[str, Any]) -> str:
@@ -100,7 +104,7 @@ class Engine:
         else:
             workflow = load_state(inst.state, inst.state_format, compiled.spec, compiled.subprocess_specs,
                                   ctx.script_engine())
-        return Loaded(inst, compiled.model, workflow, ctx)
+        return Loaded(inst, compiled, workflow, ctx)
 
     def _advance(self, loaded: Loaded) -> None:
         """Run automatic steps, project the inbox, save state; failures put the instance in error."""
@@ -127,15 +131,18 @@ class Engine:
     def _save(self, loaded: Loaded, completed: bool | None = None) -> None:
         inst, wf = loaded.instance, loaded.workflow
         inst.state, loaded.reusable = dump_state_checked(wf)
-        inst.state_format = STATE_FORMAT
+        # Set only on a change: every attribute set is an ORM event and a column in the unit's UPDATE.
+        if inst.state_format != STATE_FORMAT:
+            inst.state_format = STATE_FORMAT
         inst.data = case_data(wf)
         inst.updated_at = loaded.ctx.now
         if completed is None:
             completed = wf.is_completed()
         wakeup = None if completed else wakeup_time(wf)
-        if wakeup is not None and (inst.next_wakeup_at is None or wakeup < inst.next_wakeup_at):
-            announce_wakeup(loaded.ctx.session)
-        inst.next_wakeup_at = wakeup
+        if wakeup != inst.next_wakeup_at:
+            if wakeup is not None and (inst.next_wakeup_at is None or wakeup < inst.next_wakeup_at):
+                announce_wakeup(loaded.ctx.session)
+            inst.next_wakeup_at = wakeup
 
     def _mark_error(self, loaded: Loaded, failure: ProcessFailure) -> None:
         inst, now = loaded.instance, loaded.ctx.now
@@ -193,7 +200,7 @@ class Engine:
         ctx = StepContext(session, inst, actor.username, now, self.calendar)
         # Validated before the row exists, so title and unit go into the INSERT: the instance row is
         # written twice per start (insert for its id, update with the state), not three times.
-        clean = self._validated(ctx, model.get("start_form"), data, {}, element_id="start")
+        clean = self._validated(ctx, compiled.start_form, data, {}, element_id="start")
         inst.unit = str(clean.get("unit"))[:64] if clean.get("unit") else None
         inst.title = f"{model['name_zh']} {title_summary(model.get('start_form'), clean)}".strip()[:300]
         insert_instance(session, inst)  # its id now: the workflow's variables name it
@@ -202,12 +209,12 @@ class Engine:
         workflow = new_workflow(compiled.spec, compiled.subprocess_specs, ctx.script_engine(), variables)
         history.record(session, inst.id, "started", now, actor=actor.username,
                        details={"data": clean, "version": newest.version})
-        loaded = Loaded(inst, model, workflow, ctx, open_rows=[])
+        loaded = Loaded(inst, compiled, workflow, ctx, open_rows=[])
         self._advance(loaded)
         self._flush(session, loaded)
         return inst
 
-    def _validated(self, ctx: StepContext, form: dict[str, Any] | None, submitted: Mapping[str, Any],
+    def _validated(self, ctx: StepContext, form: FormSchema | None, submitted: Mapping[str, Any],
                    context: Mapping[str, Any], *, element_id: str,
                    task_id: str | None = None) -> dict[str, Any]:
         """Validate a submission against a form definition; raise InvalidData naming each field."""
@@ -218,7 +225,7 @@ class Engine:
                 raise InvalidData("this step takes no data", {k: ["unknown field"] for k in submitted})
             return {}
         clean, errors = validate_submission(
-            form_of(form), submitted, context, ctx.evaluate,
+            form, submitted, context, ctx.evaluate,
             lambda name: roles_in_unit(ctx, name), ctx.calendar.zone)
         if errors:
             raise InvalidData(f"{element_id}: {len(errors)} field(s) refused", errors,
@@ -281,15 +288,16 @@ class Engine:
         self._check_may_work(row, inst, actor, loaded.model, performed_by)
         if task is None or not is_ready(task):
             raise Conflict(f"task {row.element_id} is not ready any more", task_id=task_id)
-        spec = task_spec_model(loaded.model, task)
-        clean = self._validated(loaded.ctx, spec.get("form"), data, task.data, element_id=row.element_id,
-                                task_id=task_id)
+        # The task's element, as the inbox projected it; a task the model does not describe has no form.
+        form = loaded.compiled.task_forms.get(task.task_spec.bpmn_id)
+        clean = self._validated(loaded.ctx, form, data, task.data, element_id=row.element_id, task_id=task_id)
         changed = history.changes(task.data, clean)  # read before the update: no copy of the data needed
         task.data.update(clean)
         task.data["performed_by"] = {**performed_by, row.element_id: actor.username}
         task.run()
         row.status, row.completed_at, row.completed_by = "completed", now, actor.username
-        row.assignee = actor.username
+        if row.assignee != actor.username:  # claimed by them already: no change to write
+            row.assignee = actor.username
         history.record(session, inst.id, "task_completed", now, actor=actor.username,
                        element_id=row.element_id, task_id=task_id,
                        details={"data": clean, "changes": changed})

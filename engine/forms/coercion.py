@@ -8,7 +8,6 @@ import unicodedata
 from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from engine.calendar import DEFAULT_ZONE
@@ -194,23 +193,26 @@ class FormSchema:
     """Reads a form's submitted values as their field types; a refusal is a message code per field.
 
     A loop over the fields: marshmallow's Schema.load did the same (coerce, then the length limit) at
-    about four times the cost per submission.
+    about four times the cost per submission. Built once per deployed form, with its process
+    (engine.definitions), so nothing is looked up or hashed per submission.
     """
 
-    def __init__(self, form: FormDef, zone: tzinfo) -> None:
-        self.zone = zone
+    def __init__(self, form: FormDef) -> None:
+        self.form = form
+        self.fields = {f.name: f for f in form.fields}  # by name: a submission names each of its keys
         self.readers = tuple((f.name, f.type, frozenset(o.value for o in f.options), f.length_limit)
                              for f in form.fields)
 
-    def load(self, present: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-        """Return the given values that passed, read as their types, and the codes of those refused."""
+    def load(self, present: Mapping[str, Any], zone: tzinfo = DEFAULT_ZONE
+             ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Return the values that passed, read as their types (naive times in zone), and refusals' codes."""
         clean: dict[str, Any] = {}
         refused: dict[str, str] = {}
         for name, kind, options, limit in self.readers:
             if name not in present:
                 continue
             try:
-                value = coerce(kind, present[name], options, self.zone)
+                value = coerce(kind, present[name], options, zone)
             except Invalid as exc:
                 refused[name] = exc.code
                 continue
@@ -219,9 +221,3 @@ class FormSchema:
                 continue
             clean[name] = value
         return clean, refused
-
-
-@lru_cache(maxsize=512)
-def schema_for(form: FormDef, zone: tzinfo = DEFAULT_ZONE) -> FormSchema:
-    """Return the (cached) schema coercing the form's values, naive datetimes in zone; errors are codes."""
-    return FormSchema(form, zone)

@@ -125,22 +125,3 @@ class FormDef:
             distinct=tuple(DistinctDef(tuple(d["fields"]), d.get("message_zh"), d.get("message_en"))
                            for d in data.get("distinct", ())),
         )
-
-
-_BUILT: dict[int, tuple[Mapping[str, Any], FormDef]] = {}
-_BUILT_MAX = 1024
-
-
-def form_of(data: Mapping[str, Any]) -> FormDef:
-    """Return the form of a deployed model's form dict, built once per dict (`from_dict` otherwise)."""
-    # A model's dicts are cached with its version and never change: building the dataclasses anew on
-    # every submission cost as much as checking the values. Keyed by identity; the dict kept with
-    # its form, so a key is never reused by another dict while the entry lives.
-    found = _BUILT.get(id(data))
-    if found is not None and found[0] is data:
-        return found[1]
-    form = FormDef.from_dict(data)
-    if len(_BUILT) >= _BUILT_MAX:
-        _BUILT.clear()  # versions come and go rarely: starting over beats bookkeeping an LRU order
-    _BUILT[id(data)] = (data, form)
-    return form

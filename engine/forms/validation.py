@@ -11,12 +11,12 @@ from typing import Any
 
 from engine.calendar import DEFAULT_ZONE
 from engine.forms.coercion import (
+    FormSchema,
     Invalid,
     invalid_code,
     is_blank,
     parse_date,
     parse_datetime,
-    schema_for,
     to_number,
 )
 from engine.forms.messages import Message, message
@@ -116,8 +116,9 @@ def limit_messages(
 class _Check:
     """The state of validating one submission."""
 
-    def __init__(self, form: FormDef, evaluate: Evaluate, zone: tzinfo) -> None:
-        self.form = form
+    def __init__(self, schema: FormSchema, evaluate: Evaluate, zone: tzinfo) -> None:
+        self.schema = schema
+        self.form = schema.form
         self.evaluate = evaluate
         self.zone = zone
         self.errors: dict[str, list[Message]] = {}
@@ -128,10 +129,9 @@ class _Check:
 
     def load(self, present: dict[str, Any]) -> dict[str, Any]:
         """Coerce the given values through the schema; return the ones that passed."""
-        clean, refused = schema_for(self.form, self.zone).load(present)
+        clean, refused = self.schema.load(present, self.zone)
         for name, code in refused.items():
-            field = self.form.field(name)
-            assert field is not None  # only declared fields are read
+            field = self.schema.fields[name]  # only declared fields are read
             if code == "too_long":
                 self.add(name, message(code, limit=field.length_limit))
             else:
@@ -189,7 +189,7 @@ class _Check:
 
 
 def validate_submission(
-    form: FormDef,
+    form: FormDef | FormSchema,
     submitted: Mapping[str, Any],
     context: Mapping[str, Any],
     evaluate: Evaluate,
@@ -197,10 +197,14 @@ def validate_submission(
     zone: tzinfo = DEFAULT_ZONE,
 ) -> tuple[dict[str, Any], dict[str, list[Message]]]:
     """Check a submission against the form (naive times in zone); return (clean data, field → reasons)."""
+    # A deployed form comes as the schema its process was compiled with; a bare FormDef (the web
+    # form's preview, tests) is read through a schema built for this call.
+    schema = form if isinstance(form, FormSchema) else FormSchema(form)
+    form = schema.form
     # Clean data holds only declared fields that passed, so a refused value never reaches the instance.
-    check = _Check(form, evaluate, zone)
+    check = _Check(schema, evaluate, zone)
     for key in submitted:
-        if form.field(key) is None:
+        if key not in schema.fields:
             check.add(str(key), message("unknown_field"))
     present: dict[str, Any] = {}
     for field in form.fields:

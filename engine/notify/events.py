@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,7 @@ from engine.store.pending import rows_of
 # Every event a person can be told about; preferences mute them by these names.
 EVENTS = ("task_assigned", "task_ready", "task_claimed", "task_reassigned", "deadline_near",
           "escalation", "instance_ended", "instance_rejected", "process")
+_Row = TypeVar("_Row", ProcessInstance, TaskRow)
 URGENT = frozenset({"escalation"})
 # History kinds meaning "the process reached this element" (where pf:notify fires).
 REACHED = frozenset({"task_ready", "event", "script", "gateway", "service", "timer_fired"})
@@ -67,6 +68,14 @@ def changed_history(session: Session) -> list[HistoryRow]:
     return [HistoryRow(**values) for values in rows_of(session, HISTORY) if values["kind"] in TOLD]
 
 
+def held_row(session: Session, cls: type[_Row], key: Any) -> _Row | None:
+    """Return the row the session holds under this primary key, else session.get's answer."""
+    # The unit's own rows are in the identity map: looked up by their identity key, not through
+    # session.get's option handling (most of the cost of telling a unit's events).
+    found = session.identity_map.get((cls, (key,), None))
+    return found if found is not None else session.get(cls, key)
+
+
 def derive(session: Session, rows: list[HistoryRow]) -> list[Event]:
     """Turn a unit's history rows into notification events."""
     out: list[Event] = []
@@ -75,7 +84,7 @@ def derive(session: Session, rows: list[HistoryRow]) -> list[Event]:
     instances: dict[int, ProcessInstance | None] = {}
     for row in rows:
         if row.instance_id not in instances:
-            instances[row.instance_id] = session.get(ProcessInstance, row.instance_id)
+            instances[row.instance_id] = held_row(session, ProcessInstance, row.instance_id)
         inst = instances[row.instance_id]
         if inst is None:
             continue
@@ -115,7 +124,7 @@ TOLD = TASK_KINDS | ENDED | REACHED
 def _from_row(session: Session, row: HistoryRow, inst: ProcessInstance) -> list[Event]:
     """Return the built-in events one history row stands for."""
     # Only these kinds speak of an inbox row (others carry ids of timers and gateways: no row to read).
-    task = session.get(TaskRow, row.task_id) if row.task_id and row.kind in TASK_KINDS else None
+    task = held_row(session, TaskRow, row.task_id) if row.task_id and row.kind in TASK_KINDS else None
     details = row.details or {}
     if task is not None:
         if row.kind == "task_ready":

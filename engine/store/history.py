@@ -28,12 +28,22 @@ KINDS = (
 _SCALARS = (str, int, float)  # bool is an int
 _SEQUENCES = (list, tuple, set, frozenset)
 _MOMENTS = (datetime, date)
+# Exact types kept as they are, tested before a call: most task data is these, in a dict or list.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def jsonable(value: Any) -> Any:
     """Return a JSON-safe copy of task data for a history row."""
-    # Scalars first: they are most of what task data holds.
-    if value is None or isinstance(value, _SCALARS):
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {key if type(key) is str else str(key): item if type(item) in _PLAIN else jsonable(item)
+                for key, item in value.items()}
+    if kind is list:
+        return [item if type(item) in _PLAIN else jsonable(item) for item in value]
+    # Subclasses and everything else.
+    if isinstance(value, _SCALARS):
         return value
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}

@@ -120,7 +120,9 @@ def sync_inbox(ctx: StepContext, workflow: Any, model: dict[str, Any], escalated
         if task_id in escalated and not existing.overdue:
             existing.overdue = True
     still_open = [*(r for i, r in open_rows.items() if i in ready), *created]
-    inst.due_at = instance_due(still_open)
+    due_at = instance_due(still_open)
+    if due_at != inst.due_at:  # set only on a change: each set is a column in the unit's UPDATE
+        inst.due_at = due_at
     session.info.setdefault(LEFT_OPEN, {})[inst.id] = still_open
     # The session holds clean rows weakly: keep the unit's own until it ends, so reading them again
     # (notifications at commit) finds them in the session instead of selecting them one by one.

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, Forbidden, InvalidBpmn, InvalidData, NotFound, ProcessFailure
+from engine.forms.coercion import FormSchema
+from engine.forms.model import FormDef
 from engine.runtime import Actor, Engine
 from engine.store.models import HistoryEvent, ProcessInstance, ProcessVersion, TaskRow
 from tests.bpmn_builder import Process, field_xml
@@ -113,6 +116,24 @@ def test_start_form_is_validated(session: Session, engine: Engine, people: dict[
     with pytest.raises(InvalidData) as err:
         engine.start(session, "two_step", {}, people["cs_assistant"])
     assert "unit" in err.value.fields
+
+
+def test_forms_are_read_when_the_process_is_compiled_not_per_submission(
+        session: Session, engine: Engine, people: dict[str, Actor], monkeypatch: pytest.MonkeyPatch) -> None:
+    engine.deploy(session, two_step())
+    built: list[object] = []
+    real = FormSchema.__init__
+
+    def counting(self: FormSchema, form: FormDef, *rest: Any) -> None:
+        built.append(form)
+        real(self, form, *rest)
+
+    monkeypatch.setattr(FormSchema, "__init__", counting)
+    inst = engine.start(session, "two_step", {"unit": "A"}, people["cs_assistant"])
+    engine.complete(session, open_tasks(session, inst.id)[0].id, {"ok": True}, people["cs_assistant"])
+    with pytest.raises(InvalidData) as err:
+        engine.complete(session, open_tasks(session, inst.id)[0].id, {}, people["cs_manager"])
+    assert set(err.value.fields) == {"approved"} and built == []
 
 
 def test_only_declared_starters_may_start(session: Session, engine: Engine, people: dict[str, Actor]) -> None:

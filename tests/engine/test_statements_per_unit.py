@@ -62,6 +62,21 @@ def test_completing_a_task_takes_five_statements(session: Session, engine: Engin
     assert [r.element_id for r in open_tasks(session, inst.id)] == ["second"]
 
 
+def test_a_completion_updates_only_the_instance_columns_it_changes(session: Session, engine: Engine,
+                                                                  people: dict[str, Actor]) -> None:
+    engine.deploy(session, two_step())
+    inst = engine.start(session, "two_step", {"unit": "A-1"}, people["cs_assistant"])
+    session.commit()
+    [first] = open_tasks(session, inst.id)
+    with statements(session) as sql:
+        engine.complete(session, first.id, {"ok": True}, people["cs_assistant2"])
+        session.commit()
+    update = next(s for s in sql if s.startswith("UPDATE process_instances"))
+    assert "state=" in update and "updated_at=" in update
+    # Neither the state's format, the wake-up (no timer) nor the due time (no deadline) changed.
+    assert "state_format" not in update and "next_wakeup_at" not in update and "due_at" not in update
+
+
 def test_starting_reads_no_bpmn_xml_and_updates_the_instance_once(session: Session, engine: Engine,
                                                                   people: dict[str, Actor]) -> None:
     engine.deploy(session, two_step())

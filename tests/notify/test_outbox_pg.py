@@ -56,6 +56,7 @@ def test_a_units_notification_reaches_its_role_webhook_and_people_from_one_read_
                                 .where(Notification.instance_id == iid)))
     # Holders of the role (tech_li muted the event in the app) and the one webhook for that role.
     assert sent == ["app:tech_wang", f"webhook:{for_technicians}"]
+    bind.dispose()  # its pooled connections closed here, not whenever the garbage collector finds them
     # The audience, preferences and channels are one read: no separate read of the channels.
     assert verbs(sql).count("SELECT notification_channels") == 0
 
@@ -96,7 +97,9 @@ def _tell_everyone(factory: Callable[[], Session]) -> tuple[list[dict[str, Any]]
 
 def test_a_notification_and_its_deliveries_are_one_statement_on_postgresql_with_the_rows_sqlite_writes(
         schema: str, tmp_path: Path) -> None:
-    pg, pg_sql = _tell_everyone(make_session_factory(schema_bind(schema)))
+    pg_bind = schema_bind(schema)
+    pg, pg_sql = _tell_everyone(make_session_factory(pg_bind))
+    pg_bind.dispose()
     sqlite_bind = make_engine(f"sqlite:///{tmp_path}/outbox.sqlite")
     create_schema(sqlite_bind)
     lite, lite_sql = _tell_everyone(make_session_factory(sqlite_bind))
