@@ -101,7 +101,7 @@ def profile(db: Database, instances: int) -> dict[str, float]:
         _wrap(clock, Session, "flush", "ORM flush"),
         _wrap(clock, runtime, "write_rows", "instance, task and history writes (Core)"),
         _wrap(clock, runtime, "insert_instance", "instance insert (Core)"),
-        _wrap(clock, outbox, "record", "notifications (outbox)"),
+        _wrap(clock, outbox, "_record", "notifications (outbox)"),  # at commit, or as the rows are sent (PG)
         _wrap(clock, pending, "write_pending", "rows queued until commit (Core)"),
         _wrap(clock, Session, "commit", "commit"),
         _wrap(clock, runtime.Engine, "open_tasks", "client finding its next task"),

@@ -87,6 +87,10 @@ class AudienceCache:
         if token is not None:  # a database without the token's row: nothing can be checked, nothing kept
             self._found[key] = audience
 
+    def forget(self) -> None:
+        """Forget every kept audience (the token they were read at is known to be stale)."""
+        self._token, self._found = None, {}
+
 
 def audiences(connection: Connection) -> AudienceCache:
     """Return the audience cache of a connection's database connection (one thread uses it at a time)."""

@@ -1,10 +1,17 @@
-"""The transactional outbox: a unit's notifications and their deliveries, written before it commits."""
+"""The transactional outbox: a unit's notifications and their deliveries, written before it commits.
+
+On PostgreSQL a unit's notifications are derived as the façade sends its rows and, when their audience is
+kept (engine/notify/directory.py), go out in the same pipeline: no round trip of their own. The insert
+still checks the audience token in the same statement; in the rare case it changed, the notification is
+written again from a fresh read before the unit commits.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +26,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    event,
     func,
     insert,
     literal,
@@ -30,7 +38,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from engine import domain
 from engine.calendar import DEFAULT_ZONE
@@ -40,7 +48,7 @@ from engine.notify.events import Event, changed_history, derive
 from engine.notify.models import Channel, Delivery, Notification, Preference
 from engine.store.db import is_postgresql
 from engine.store.models import User, UserRole
-from engine.store.pending import add_rows, add_written, rows_of
+from engine.store.pending import add_rows, add_send, add_written, before_sending, forget_written, rows_of
 from engine.store.unit_rows import flush_pending
 from engine.store.wakeup import announce_wakeup
 
@@ -49,24 +57,53 @@ DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 
 # session.info key set by the worker on its own units: it delivers right after them, no wake-up needed.
 DELIVERED_BY_CALLER = "bpm_notify_delivered_by_caller"
+_TOLD = "bpm_notify_told"  # how many of the transaction's told history rows were turned into notifications
+
+Writer = Callable[[Session, Event, ZoneInfo], bool]  # writes (or queues) one notification: did anyone get it?
 
 
 def record(session: Session, events: Iterable[Event] | None = None, zone: ZoneInfo = DEFAULT_ZONE) -> int:
     """Write the unit's notifications (derived from its history unless given); return how many."""
+    return _record(session, events, zone, lambda s, ev, z: write(s, ev, zone=z) is not None)
+
+
+@before_sending
+def _record_with_the_rows(session: Session) -> None:
+    # PostgreSQL: derived as the façade sends the unit's rows, to go in their pipeline; the commit's
+    # record() then finds nothing new. SQLite has no round trips to save: written at commit, as before.
+    if is_postgresql(session.get_bind()):
+        _record(session, None, DEFAULT_ZONE, _with_the_rows)
+
+
+def _record(session: Session, events: Iterable[Event] | None, zone: ZoneInfo, writer: Writer) -> int:
+    """Write (or queue) notifications for the given events, else for the history rows not told yet."""
     if events is None:
         rows = changed_history(session)
-        if not rows:
+        told = session.info.get(_TOLD, 0)
+        session.info[_TOLD] = len(rows)  # the list only grows within a transaction
+        if len(rows) <= told:
             return 0  # most units of work change nothing anyone is told about: no query at all
-        events = derive(session, rows)
+        events = derive(session, rows[told:])
     written = 0
     for ev in events:
-        if write(session, ev, zone=zone) is not None:
+        if writer(session, ev, zone):
             written += 1
-    if written and not session.info.get(DELIVERED_BY_CALLER) and any(
-            row["status"] == "pending" for row in rows_of(session, DELIVERIES)):
-        # The worker delivers at its next wake-up, right after the commit; in-app rows need no worker.
-        announce_wakeup(session)
+    if written:
+        _announce_if_pending(session)
     return written
+
+
+def _announce_if_pending(session: Session) -> None:
+    """Wake the worker after the commit when a delivery waits for it; in-app rows need no worker."""
+    if not session.info.get(DELIVERED_BY_CALLER) and any(
+            row["status"] == "pending" for row in rows_of(session, DELIVERIES)):
+        announce_wakeup(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _told_nothing_yet(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # a savepoint's end keeps the unit's rows, and what they told
+        session.info.pop(_TOLD, None)
 
 
 def audience(session: Session, ev: Event) -> tuple[list[str], dict[str, Preference], list[Channel]]:
@@ -180,7 +217,7 @@ def write(session: Session, ev: Event, channels: list[Channel] | None = None, zo
         return None
     flush_pending(session, User, UserRole, Preference, Channel)  # their triggers change the token
     named, acting = _asked(ev)
-    key = (frozenset().union(*acting.values()), named)
+    key = _key(named, acting)
     # Core on the unit's connection: no ORM, no autoflush (the unit's rows are written by now).
     connection = session.connection()
     cache = audiences(connection)
@@ -197,6 +234,55 @@ def write(session: Session, ev: Event, channels: list[Channel] | None = None, zo
     cache.put(key, token, found)
     deliveries = _deliveries(ev, _users(ev, named, acting, found), found, channels, zone, only)
     return None if deliveries is None else _insert(session, connection, ev, deliveries, None)
+
+
+def _with_the_rows(session: Session, ev: Event, zone: ZoneInfo) -> bool:
+    """Queue a PostgreSQL notification to go out with the unit's rows; did anyone get it?
+
+    As `write`, but the insert waits for the pipeline of the unit's rows: every notification of the unit
+    is queued, in the order of its history (an audience that is not kept is read now).
+    """
+    if ev.dedupe_key is not None:  # (none come from history: the deadline scan writes those itself)
+        return write(session, ev, zone=zone) is not None
+    flush_pending(session, User, UserRole, Preference, Channel)  # their triggers change the token
+    named, acting = _asked(ev)
+    key = _key(named, acting)
+    connection = session.connection()
+    cache = audiences(connection)
+    kept, deliveries, token = cache.get(key), None, None
+    if kept is not None:
+        kept_at, found = kept
+        token = kept_at
+        deliveries = _deliveries(ev, _users(ev, named, acting, found), found, None, zone, False)
+    if deliveries is None:  # not kept, or nobody would be told: that is worth a look at the database
+        read, found = _read(connection, named, acting)
+        cache.put(key, read, found)
+        token, deliveries = None, _deliveries(ev, _users(ev, named, acting, found), found, None, zone, False)
+        if deliveries is None:
+            return False
+    add_send(session, NOTIFICATION_WITH_DELIVERIES, [_with_arrays(_note(ev), deliveries, token)],
+             partial(_made_or_again, session, ev, zone, deliveries))
+    # Their notification's id and keys are given in SQL; the outbox reads only their status.
+    add_written(session, DELIVERIES, deliveries)
+    return True
+
+
+def _made_or_again(session: Session, ev: Event, zone: ZoneInfo, deliveries: list[dict[str, Any]],
+                   made: int) -> None:
+    """Once the queued insert ran: if it found the audience token changed, write the notification now."""
+    if made:
+        return
+    # Someone changed users, roles, preferences or channels since the audience was kept (or this unit did):
+    # read it again, before the unit commits.
+    forget_written(session, DELIVERIES, deliveries)
+    audiences(session.connection()).forget()
+    if write(session, ev, zone=zone) is not None:
+        _announce_if_pending(session)
+
+
+def _key(named: tuple[str, ...], acting: dict[str, frozenset[str]]) -> Any:
+    """Return the key an audience is kept under: the roles whose holders act, and the named users."""
+    return frozenset().union(*acting.values()), named
 
 
 def _deliveries(ev: Event, users: list[str], found: Found, channels: list[Channel] | None, zone: ZoneInfo,
@@ -223,17 +309,11 @@ def _deliveries(ev: Event, users: list[str], found: Found, channels: list[Channe
 def _insert(session: Session, connection: Connection, ev: Event, deliveries: list[dict[str, Any]],
             token: str | None) -> int | None:
     """Insert the notification and its deliveries; return its id, None when `token` is no longer current."""
-    note: dict[str, Any] = dict(
-        dedupe_key=ev.dedupe_key, event=ev.kind, urgent=ev.urgent, instance_id=ev.instance_id,
-        task_id=ev.task_id, element_id=ev.element_id, role=ev.role, assignee=ev.assignee, actor=ev.actor,
-        title_zh=ev.title_zh[:300], title_en=ev.title_en[:300], message_zh=ev.message_zh,
-        message_en=ev.message_en, due_at=ev.due_at, created_at=ev.at, path=_path(ev))
+    note = _note(ev)
     # Core: the id names the deliveries' idempotency keys, and an ORM flush of one row cost more.
     if is_postgresql(connection):
-        # Each statement is a round trip there: the deliveries ride along as arrays, keyed in SQL, and the
-        # token is checked by the same statement.
-        note.update({f"d_{k}": [row[k] for row in deliveries] for k in DELIVERY_ARRAYS}, token=token)
-        found = connection.execute(NOTIFICATION_WITH_DELIVERIES, note).scalar()
+        values = _with_arrays(note, deliveries, token)
+        found = connection.execute(NOTIFICATION_WITH_DELIVERIES, values).scalar()
         if found is None:
             return None
         note_id = int(found)
@@ -249,6 +329,23 @@ def _insert(session: Session, connection: Connection, ev: Event, deliveries: lis
     _keyed(deliveries, note_id)
     add_rows(session, DELIVERIES, deliveries)  # queued for the unit's one insert of deliveries at commit
     return note_id
+
+
+def _note(ev: Event) -> dict[str, Any]:
+    """Return a notification's column values for an event."""
+    return dict(
+        dedupe_key=ev.dedupe_key, event=ev.kind, urgent=ev.urgent, instance_id=ev.instance_id,
+        task_id=ev.task_id, element_id=ev.element_id, role=ev.role, assignee=ev.assignee, actor=ev.actor,
+        title_zh=ev.title_zh[:300], title_en=ev.title_en[:300], message_zh=ev.message_zh,
+        message_en=ev.message_en, due_at=ev.due_at, created_at=ev.at, path=_path(ev))
+
+
+def _with_arrays(note: dict[str, Any], deliveries: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
+    """Return PostgreSQL's parameters for a notification and its deliveries, written if `token` is current."""
+    # Each statement is a round trip there: the deliveries ride along as arrays, keyed in SQL, and the token
+    # is checked by the same statement (None: the audience was just read, written as it is).
+    note.update({f"d_{k}": [row[k] for row in deliveries] for k in DELIVERY_ARRAYS}, token=token)
+    return note
 
 
 def _keyed(deliveries: list[dict[str, Any]], note_id: int) -> None:

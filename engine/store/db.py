@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import select
 from json import encoder
 from pathlib import Path
 from typing import Any
 
+from psycopg import pq
 from sqlalchemy import Connection, Engine, PoolProxiedConnection, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -68,9 +70,30 @@ def engine_options(url: str, **kwargs: Any) -> dict[str, Any]:
 
 
 def configure_engine(bind: Engine) -> None:
-    """Apply the per-connection settings (SQLite: WAL, pragmas, BEGIN IMMEDIATE) to an existing engine."""
+    """Apply the per-connection settings (SQLite: WAL, pragmas, BEGIN IMMEDIATE; PostgreSQL: the ping)."""
     if is_sqlite(bind):
         _configure_sqlite(bind)
+    elif is_postgresql(bind):
+        ping = bind.dialect.do_ping
+        bind.dialect.do_ping = lambda dbapi_connection: _quiet(dbapi_connection) or ping(dbapi_connection)  # type: ignore[method-assign]
+
+
+def _quiet(dbapi_conn: Any) -> bool:
+    """Tell whether an idle psycopg connection is certainly alive: open, and nothing came from the server."""
+    # The pool's pre-ping was a round trip per checkout (one per unit of work). A server that ends a
+    # connection (restart, pg_terminate_backend, idle timeout) sends its FATAL error and closes the
+    # socket, so the socket turns readable; an idle connection otherwise receives nothing (the pool's
+    # connections never LISTEN). Readable, or not idle: the dialect's own ping decides, as before.
+    pgconn = getattr(dbapi_conn, "pgconn", None)
+    if pgconn is None or pgconn.status != pq.ConnStatus.OK \
+            or pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        return False
+    try:
+        poller = select.poll()
+        poller.register(pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+        return not poller.poll(0)
+    except (AttributeError, OSError, ValueError):  # no poll() on this platform, or no socket any more
+        return False
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

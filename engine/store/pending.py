@@ -3,20 +3,29 @@
 This is the one place to add rows that must commit with the instance: call `add_row(session, table,
 values)` anywhere in the unit; each table's rows go out as one executemany INSERT (no RETURNING) with
 the unit's own rows when the façade flushes (`take_pending`, one pipeline on PostgreSQL), or by
-`write_pending` when the session commits, and a rollback drops them.
+`write_pending` when the session commits, and a rollback drops them. A statement whose effect only
+counts at commit (PostgreSQL's NOTIFY) can ride along the same way (`add_statement`), and so can a
+statement whose outcome the caller only needs afterwards (`add_send`: the outbox's notifications).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Table, event, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, SessionTransaction
 
-from engine.store.prepared import prepared, run
+from engine.store.prepared import PreparedWrite, prepared, run
 
 _KEY = "bpm_pending_rows"
+_STATEMENTS = "bpm_pending_statements"  # SQL text without parameters, sent once after the queued rows
+_SENDS = "bpm_pending_sends"  # (statement, its rows, what to do with the rows it returned or changed)
+
+Then = Callable[[int], None]  # told how many rows its statement returned or changed, once it has run
+Send = tuple[Any, list[dict[str, Any]], Then | None]  # a statement (prepared or Core), its rows, follow-up
+_BEFORE_SENDING: list[Callable[[Session], None]] = []
 _WRITTEN = "bpm_written_rows"  # rows already inserted in this transaction, for readers such as the outbox
 
 
@@ -36,29 +45,65 @@ def add_written(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     session.info.setdefault(_WRITTEN, {}).setdefault(table, []).extend(rows)
 
 
+def add_statement(session: Session, sql: str) -> None:
+    """Queue a statement without parameters (e.g. a NOTIFY) to go out with the unit's queued rows, once."""
+    # Only for statements whose effect waits for the commit anyway: it is sent later than it is queued,
+    # and a savepoint rolled back in between does not take it back.
+    session.info.setdefault(_STATEMENTS, {})[sql] = None
+
+
+def add_send(session: Session, target: Any, rows: list[dict[str, Any]], then: Then) -> None:
+    """Queue a statement to go out with the unit's queued rows; `then` gets its row count afterwards."""
+    session.info.setdefault(_SENDS, []).append((target, rows, then))
+
+
+def before_sending(hook: Callable[[Session], None]) -> Callable[[Session], None]:
+    """Register `hook` to run as the façade's flush sends a unit's rows, to queue more to go with them."""
+    _BEFORE_SENDING.append(hook)
+    return hook
+
+
+def run_before_sending(session: Session) -> None:
+    """Run the registered hooks (engine.store.unit_rows calls this before it takes the queued rows)."""
+    for hook in _BEFORE_SENDING:
+        hook(session)
+
+
+def forget_written(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Take back rows recorded with `add_written` that were not inserted after all."""
+    written = session.info.get(_WRITTEN, {}).get(table, [])
+    written[:] = [row for row in written if not any(row is gone for gone in rows)]
+
+
 def write_pending(session: Session) -> int:
     """Insert every queued row, one statement per table in the order tables were first used; return rows."""
-    if not session.info.get(_KEY):
+    if not session.info.get(_KEY) and not session.info.get(_STATEMENTS) and not session.info.get(_SENDS):
         return 0
     connection = session.connection()  # on the unit's connection: no ORM execute, no autoflush
-    sends = take_pending(session, connection.dialect)
-    for target, rows in sends:
-        run(connection, target, rows)
-    return sum(len(rows) for _target, rows in sends)
+    count = sum(len(rows) for rows in session.info.get(_KEY, {}).values())
+    for target, rows, then in take_pending(session, connection.dialect):
+        result = run(connection, target, rows)
+        if then is not None:
+            then(result.rowcount)
+    return count
 
 
-def take_pending(session: Session, dialect: Dialect) -> list[tuple[Any, list[dict[str, Any]]]]:
-    """Return the queued rows' inserts (statement, rows) for the caller to send now, recorded as written.
+def take_pending(session: Session, dialect: Dialect) -> list[Send]:
+    """Return what is queued (statement, rows, follow-up) for the caller to send now, rows marked written.
 
     A statement is prepared for the dialect (engine.store.prepared) when it can be, else a Core insert.
+    The caller calls each follow-up with its statement's row count once it has run.
     """
     queued: dict[Table, list[dict[str, Any]]] | None = session.info.pop(_KEY, None)
-    sends = []
+    sends: list[Send] = []
     for table, rows in (queued or {}).items():
         # executemany of one statement: SQLite runs it in one call, psycopg pipelines it in one round
         # trip. (A multi-VALUES insert is compiled anew for each row count: it cost more than it saved.)
-        sends.append((_insert(table, tuple(rows[0]), dialect), rows))
+        sends.append((_insert(table, tuple(rows[0]), dialect), rows, None))
         add_written(session, table, rows)
+    sends.extend(session.info.pop(_SENDS, None) or ())
+    for sql in session.info.pop(_STATEMENTS, None) or ():
+        sends.append((PreparedWrite(sql, (), dialect.positional, False), [{}], None))
     return sends
 
 
@@ -85,6 +130,8 @@ def drop_pending(session: Session) -> None:
     """Forget queued rows and the record of written ones (their transaction ended)."""
     session.info.pop(_KEY, None)
     session.info.pop(_WRITTEN, None)
+    session.info.pop(_STATEMENTS, None)
+    session.info.pop(_SENDS, None)
 
 
 @event.listens_for(Session, "before_commit")

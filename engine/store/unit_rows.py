@@ -7,13 +7,14 @@ registers them with the session as its flush would, so the objects the façade r
 clean. Anything else in the session (another model, a deletion) leaves the whole flush to the ORM.
 The statements are compiled once per dialect and their parameters converted as SQLAlchemy would
 (engine.store.prepared): about half the Python a cached Core statement still cost per execution.
-On PostgreSQL they and the unit's queued rows (history) go out in one psycopg pipeline: one round trip
-for all of them instead of one each, the version check read when it ends.
+On PostgreSQL they and the unit's queued rows (history, the outbox's notifications, a NOTIFY) go out in
+one psycopg pipeline: one round trip for all of them instead of one each, the version check read when
+it ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, update
@@ -25,14 +26,12 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from engine.store.db import is_postgresql
 from engine.store.models import ProcessInstance, TaskRow
-from engine.store.pending import take_pending
+from engine.store.pending import Send, run_before_sending, take_pending
 from engine.store.prepared import PreparedWrite, prepared, run
 
 INSTANCES: Table = ProcessInstance.__table__  # type: ignore[assignment]
 TASKS: Table = TaskRow.__table__  # type: ignore[assignment]
 VERSION = "row_version"
-
-Send = tuple[Any, Sequence[Mapping[str, Any]]]  # (a PreparedWrite or a Core statement, its rows)
 
 
 def _scalar_defaults(table: Table) -> dict[str, Any]:
@@ -101,14 +100,19 @@ def write_rows(session: Session) -> bool:
             old = loaded[VERSION]
             params["w_old"], params["w_new"] = old, old + 1
             guarded.append((obj, old, len(sends)))
-            sends.append((_update(connection, INSTANCES, changed), [params]))
+            sends.append((_update(connection, INSTANCES, changed), [params], None))
         else:
             grouped.setdefault(changed, []).append(params)
-    sends.extend((_update(connection, TASKS, changed), rows) for changed, rows in grouped.items())
+    sends.extend((_update(connection, TASKS, changed), rows, None) for changed, rows in grouped.items())
     if new:
         target = _prepared(connection, ("insert", TASKS), lambda: _INSERT_TASKS, _TASK_KEYS)
-        sends.append((target, [_values(row, _TASK_KEYS, _TASK_DEFAULTS) for row in new]))
+        sends.append((target, [_values(row, _TASK_KEYS, _TASK_DEFAULTS) for row in new], None))
         written.extend(instance_state(row) for row in new)
+    # Registered before they are sent: the hooks (the outbox deriving the unit's notifications) find them
+    # in the session as the unit left them, with no autoflush to send them a second way. A failure below
+    # rolls the unit back, which undoes the registration as after an ORM flush.
+    _persisted(session, written)
+    run_before_sending(session)
     sends.extend(take_pending(session, connection.dialect))
     results: list[Any] = []
     try:
@@ -118,8 +122,10 @@ def write_rows(session: Session) -> bool:
         raise
     _check_versions(guarded, results)
     for obj, old, _index in guarded:
-        obj.__dict__[VERSION] = old + 1  # registered clean next, as every value written
-    _persisted(session, written)
+        obj.__dict__[VERSION] = old + 1  # the value written: loaded, hence clean
+    for (_target, _rows, then), result in zip(sends, results, strict=True):
+        if then is not None:
+            then(_rowcount(result))  # e.g. the outbox learns whether its conditional insert was made
     return True
 
 
@@ -130,13 +136,13 @@ def _send(connection: Connection, sends: list[Send], results: list[Any]) -> None
     driver = connection.dialect.loaded_dbapi
     if len(sends) == 1 or not is_postgresql(connection) or not driver.Pipeline.is_supported():
         # SQLite answers in-process: nothing to save (nor without libpq 14's pipeline mode).
-        results.extend(run(connection, target, rows) for target, rows in sends)
+        results.extend(run(connection, target, rows) for target, rows, _then in sends)
         return
     # psycopg's pipeline: the answers all arrive at the block's end, so nothing inside reads a result. A
     # statement's error may surface there, from the driver: raised as SQLAlchemy raises the others.
     try:
         with connection.connection.driver_connection.pipeline():  # type: ignore[union-attr]
-            for target, rows in sends:
+            for target, rows, _then in sends:
                 results.append(run(connection, target, rows))
     except driver.Error as exc:
         raise DBAPIError.instance(None, None, exc, driver.Error, dialect=connection.dialect) from exc

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from engine.store.db import is_postgresql
+from engine.store.pending import add_statement
 
 _NOTIFIED = "bpm_wakeup_notified"  # this transaction already sent its NOTIFY (outside any savepoint)
 
@@ -15,12 +16,11 @@ def announce_wakeup(session: Session) -> None:
     # engine.worker's after_commit hook reads the flag; NOTIFY is transactional, sent at commit.
     session.info["bpm_wakeup"] = True
     if is_postgresql(session.get_bind()) and not session.info.get(_NOTIFIED):
-        # No autoflush: NOTIFY needs none of the unit's pending rows, which go out in its final flush.
-        with session.no_autoflush:
-            session.execute(text("SELECT pg_notify('bpm_wakeup', '')"))
-        # One NOTIFY per transaction wakes the workers; inside a savepoint it could be rolled back alone.
-        if not session.connection().in_nested_transaction():
-            session.info[_NOTIFIED] = True
+        # Queued, not sent: NOTIFY only counts at commit, so it goes out with the unit's rows (in their
+        # pipeline, no round trip of its own) or at commit. One per transaction wakes the workers, and a
+        # queued statement outlives a rolled-back savepoint.
+        add_statement(session, "SELECT pg_notify('bpm_wakeup', '')")
+        session.info[_NOTIFIED] = True
 
 
 @event.listens_for(Session, "after_transaction_end")

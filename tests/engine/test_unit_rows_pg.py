@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import re
+import select as sockets
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+from psycopg import pq
+from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import event, exc, func, select, text
 from sqlalchemy.orm import Session
 
 from engine.calendar import BusinessCalendar
 from engine.errors import Conflict
-from engine.notify.models import Notification
+from engine.notify import outbox
+from engine.notify.models import Delivery, Notification
 from engine.runtime import Actor, Engine
 from engine.store import history
-from engine.store.db import make_session_factory
+from engine.store.db import make_engine, make_session_factory
 from engine.store.models import HistoryEvent, ProcessInstance, TaskRow
 from engine.store.unit_of_work import run_unit
-from tests.conftest import T0, add_user
+from tests.conftest import PG_URL, T0, add_user
 from tests.engine.test_lifecycle import open_tasks, two_step
 from tests.engine.test_statements_per_unit import verbs
 from tests.pg import private_schema, schema_bind
@@ -66,7 +74,8 @@ def test_a_completions_writes_go_to_postgresql_in_one_pipeline(factory: Factory,
 
     def note(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         status = conn.connection.driver_connection.pgconn.pipeline_status
-        piped.append((verbs([statement])[0], bool(status)))
+        kind = "INSERT notification" if statement.startswith("WITH note AS") else verbs([statement])[0]
+        piped.append((kind, bool(status)))
 
     with factory() as s:
         event.listen(s.get_bind(), "before_cursor_execute", note)
@@ -77,7 +86,9 @@ def test_a_completions_writes_go_to_postgresql_in_one_pipeline(factory: Factory,
         [second] = open_tasks(s, iid)
         assert second.element_id == "second"
         assert s.scalar(select(ProcessInstance.row_version).where(ProcessInstance.id == iid)) == _version + 1
-    writes = {"UPDATE process_instances", "UPDATE tasks", "INSERT tasks", "INSERT history"}
+    # The notification to the next task's role (its audience read just before) goes with the unit's rows.
+    writes = {"UPDATE process_instances", "UPDATE tasks", "INSERT tasks", "INSERT history",
+              "INSERT notification"}
     assert {verb for verb, in_pipeline in piped if in_pipeline} == writes, piped
     # The reads around them (the lock, the audience) are answered on their own.
     assert not any(in_pipeline for verb, in_pipeline in piped if verb.startswith("SELECT"))
@@ -138,3 +149,134 @@ def test_a_unit_with_a_single_history_row_writes_it_in_the_pipeline_without_aski
         assert s.scalars(select(HistoryEvent.message).where(HistoryEvent.instance_id == iid,
                                                             HistoryEvent.kind == "suspended")).all() \
             == ["customer away"]
+
+
+def _trips(trace: str) -> list[list[str]]:
+    """Split a libpq trace into round trips: what the client sent each time before it read an answer."""
+    trips: list[list[str]] = []
+    sender = ""
+    for found in re.finditer(r"^([FB])\t\d+\t(\w+)\t?(.*)$", trace, re.MULTILINE):
+        direction, message, rest = found.groups()  # (a statement's own line breaks start no such line)
+        if direction == "F" and sender != "F":
+            trips.append([])
+        sender = direction
+        if direction == "F" and message in ("Query", "Parse"):
+            words = rest.replace('"', " ").split()
+            trips[-1].append(" ".join([message, *words[:2]]))
+        elif direction == "F" and message == "Bind":
+            trips[-1].append(f"Bind {rest.split()[1]}")  # the prepared statement's name
+    return trips
+
+
+@contextmanager
+def round_trips(bind: SqlEngine, folder: Path) -> Iterator[list[list[str]]]:
+    """Trace the wire of the pool's one idle connection while the block runs; give its round trips after."""
+    raw = bind.raw_connection()  # the connection the block's sessions will check out again (and ping)
+    pgconn = raw.driver_connection.pgconn  # type: ignore[union-attr]
+    raw.close()
+    trips: list[list[str]] = []
+    path = folder / "wire.trace"
+    with path.open("w") as out:
+        pgconn.trace(out.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            yield trips
+        finally:
+            pgconn.untrace()  # flushes what it wrote
+    trips.extend(_trips(path.read_text()))
+
+
+def _two_cases(factory: Factory, engine: Engine) -> tuple[int, int, str]:
+    """Take one case through its first task, then start another (same connection); as `_started`."""
+    _iid, _version, first = _started(factory, engine)
+    with factory() as s:
+        run_unit(s, lambda: engine.complete(s, first, {"ok": True}, ASSISTANT2))
+    return _started(factory, engine)
+
+
+def test_a_completion_is_four_round_trips_on_postgresql(factory: Factory, engine: Engine,
+                                                        tmp_path: Path) -> None:
+    _iid, _version, first = _two_cases(factory, engine)  # the second task's audience is kept on it now
+    with factory() as s:
+        bind = s.get_bind()
+    with round_trips(bind, tmp_path) as trips, factory() as s:
+        run_unit(s, lambda: engine.complete(s, first, {"ok": True}, ASSISTANT2))
+    # BEGIN; the locking read; the rows, their history and the notification in one pipeline; COMMIT. No
+    # ping at checkout (the connection was quiet), no trip of its own for the notification.
+    assert len(trips) == 4, trips
+    assert trips[0] == ["Query BEGIN"] and trips[-1] == ["Query COMMIT"], trips
+    with factory() as s:
+        told = s.scalars(select(Delivery.channel).join(Notification).where(Notification.task_id.in_(
+            select(TaskRow.id).where(TaskRow.element_id == "second")))).all()
+    assert sorted(told) == ["app:cs_manager", "app:cs_manager"]  # one per case
+
+
+def test_a_start_is_five_round_trips_on_postgresql(factory: Factory, engine: Engine, tmp_path: Path) -> None:
+    _two_cases(factory, engine)
+    with factory() as s:
+        bind = s.get_bind()
+    with round_trips(bind, tmp_path) as trips, factory() as s:
+        run_unit(s, lambda: engine.start(s, "two_step", {"unit": "A-2"}, ASSISTANT))
+    # BEGIN; the newest version; the instance's insert (its id names the workflow); the pipeline; COMMIT.
+    assert len(trips) == 5, trips
+
+
+def test_a_failing_notification_in_the_pipeline_rolls_the_whole_unit_back(
+        factory: Factory, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    iid, version, first = _two_cases(factory, engine)
+    with factory() as s:
+        notes_before = s.scalar(select(func.count()).select_from(Notification))
+        history_before = s.scalar(select(func.count()).select_from(HistoryEvent))
+    real = outbox._note  # noqa: SLF001
+
+    def too_long(ev: Any) -> dict[str, Any]:
+        return {**real(ev), "path": "x" * 5000}  # longer than the column: refused by the database
+
+    monkeypatch.setattr(outbox, "_note", too_long)
+    with factory() as s:
+        with pytest.raises(exc.DBAPIError):  # SQLAlchemy's error (DataError), as any other statement's
+            run_unit(s, lambda: engine.complete(s, first, {"ok": True}, ASSISTANT2))
+        assert not s.in_transaction()
+    monkeypatch.undo()
+    with factory() as s:
+        assert s.scalar(select(ProcessInstance.row_version).where(ProcessInstance.id == iid)) == version
+        assert [t.element_id for t in open_tasks(s, iid)] == ["first"]
+        assert s.scalar(select(func.count()).select_from(HistoryEvent)) == history_before
+        assert s.scalar(select(func.count()).select_from(Notification)) == notes_before
+
+
+def test_a_kept_audience_changed_by_someone_else_is_read_again_before_the_unit_commits(
+        factory: Factory, engine: Engine) -> None:
+    _iid, _version, first = _two_cases(factory, engine)  # the managers' audience is kept, at its token
+    with factory() as s:  # another connection: the token changes, the kept audience does not
+        add_user(s, "cs_manager_b", "cs_manager")
+        s.commit()
+    with factory() as s:
+        run_unit(s, lambda: engine.complete(s, first, {"ok": True}, ASSISTANT2))
+    with factory() as s:
+        newest = s.scalar(select(func.max(Notification.id)))
+        told = s.scalars(select(Delivery.channel).where(Delivery.notification_id == newest)).all()
+        notes = s.scalar(select(func.count()).select_from(Notification).where(Notification.task_id.in_(
+            select(TaskRow.id).where(TaskRow.element_id == "second"))))
+    assert sorted(told) == ["app:cs_manager", "app:cs_manager_b"]
+    assert notes == 2  # one per case: the queued insert that found the token changed wrote nothing
+
+
+def test_a_connection_the_server_ended_is_replaced_at_checkout(factory: Factory, engine: Engine) -> None:
+    with factory() as s:
+        pid = s.scalar(text("SELECT pg_backend_pid()"))
+        bind = s.get_bind()
+    raw = bind.raw_connection()
+    sock = raw.driver_connection.pgconn.socket  # type: ignore[union-attr]
+    raw.close()
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    admin.dispose()
+    deadline = time.monotonic() + 10
+    while not sockets.select([sock], [], [], 0.05)[0] and time.monotonic() < deadline:
+        pass  # the server's goodbye reaches the idle connection's socket
+    with factory() as s:  # no error: the pool saw it and connected anew
+        assert s.scalar(text("SELECT pg_backend_pid()")) != pid
+    _started(factory, engine)
+
