@@ -218,9 +218,11 @@ class ProcessInstance(Base):
     __mapper_args__ = {"version_id_col": row_version}
 
 
-# Predicates of the tasks' partial indexes; a query uses one only if its WHERE implies the predicate
-# (queries.list_tasks states them): SQLite matches `status = ?` bound to 'open' by re-preparing.
-OPEN = text("status = 'open'")
+# Predicates of the tasks' partial indexes; a query uses one only if its WHERE states the predicate
+# (queries.list_tasks does). Open tasks are those not yet completed or cancelled: not `status = 'open'`,
+# which SQLite can match against `status = ?` only by planning that statement again on every execution
+# (the unit's own reads of open tasks ran 4-5x slower), and PostgreSQL's generic plans never.
+OPEN = text("completed_at IS NULL")
 COMPLETED_BY = text("completed_by IS NOT NULL")
 FINISHED = text("completed_at IS NOT NULL")
 

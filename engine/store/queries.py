@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, inspect, literal, or_, select
+from sqlalchemy import ColumnElement, Select, func, inspect, or_, select
 from sqlalchemy.orm import Session, defer
 
 from engine import definitions, domain
@@ -174,12 +174,11 @@ def forms_of(session: Session, rows: Sequence[TaskRow]) -> dict[str, dict[str, A
 
 
 def _task_status(status: str) -> ColumnElement[bool]:
-    """Return "the task has this status", worded so the tasks' partial indexes serve it."""
-    # The status is written into the SQL, not bound: PostgreSQL's generic plan of a prepared statement
-    # could not prove `status = $1` implies a partial index's `status = 'open'`. Finished tasks always
-    # carry completed_at, which the finished-work indexes are limited to.
-    stated = TaskRow.status == literal(status, literal_execute=True)
-    return stated if status == "open" else stated & TaskRow.completed_at.is_not(None)
+    """Return "the task has this status", stating the predicate of the partial indexes serving it."""
+    # Completing or cancelling a task sets completed_at: the open-task indexes hold the rows without it,
+    # the finished-work ones the rows with it (models.TaskRow).
+    done = TaskRow.completed_at.is_(None) if status == "open" else TaskRow.completed_at.is_not(None)
+    return (TaskRow.status == status) & done
 
 
 def list_tasks(session: Session, actor: Actor, now: datetime, *, scope: str = "mine",

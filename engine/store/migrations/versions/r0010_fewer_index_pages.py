@@ -17,7 +17,7 @@ down_revision: str | None = "r0009"
 branch_labels: str | None = None
 depends_on: str | None = None
 
-OPEN = "status = 'open'"
+OPEN = "completed_at IS NULL"  # open: neither completed nor cancelled (either sets completed_at)
 TASK_INCLUDES = {
     "ix_tasks_open_assignee_due": ["created_at", "id", "role", "process_key", "overdue"],
     "ix_tasks_open_role_due": ["assignee", "created_at", "id", "process_key", "overdue", "instance_id"],
