@@ -236,11 +236,12 @@ class TaskRow(Base):
         # moving them to a "completed" part of each index (one b-tree page less to write per unit each),
         # and the indexes hold the open work, not every task ever done. Covering on PostgreSQL: inbox
         # counts, the id-only page query (queries.list_tasks) and the overdue search are answered from
-        # the index, not from thousands of rows of a busy role.
+        # the index, not from thousands of rows of a busy role (status included: the queries state it).
         Index("ix_tasks_open_assignee_due", "assignee", "due_at", sqlite_where=OPEN, postgresql_where=OPEN,
-              postgresql_include=["created_at", "id", "role", "process_key", "overdue"]),
+              postgresql_include=["created_at", "id", "role", "process_key", "overdue", "status"]),
         Index("ix_tasks_open_role_due", "role", "due_at", sqlite_where=OPEN, postgresql_where=OPEN,
-              postgresql_include=["assignee", "created_at", "id", "process_key", "overdue", "instance_id"]),
+              postgresql_include=["assignee", "created_at", "id", "process_key", "overdue", "instance_id",
+                                  "status"]),
         Index("ix_tasks_instance", "instance_id", "status"),
         # Finished work newest first: mine (completed_by) and my roles' or everyone's (status, role).
         Index("ix_tasks_completed_by", "completed_by", "completed_at", sqlite_where=COMPLETED_BY,

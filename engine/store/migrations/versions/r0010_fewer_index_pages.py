@@ -18,7 +18,7 @@ branch_labels: str | None = None
 depends_on: str | None = None
 
 OPEN = "completed_at IS NULL"  # open: neither completed nor cancelled (either sets completed_at)
-TASK_INCLUDES = {
+TASK_INCLUDES = {  # as r0001 made them; r0010's also carry status
     "ix_tasks_open_assignee_due": ["created_at", "id", "role", "process_key", "overdue"],
     "ix_tasks_open_role_due": ["assignee", "created_at", "id", "process_key", "overdue", "instance_id"],
 }
@@ -35,7 +35,7 @@ def upgrade() -> None:
         for name, column in (("ix_tasks_open_assignee_due", "assignee"), ("ix_tasks_open_role_due", "role")):
             batch_op.drop_index(name)
             batch_op.create_index(name, [column, "due_at"], unique=False,
-                                  postgresql_include=TASK_INCLUDES[name], **_partial(OPEN))
+                                  postgresql_include=[*TASK_INCLUDES[name], "status"], **_partial(OPEN))
         batch_op.drop_index("ix_tasks_completed_by")
         batch_op.create_index("ix_tasks_completed_by", ["completed_by", "completed_at"], unique=False,
                               **_partial("completed_by IS NOT NULL"))
