@@ -173,8 +173,8 @@ def scan_deadlines(session_factory: SessionFactory, policy: Policy) -> int:
         tasks = list(session.execute(select(
             TaskRow.id, TaskRow.instance_id, TaskRow.element_id, TaskRow.role, TaskRow.assignee,
             TaskRow.due_at, TaskRow.title_zh, TaskRow.title_en, TaskRow.instance_title).where(
-            TaskRow.status == "open", TaskRow.overdue.is_(False), TaskRow.due_at > now,
-            TaskRow.due_at <= now + policy.lead).order_by(TaskRow.due_at).limit(500)))
+            TaskRow.status == "open", TaskRow.completed_at.is_(None), TaskRow.overdue.is_(False),
+            TaskRow.due_at > now, TaskRow.due_at <= now + policy.lead).order_by(TaskRow.due_at).limit(500)))
         keys = {task.id: f"deadline_near:{task.id}:{task.due_at.isoformat()}" for task in tasks}
         # One query for the tasks already told, instead of one per task on every wake-up.
         told = set(session.scalars(select(Notification.dedupe_key).where(
@@ -203,7 +203,8 @@ def next_due(session: Session, policy: Policy) -> datetime | None:
     """Return when the next delivery is due or the next task's deadline comes within the lead time."""
     times = [session.scalar(select(func.min(Delivery.next_attempt_at)).where(Delivery.status == "pending"))]
     upcoming = session.scalar(select(func.min(TaskRow.due_at)).where(
-        TaskRow.status == "open", TaskRow.overdue.is_(False), TaskRow.due_at > policy.clock() + policy.lead))
+        TaskRow.status == "open", TaskRow.completed_at.is_(None), TaskRow.overdue.is_(False),
+        TaskRow.due_at > policy.clock() + policy.lead))
     if upcoming is not None:
         times.append(upcoming - policy.lead)
     found = [t for t in times if t is not None]

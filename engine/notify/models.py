@@ -5,23 +5,32 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.store.models import Base, BigId
+
+DEDUPED = text("dedupe_key IS NOT NULL")
+PENDING = text("status = 'pending'")
 
 
 class Notification(Base):
     """One event worth telling people about, written in the unit of work that caused it."""
 
     __tablename__ = "notifications"
+    __table_args__ = (
+        # Unique where set: most notifications have no key, and an index of their NULLs had no reader.
+        Index("uq_notifications_dedupe_key", "dedupe_key", unique=True, sqlite_where=DEDUPED,
+              postgresql_where=DEDUPED),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     # Set for events that a scan may find twice (a deadline drawing near): the unique index keeps one.
-    dedupe_key: Mapped[str | None] = mapped_column(String(160), unique=True, nullable=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(160), nullable=True)
     event: Mapped[str] = mapped_column(String(32))
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
-    instance_id: Mapped[int | None] = mapped_column(BigId, nullable=True, index=True)
+    # Not indexed: nothing looks notifications up by case (the archive does not keep them).
+    instance_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     element_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     role: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -41,19 +50,23 @@ class Delivery(Base):
 
     __tablename__ = "notification_deliveries"
     __table_args__ = (
-        # The delivery worker's claim: pending rows by due time.
-        Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+        # The delivery worker's claim: pending rows by due time. In-app rows are written sent: not in it.
+        Index("ix_deliveries_status_next", "status", "next_attempt_at", sqlite_where=PENDING,
+              postgresql_where=PENDING),
         # The bell: a user's unread in-app rows.
         Index("ix_deliveries_channel_read", "channel", "read_at"),
+        # One delivery per notification and channel (what the idempotency key spells out); also the
+        # notification's deliveries, so neither the key nor notification_id needs an index of its own.
+        UniqueConstraint("notification_id", "channel"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"),
-                                                 index=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"))
     # "app:<user>", "email:<user>" or "webhook:<channel id>".
     channel: Mapped[str] = mapped_column(String(100))
-    # "<notification id>:<channel>": unique, and sent along (header / Message-ID) so receivers dedupe.
-    idempotency_key: Mapped[str] = mapped_column(String(140), unique=True)
+    # "<notification id>:<channel>": unique as that pair is, and sent along (header / Message-ID) so
+    # receivers dedupe.
+    idempotency_key: Mapped[str] = mapped_column(String(140))
     address: Mapped[str] = mapped_column(String(500), default="")  # e-mail address, when e-mail
     status: Mapped[str] = mapped_column(String(16))  # pending | sent | dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)

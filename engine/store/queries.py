@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, inspect, or_, select
+from sqlalchemy import ColumnElement, Select, func, inspect, or_, select
 from sqlalchemy.orm import Session, defer
 
 from engine import definitions, domain
@@ -173,6 +173,14 @@ def forms_of(session: Session, rows: Sequence[TaskRow]) -> dict[str, dict[str, A
             .get("form") for r in rows}
 
 
+def _task_status(status: str) -> ColumnElement[bool]:
+    """Return "the task has this status", stating the predicate of the partial indexes serving it."""
+    # Completing or cancelling a task sets completed_at: the open-task indexes hold the rows without it,
+    # the finished-work ones the rows with it (models.TaskRow).
+    done = TaskRow.completed_at.is_(None) if status == "open" else TaskRow.completed_at.is_not(None)
+    return (TaskRow.status == status) & done
+
+
 def list_tasks(session: Session, actor: Actor, now: datetime, *, scope: str = "mine",
                status: str = "open", instance_id: int | None = None, process_key: str | None = None,
                overdue: bool | None = None, page: int = 1, per_page: int = 25,
@@ -186,7 +194,7 @@ def list_tasks(session: Session, actor: Actor, now: datetime, *, scope: str = "m
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
     if status not in TASK_STATUSES:
         raise ValueError(f"status must be one of {', '.join(TASK_STATUSES)}")
-    query = select(TaskRow).where(TaskRow.status == status)
+    query = select(TaskRow).where(_task_status(status))
     roles = domain.current().effective_roles(actor.roles)
     if scope == "mine":
         mine = TaskRow.completed_by == actor.username if status == "completed" else \
@@ -220,7 +228,7 @@ def list_tasks(session: Session, actor: Actor, now: datetime, *, scope: str = "m
 def count_tasks(session: Session, actor: Actor, now: datetime) -> dict[str, int]:
     """Return inbox counts: mine, group, overdue among them."""
     roles = sorted(domain.current().effective_roles(actor.roles))
-    base = select(func.count()).select_from(TaskRow).where(TaskRow.status == "open")
+    base = select(func.count()).select_from(TaskRow).where(_task_status("open"))
     mine = base.where(TaskRow.assignee == actor.username)
     group = base.where(TaskRow.role.in_(roles), TaskRow.assignee.is_(None))
     late = or_(TaskRow.overdue.is_(True), TaskRow.due_at < now)

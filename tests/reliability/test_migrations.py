@@ -109,3 +109,48 @@ def test_init_db_refuses_to_bless_a_database_that_differs_from_the_models(empty_
         conn.execute(text("DROP INDEX ix_tasks_completed_by"))
     with pytest.raises(migrations.SchemaMismatch, match="ix_tasks_completed_by"):
         migrations.init_database(empty_bind)
+
+
+INDEX_DEFINITIONS = {
+    "sqlite": "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+    "postgresql": "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                  "AND tablename <> 'alembic_version'",
+}
+
+
+def _index_definitions(bind: SqlEngine) -> dict[str, str]:
+    """Return each index's definition as the database states it, quotes and schema names left out."""
+    with bind.connect() as conn:
+        sqlite = bind.dialect.name == "sqlite"
+        schema = "" if sqlite else conn.exec_driver_sql("SELECT current_schema()").scalar()
+        rows = conn.exec_driver_sql(INDEX_DEFINITIONS[bind.dialect.name]).all()
+    return {name: " ".join(sql.replace('"', "").replace(f"{schema}.", "").split()) for name, sql in rows}
+
+
+def test_upgraded_indexes_are_the_models_indexes_predicates_included(empty_bind: SqlEngine,
+                                                                      tmp_path: Path) -> None:
+    # Alembic's comparison sees an index's columns, not a partial index's WHERE: compare the DDL itself.
+    migrations.upgrade(empty_bind)
+    if empty_bind.dialect.name == "sqlite":
+        created = make_engine(f"sqlite:///{tmp_path}/created.sqlite")
+        create_schema(created)
+        expected = _index_definitions(created)
+        created.dispose()
+        assert _index_definitions(empty_bind) == expected
+        return
+    with empty_bind.connect() as conn:
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+    other = f"{schema}_m"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{other}"'))
+    created = schema_bind(other)
+    try:
+        create_schema(created)
+        expected = {name: sql.replace(f"{other}.", "") for name, sql in _index_definitions(created).items()}
+        assert _index_definitions(empty_bind) == expected
+    finally:
+        created.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{other}" CASCADE'))
+        admin.dispose()
