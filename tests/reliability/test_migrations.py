@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -34,7 +35,13 @@ def empty_bind(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlEn
     reason = pg_unreachable()
     if reason:
         skip_without_pg(f"POSTGRESQL UNREACHABLE at {PG_URL} ({reason}): migrations NOT tested on PostgreSQL")
-    schema = f"bpm_m_{uuid.uuid4().hex[:12]}"
+    with _pg_schema(f"bpm_m_{uuid.uuid4().hex[:12]}") as bind:
+        yield bind
+
+
+@contextmanager
+def _pg_schema(schema: str) -> Iterator[SqlEngine]:
+    """Yield an engine on a new PostgreSQL schema, dropped afterwards."""
     admin = make_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -141,16 +148,7 @@ def test_upgraded_indexes_are_the_models_indexes_predicates_included(empty_bind:
     with empty_bind.connect() as conn:
         schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
     other = f"{schema}_m"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{other}"'))
-    created = schema_bind(other)
-    try:
+    with _pg_schema(other) as created:
         create_schema(created)
         expected = {name: sql.replace(f"{other}.", "") for name, sql in _index_definitions(created).items()}
-        assert _index_definitions(empty_bind) == expected
-    finally:
-        created.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{other}" CASCADE'))
-        admin.dispose()
+    assert _index_definitions(empty_bind) == expected
