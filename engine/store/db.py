@@ -40,7 +40,7 @@ def is_postgresql(bind: Engine | Connection) -> bool:
 
 def json_text(value: Any) -> str:
     """Return the text a JSON column stores: compact, non-ASCII as UTF-8, json.dumps's errors otherwise."""
-    # Chinese case data escaped as \uXXXX took six bytes a character and hid the text from anyone
+    # Chinese case data written as \u escapes took six bytes a character and hid the text from anyone
     # reading the database; compact separators drop two spaces a key. Every unit binds several JSON
     # values, so the C encoder json.dumps would build is called directly (a fresh circular-reference
     # record each call, hence the same errors as json.dumps).
