@@ -35,7 +35,7 @@ INSTANCES: Table = ProcessInstance.__table__  # type: ignore[assignment]
 # Every column an index of the case table holds (keys, PostgreSQL's INCLUDE; the partial index's predicate
 # column is one of its keys): a change of any of them takes an entry in every index, never in place.
 INDEXED = sorted({c.name for ix in INSTANCES.indexes for c in ix.columns}
-                 | {name for ix in INSTANCES.indexes for name in ix.dialect_options["postgresql"]["include"] or ()}
+                 | {n for ix in INSTANCES.indexes for n in ix.dialect_options["postgresql"]["include"] or ()}
                  | {c.name for c in INSTANCES.primary_key})
 # This backend's updates of the case table not yet reported to the pg_stat views, and how many were HOT.
 UPDATES = text("SELECT pg_stat_get_xact_tuples_updated('process_instances'::regclass), "
@@ -53,7 +53,8 @@ def factory() -> Iterator[sessionmaker[Session]]:
 
 def _indexed(s: Session, iid: int) -> tuple[Any, ...]:
     """Return the case row's indexed columns as stored."""
-    return tuple(s.execute(select(*(INSTANCES.c[name] for name in INDEXED)).where(INSTANCES.c.id == iid)).one())
+    columns = (INSTANCES.c[name] for name in INDEXED)
+    return tuple(s.execute(select(*columns).where(INSTANCES.c.id == iid)).one())
 
 
 def test_a_unit_that_changes_no_indexed_column_updates_the_case_row_in_place(
