@@ -8,6 +8,10 @@ same snapshot; else the audience is read again). Triggers on those four tables c
 changes them (any process, tool or hand-written SQL), to a random value: once a change is rolled back its
 token is never seen again, so a kept audience can only ever match the data it was read from.
 
+A user's roles are kept the same way (`user_roles_kept`), checked against the token the unit's locking
+read returned (engine/store/locking.py): read inside the unit's transaction, after its lock, that token
+is current (PostgreSQL reads committed data per statement; SQLite holds the write lock from BEGIN).
+
 A revision that rebuilds one of these tables on SQLite (Alembic's batch mode copies and drops it) drops
 its triggers too and must create them again; tests/notify/test_audience_cache.py checks they are there.
 """
@@ -80,6 +84,10 @@ class AudienceCache:
         found = self._found.get(key)
         return None if self._token is None or found is None else (self._token, found)
 
+    def at(self, key: Any, token: str) -> Any:
+        """Return what was kept for `key` if it was read at `token` (known to be current), else MISSING."""
+        return self._found.get(key, MISSING) if token == self._token else MISSING
+
     def put(self, key: Any, token: str | None, audience: Any) -> None:
         """Keep an audience read at `token`, forgetting those read at another one."""
         if token != self._token or len(self._found) >= self._size:
@@ -92,15 +100,29 @@ class AudienceCache:
         self._token, self._found = None, {}
 
 
+MISSING = object()  # AudienceCache.at: nothing kept at that token (None is a kept answer: no such user)
+
+
 def audiences(connection: Connection) -> AudienceCache:
     """Return the audience cache of a connection's database connection (one thread uses it at a time)."""
+    return _kept(connection, _KEY)
+
+
+def user_roles_kept(connection: Connection) -> AudienceCache:
+    """Return the users' held roles kept on a connection's database connection, by username."""
+    # The same token covers users and user_roles: roles kept at the token a unit's lock read are current.
+    return _kept(connection, _ROLES_KEY)
+
+
+def _kept(connection: Connection, key: str) -> AudienceCache:
     # Per DB-API connection, not per process: it is never shared between threads, and a process that
     # talks to several databases (the tests) never checks one's audience against another's token.
     info = connection.connection.info
-    found: AudienceCache | None = info.get(_KEY)
+    found: AudienceCache | None = info.get(key)
     if found is None:
-        found = info[_KEY] = AudienceCache()
+        found = info[key] = AudienceCache()
     return found
 
 
 _KEY = "bpm_notify_audiences"
+_ROLES_KEY = "bpm_user_roles"

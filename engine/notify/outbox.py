@@ -215,25 +215,17 @@ def write(session: Session, ev: Event, channels: list[Channel] | None = None, zo
     if ev.dedupe_key is not None and session.scalar(
             select(Notification.id).where(Notification.dedupe_key == ev.dedupe_key)) is not None:
         return None
-    flush_pending(session, User, UserRole, Preference, Channel)  # their triggers change the token
-    named, acting = _asked(ev)
-    key = _key(named, acting)
-    # Core on the unit's connection: no ORM, no autoflush (the unit's rows are written by now).
+    deliveries, token = _lookup(session, ev, channels, zone, only)
+    if deliveries is None:
+        return None
     connection = session.connection()
-    cache = audiences(connection)
-    kept = cache.get(key)
-    if kept is not None:
-        kept_at, found = kept
-        deliveries = _deliveries(ev, _users(ev, named, acting, found), found, channels, zone, only)
-        # Written only if the token is still the one the audience was read at: no read at all then.
-        note_id = None if deliveries is None else _insert(session, connection, ev, deliveries, kept_at)
-        if note_id is not None:
-            return note_id
-        # The audience changed since (or nobody would be told: that is worth a look at the database).
-    token, found = _read(connection, named, acting)
-    cache.put(key, token, found)
-    deliveries = _deliveries(ev, _users(ev, named, acting, found), found, channels, zone, only)
-    return None if deliveries is None else _insert(session, connection, ev, deliveries, None)
+    # From a kept audience, written only if the token is still the one it was read at: no read at all then.
+    note_id = _insert(session, connection, ev, deliveries, token)
+    if note_id is None and token is not None:
+        # The kept audience changed since it was read: read it again, written as it is then.
+        deliveries, token = _lookup(session, ev, channels, zone, only, kept=False)
+        note_id = None if deliveries is None else _insert(session, connection, ev, deliveries, None)
+    return note_id
 
 
 def _with_the_rows(session: Session, ev: Event, zone: ZoneInfo) -> bool:
@@ -244,27 +236,39 @@ def _with_the_rows(session: Session, ev: Event, zone: ZoneInfo) -> bool:
     """
     if ev.dedupe_key is not None:  # (none come from history: the deadline scan writes those itself)
         return write(session, ev, zone=zone) is not None
-    flush_pending(session, User, UserRole, Preference, Channel)  # their triggers change the token
-    named, acting = _asked(ev)
-    key = _key(named, acting)
-    connection = session.connection()
-    cache = audiences(connection)
-    kept, deliveries, token = cache.get(key), None, None
-    if kept is not None:
-        kept_at, found = kept
-        token = kept_at
-        deliveries = _deliveries(ev, _users(ev, named, acting, found), found, None, zone, False)
-    if deliveries is None:  # not kept, or nobody would be told: that is worth a look at the database
-        read, found = _read(connection, named, acting)
-        cache.put(key, read, found)
-        token, deliveries = None, _deliveries(ev, _users(ev, named, acting, found), found, None, zone, False)
-        if deliveries is None:
-            return False
+    deliveries, token = _lookup(session, ev, None, zone, False)
+    if deliveries is None:
+        return False
     add_send(session, NOTIFICATION_WITH_DELIVERIES, [_with_arrays(_note(ev), deliveries, token)],
              partial(_made_or_again, session, ev, zone, deliveries))
     # Their notification's id and keys are given in SQL; the outbox reads only their status.
     add_written(session, DELIVERIES, deliveries)
     return True
+
+
+def _lookup(session: Session, ev: Event, channels: list[Channel] | None, zone: ZoneInfo, only: bool,
+            *, kept: bool = True) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """Return an event's delivery rows (None: nobody gets it) and the audience token they hold at.
+
+    The token is that of a kept audience, for the insert to check; None when the audience was read just
+    now (in this transaction: written as it is). With `kept` false the audience is read in any case.
+    """
+    flush_pending(session, User, UserRole, Preference, Channel)  # their triggers change the token
+    named, acting = _asked(ev)
+    key = _key(named, acting)
+    # Core on the unit's connection: no ORM, no autoflush (the unit's rows are written by now).
+    connection = session.connection()
+    cache = audiences(connection)
+    held = cache.get(key) if kept else None
+    if held is not None:
+        kept_at, found = held
+        deliveries = _deliveries(ev, _users(ev, named, acting, found), found, channels, zone, only)
+        if deliveries is not None:
+            return deliveries, kept_at
+        # Nobody would be told: that is worth a look at the database.
+    token, found = _read(connection, named, acting)
+    cache.put(key, token, found)
+    return _deliveries(ev, _users(ev, named, acting, found), found, channels, zone, only), None
 
 
 def _made_or_again(session: Session, ev: Event, zone: ZoneInfo, deliveries: list[dict[str, Any]],

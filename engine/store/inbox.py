@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import Connection, bindparam, event, select
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import instance_dict
 
 from engine import domain
 from engine.context import StepContext
 from engine.errors import ProcessFailure
+from engine.notify.directory import MISSING, user_roles_kept
 from engine.spiff.tasks import due_time, ready_user_tasks
 from engine.store import history
+from engine.store.locking import token_at_lock
 from engine.store.models import TaskRow, User, UserRole
 from engine.store.prepared import PreparedRead
 from engine.store.unit_rows import flush_pending
@@ -27,9 +29,28 @@ def user_roles(session: Session, username: str) -> frozenset[str] | None:
     # One plain query: loading the User entity and its roles took two per call, twice per step.
     # On the unit's connection, past the ORM: reading users needs no autoflush of the unit's rows, which
     # would send them through the ORM's flush instead of the unit's own writes.
-    flush_pending(session, User, UserRole)
-    rows = USER_ROLES.rows(session.connection(), {"username": username})
-    return None if not rows else domain.current().effective_roles(role for _, role in rows if role)
+    flush_pending(session, User, UserRole)  # before the token: a flush of users makes it stale
+    connection = session.connection()
+    # Inside a unit, the roles kept on this connection at the token its lock read are the database's:
+    # no read at all (a changed user or role changed the token, and that lock read the new one).
+    token = token_at_lock(session)
+    if token is None:
+        held = _held_roles(connection, username)
+    else:
+        kept = user_roles_kept(connection)
+        held = kept.at(username, token)
+        if held is MISSING:
+            held = _held_roles(connection, username)
+            # Read after the token in the same transaction: if anything changed in between, the database
+            # holds another token by now and the next lock reads it, so this is never taken as newer.
+            kept.put(username, token, held)
+    return None if held is None else domain.current().effective_roles(held)
+
+
+def _held_roles(connection: Connection, username: str) -> frozenset[str] | None:
+    """Read the roles an active user holds (not those they imply), or None when there is no such user."""
+    rows = USER_ROLES.rows(connection, {"username": username})
+    return None if not rows else frozenset(role for _, role in rows if role)
 
 
 def roles_in_unit(ctx: StepContext, username: str) -> frozenset[str] | None:

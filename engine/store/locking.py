@@ -10,6 +10,10 @@ identity map (as the ORM's loading makes one); an object it holds is refreshed i
 populate_existing does. Changes the session holds to instances or task rows are flushed first, as
 the query's autoflush did. A rollback expires both like any loaded object, and
 engine.store.unit_rows writes their changes.
+
+The same statement reads the audience token (engine/notify/directory.py), which triggers change with
+every change to users and their roles: read under the unit's lock it is current, so a user's roles kept
+at that token answer for the database without a read of their own (engine.store.inbox.user_roles).
 """
 
 from __future__ import annotations
@@ -17,17 +21,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, inspect, select
-from sqlalchemy.orm import ColumnProperty, Session, scoped_session
+from sqlalchemy import ColumnElement, Table, and_, bindparam, event, inspect, select
+from sqlalchemy.orm import ColumnProperty, ORMExecuteState, Session, SessionTransaction, scoped_session
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
+from sqlalchemy.orm.unitofwork import UOWTransaction
 
-from engine.store.models import ProcessInstance, ProcessVersion, TaskRow
+from engine.notify.models import AudienceVersion
+from engine.store.models import ProcessInstance, ProcessVersion, TaskRow, User, UserRole
 from engine.store.prepared import PreparedRead
 from engine.store.unit_rows import INSTANCES, TASKS, flush_pending
 
 M = TypeVar("M", ProcessInstance, TaskRow)
 
 VERSIONS: Table = ProcessVersion.__table__  # type: ignore[assignment]
+TOKEN: Table = AudienceVersion.__table__  # type: ignore[assignment]
+# A scalar subquery in the lock's select list: no statement of its own, and FOR UPDATE leaves its row alone.
+_TOKEN = select(TOKEN.c.token).scalar_subquery()
 
 
 def _mapped_columns(model: type) -> tuple[tuple[str, ...], list[ColumnElement[Any]]]:
@@ -52,15 +61,15 @@ def _by_task() -> Any:
     snapshot_version = select(seen.c.row_version).where(seen.c.id == INSTANCES.c.id).scalar_subquery()
     joined = (INSTANCES.join(VERSIONS, VERSIONS.c.id == INSTANCES.c.version_id)
               .outerjoin(TASKS, and_(TASKS.c.instance_id == INSTANCES.c.id, TASKS.c.status == "open")))
-    return (select(*_INSTANCE_COLUMNS, VERSIONS.c.content_hash, VERSIONS.c.version, snapshot_version,
+    return (select(*_INSTANCE_COLUMNS, VERSIONS.c.content_hash, VERSIONS.c.version, snapshot_version, _TOKEN,
                    *_TASK_COLUMNS)
             .select_from(joined).where(INSTANCES.c.id == owner).with_for_update(of=INSTANCES))
 
 
 # Built once: constructing a statement took longer than running it; compiled once per database.
 LOCK_BY_TASK = PreparedRead(_by_task())
-LOCK_BY_ID = PreparedRead(select(*_INSTANCE_COLUMNS).where(INSTANCES.c.id == bindparam("instance_id"))
-                      .with_for_update())
+LOCK_BY_ID = PreparedRead(select(*_INSTANCE_COLUMNS, _TOKEN).where(INSTANCES.c.id == bindparam("instance_id"))
+                      .with_for_update(of=INSTANCES))
 OPEN_TASKS = PreparedRead(select(*_TASK_COLUMNS).where(TASKS.c.instance_id == bindparam("instance_id"),
                                                    TASKS.c.status == "open"))
 
@@ -83,13 +92,14 @@ def lock_by_task(session: Session, task_id: str) -> Locked | None:
         return None
     first = found[0]
     inst = _as_object(session, ProcessInstance, _INSTANCE_KEYS, first[:_I])
-    content_hash, version, snapshot_version = first[_I:_I + 3]
+    content_hash, version, snapshot_version, token = first[_I:_I + 4]
+    _note_token(session, token)
     if snapshot_version != inst.row_version:
         # The lock waited: a fresh statement sees the task rows the previous holder committed
         # (SQLite took its write lock at BEGIN, so it never gets here).
         rows: Sequence[Any] = OPEN_TASKS.rows(connection, {"instance_id": inst.id})
     else:
-        rows = [r[_I + 3:] for r in found if r[_I + 3] is not None]
+        rows = [r[_I + 4:] for r in found if r[_I + 4] is not None]
     open_rows = [_as_object(session, TaskRow, _TASK_KEYS, r) for r in rows]
     return Locked(inst, content_hash, version, open_rows)
 
@@ -98,7 +108,54 @@ def lock_instance(session: Session, instance_id: int) -> ProcessInstance | None:
     """Lock an instance row (FOR UPDATE; SQLite holds the write lock from BEGIN IMMEDIATE) and read it."""
     flush_pending(session, ProcessInstance, TaskRow)
     rows = LOCK_BY_ID.rows(session.connection(), {"instance_id": instance_id})
-    return _as_object(session, ProcessInstance, _INSTANCE_KEYS, rows[0]) if rows else None
+    if not rows:
+        return None
+    _note_token(session, rows[0][_I])
+    return _as_object(session, ProcessInstance, _INSTANCE_KEYS, rows[0][:_I])
+
+
+# session.info key: the audience token the transaction's latest locking read returned, while it holds.
+LOCK_TOKEN = "bpm_lock_token"
+_DIRECTORY = (User, UserRole)  # what a user's roles are read from (their changes change the token)
+_DIRECTORY_TABLES = frozenset(m.__tablename__ for m in _DIRECTORY)
+
+
+def token_at_lock(session: Session) -> str | None:
+    """Return the audience token the transaction's lock read; None outside a unit or once it changed users."""
+    return session.info.get(LOCK_TOKEN)
+
+
+def _note_token(session: Session, token: str | None) -> None:
+    if token is None:  # a database without the token's row: nothing kept can be checked
+        session.info.pop(LOCK_TOKEN, None)
+    else:
+        session.info[LOCK_TOKEN] = token
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_token_on_flushed_users(session: Session, _flush: UOWTransaction) -> None:
+    # This transaction changed users or roles after its lock: the token it read no longer says what it sees
+    # (the trigger gave the database a new one). Its next reads of roles go to the database.
+    if LOCK_TOKEN in session.info and any(type(o) in _DIRECTORY for objects in (
+            session.new, session.dirty, session.deleted) for o in objects):
+        session.info.pop(LOCK_TOKEN)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_token_on_executed_users(state: ORMExecuteState) -> None:
+    # The same for an UPDATE or DELETE of users or roles sent through the session (engine.users does).
+    session = state.session
+    if LOCK_TOKEN in session.info and not state.is_select:
+        table = getattr(state.statement, "table", None)
+        if table is None or getattr(table, "name", None) in _DIRECTORY_TABLES:
+            session.info.pop(LOCK_TOKEN)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_token_at_the_end(session: Session, transaction: SessionTransaction) -> None:
+    # The token holds for this transaction only: the next one reads its own with its lock.
+    if transaction.parent is None:
+        session.info.pop(LOCK_TOKEN, None)
 
 
 def _as_object(session: Session, model: type[M], keys: tuple[str, ...], values: Sequence[Any]) -> M:

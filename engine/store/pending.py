@@ -11,6 +11,7 @@ statement whose outcome the caller only needs afterwards (`add_send`: the outbox
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, event, insert
@@ -19,14 +20,30 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from engine.store.prepared import PreparedWrite, prepared, run
 
-_KEY = "bpm_pending_rows"
-_STATEMENTS = "bpm_pending_statements"  # SQL text without parameters, sent once after the queued rows
-_SENDS = "bpm_pending_sends"  # (statement, its rows, what to do with the rows it returned or changed)
-
 Then = Callable[[int], None]  # told how many rows its statement returned or changed, once it has run
 Send = tuple[Any, list[dict[str, Any]], Then | None]  # a statement (prepared or Core), its rows, follow-up
+Rows = dict[Table, list[dict[str, Any]]]
 _BEFORE_SENDING: list[Callable[[Session], None]] = []
-_WRITTEN = "bpm_written_rows"  # rows already inserted in this transaction, for readers such as the outbox
+
+
+@dataclass
+class _Pending:
+    """What a transaction queued to go out with its units' rows, and the rows it has written so far."""
+
+    rows: Rows = field(default_factory=dict)  # by table, in the order tables were first used
+    sends: list[Send] = field(default_factory=list)  # statements whose outcome the caller needs afterwards
+    statements: dict[str, None] = field(default_factory=dict)  # SQL without parameters, sent once, last
+    written: Rows = field(default_factory=dict)  # already inserted, for readers such as the outbox
+
+
+_KEY = "bpm_pending"  # session.info: the transaction's _Pending
+
+
+def _pending(session: Session) -> _Pending:
+    found: _Pending | None = session.info.get(_KEY)
+    if found is None:
+        found = session.info[_KEY] = _Pending()
+    return found
 
 
 def add_row(session: Session, table: Table, values: dict[str, Any]) -> None:
@@ -36,25 +53,24 @@ def add_row(session: Session, table: Table, values: dict[str, Any]) -> None:
 
 def add_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """Queue rows for `table`, to be inserted with the unit's other rows of that table."""
-    queued: dict[Table, list[dict[str, Any]]] = session.info.setdefault(_KEY, {})
-    queued.setdefault(table, []).extend(rows)
+    _pending(session).rows.setdefault(table, []).extend(rows)
 
 
 def add_written(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """Record rows of `table` the caller inserted itself in this transaction, for `rows_of`."""
-    session.info.setdefault(_WRITTEN, {}).setdefault(table, []).extend(rows)
+    _pending(session).written.setdefault(table, []).extend(rows)
 
 
 def add_statement(session: Session, sql: str) -> None:
     """Queue a statement without parameters (e.g. a NOTIFY) to go out with the unit's queued rows, once."""
     # Only for statements whose effect waits for the commit anyway: it is sent later than it is queued,
     # and a savepoint rolled back in between does not take it back.
-    session.info.setdefault(_STATEMENTS, {})[sql] = None
+    _pending(session).statements[sql] = None
 
 
 def add_send(session: Session, target: Any, rows: list[dict[str, Any]], then: Then) -> None:
     """Queue a statement to go out with the unit's queued rows; `then` gets its row count afterwards."""
-    session.info.setdefault(_SENDS, []).append((target, rows, then))
+    _pending(session).sends.append((target, rows, then))
 
 
 def before_sending(hook: Callable[[Session], None]) -> Callable[[Session], None]:
@@ -71,16 +87,18 @@ def run_before_sending(session: Session) -> None:
 
 def forget_written(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """Take back rows recorded with `add_written` that were not inserted after all."""
-    written = session.info.get(_WRITTEN, {}).get(table, [])
+    pending: _Pending | None = session.info.get(_KEY)
+    written = pending.written.get(table, []) if pending is not None else []
     written[:] = [row for row in written if not any(row is gone for gone in rows)]
 
 
 def write_pending(session: Session) -> int:
     """Insert every queued row, one statement per table in the order tables were first used; return rows."""
-    if not session.info.get(_KEY) and not session.info.get(_STATEMENTS) and not session.info.get(_SENDS):
+    pending: _Pending | None = session.info.get(_KEY)
+    if pending is None or not (pending.rows or pending.sends or pending.statements):
         return 0
     connection = session.connection()  # on the unit's connection: no ORM execute, no autoflush
-    count = sum(len(rows) for rows in session.info.get(_KEY, {}).values())
+    count = sum(len(rows) for rows in pending.rows.values())
     for target, rows, then in take_pending(session, connection.dialect):
         result = run(connection, target, rows)
         if then is not None:
@@ -94,15 +112,17 @@ def take_pending(session: Session, dialect: Dialect) -> list[Send]:
     A statement is prepared for the dialect (engine.store.prepared) when it can be, else a Core insert.
     The caller calls each follow-up with its statement's row count once it has run.
     """
-    queued: dict[Table, list[dict[str, Any]]] | None = session.info.pop(_KEY, None)
+    pending = _pending(session)
+    queued, later, statements = pending.rows, pending.sends, pending.statements
+    pending.rows, pending.sends, pending.statements = {}, [], {}
     sends: list[Send] = []
-    for table, rows in (queued or {}).items():
+    for table, rows in queued.items():
         # executemany of one statement: SQLite runs it in one call, psycopg pipelines it in one round
         # trip. (A multi-VALUES insert is compiled anew for each row count: it cost more than it saved.)
         sends.append((_insert(table, tuple(rows[0]), dialect), rows, None))
-        add_written(session, table, rows)
-    sends.extend(session.info.pop(_SENDS, None) or ())
-    for sql in session.info.pop(_STATEMENTS, None) or ():
+        pending.written.setdefault(table, []).extend(rows)
+    sends.extend(later)
+    for sql in statements:
         sends.append((PreparedWrite(sql, (), dialect.positional, False), [{}], None))
     return sends
 
@@ -121,17 +141,15 @@ _INSERTS: dict[Table, Any] = {}
 
 def rows_of(session: Session, table: Table) -> list[dict[str, Any]]:
     """Return the rows of `table` this transaction added so far, written or still queued, in order."""
-    written = session.info.get(_WRITTEN, {}).get(table, [])
-    queued = session.info.get(_KEY, {}).get(table, [])
-    return [*written, *queued]
+    pending: _Pending | None = session.info.get(_KEY)
+    if pending is None:
+        return []
+    return [*pending.written.get(table, []), *pending.rows.get(table, [])]
 
 
 def drop_pending(session: Session) -> None:
     """Forget queued rows and the record of written ones (their transaction ended)."""
     session.info.pop(_KEY, None)
-    session.info.pop(_WRITTEN, None)
-    session.info.pop(_STATEMENTS, None)
-    session.info.pop(_SENDS, None)
 
 
 @event.listens_for(Session, "before_commit")
