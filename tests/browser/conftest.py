@@ -37,6 +37,18 @@ if not CHROMIUM.exists():
 from playwright.sync_api import Browser, Locator, Page, sync_playwright  # noqa: E402
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the browser tests on one pytest-xdist worker (`--dist loadgroup`).
+
+    They share one live app per session (a test that deploys a change redeploys the shipped processes
+    afterwards), and one chromium is enough for two cores: a second would only take memory and CPU.
+    """
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 def _compile_translations(out: Path) -> Path:
     """Compile the committed catalogs into a temporary folder (the .mo files are not committed)."""
     for po_path in (ROOT / "webui" / "translations").glob("*/LC_MESSAGES/messages.po"):

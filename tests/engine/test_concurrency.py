@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from engine.calendar import BusinessCalendar
@@ -168,9 +168,11 @@ def test_a_completion_that_waited_for_the_lock_sees_the_tasks_the_first_one_comm
         waiting = threading.Event()
         errors: list[BaseException] = []
         held: list[Any] = []
+        backend: list[int] = []
 
         def second() -> None:
             with factory() as s:
+                backend.append(s.connection().connection.dbapi_connection.info.backend_pid)
                 if holding:  # read before the first unit commits: the session holds both tasks as open
                     held.extend(s.scalars(select(TaskRow).where(TaskRow.instance_id == iid)))
                     held.append(s.get(ProcessInstance, iid))
@@ -184,11 +186,13 @@ def test_a_completion_that_waited_for_the_lock_sees_the_tasks_the_first_one_comm
         thread = threading.Thread(target=second)
         thread.start()
         waiting.wait(10)
-        # The second unit's lock statement is queued behind the first: wait until PostgreSQL says so.
+        # The second unit's lock statement is queued behind the first: wait until PostgreSQL says so (of
+        # that backend: other sessions on the server, another pytest-xdist worker's among them, wait too).
         with bind.connect() as watch:
             for _ in range(200):
-                waiting_on_lock = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                if watch.exec_driver_sql(waiting_on_lock).scalar():
+                waiting_on_lock = text("SELECT count(*) FROM pg_stat_activity "
+                                       "WHERE pid = :pid AND wait_event_type = 'Lock'")
+                if watch.execute(waiting_on_lock, {"pid": backend[0]}).scalar():
                     break
                 threading.Event().wait(0.05)
         first.commit()

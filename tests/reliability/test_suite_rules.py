@@ -29,7 +29,8 @@ def test_the_foreign_corpus_is_present() -> None:
 
 
 def test_a_missing_postgresql_fails_the_run_under_ci_instead_of_skipping(tmp_path: Path) -> None:
-    targets = ("tests/engine/test_users_pg.py", "tests/engine/test_worker_pg.py")
+    # On two pytest-xdist workers, as `make test` runs: a failure in a worker must reach the summary.
+    targets = ("-n", "2", "tests/engine/test_users_pg.py", "tests/engine/test_worker_pg.py")
     relaxed = run_pytest(tmp_path, *targets, ci=False)
     summary = relaxed.stdout.strip().splitlines()[-1]
     assert relaxed.returncode == 0 and "skipped" in summary and "failed" not in summary, relaxed.stdout
