@@ -235,7 +235,10 @@ def _lock_key(session: Session, key: str) -> _Newest | None:
     if is_postgresql(session.get_bind()):
         # A transaction-scoped advisory lock also serialises the first deploy of a key, which has no
         # row to lock; the read after it sees whatever the previous holder committed.
-        session.execute(select(func.pg_advisory_xact_lock(_DEPLOY_LOCK, func.hashtext(key))))
+        # Advisory locks are the database's: the schema in the hash keeps deployments in other schemas
+        # of the same database from queueing behind each other.
+        session.execute(select(func.pg_advisory_xact_lock(
+            _DEPLOY_LOCK, func.hashtext(func.concat(func.current_schema(), ":", key)))))
         return _newest(session, key)
     # SQLite renders no FOR UPDATE: its BEGIN IMMEDIATE already holds the database's write lock.
     return _newest(session, key, NEWEST_VERSION_LOCKED)

@@ -25,7 +25,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine as SqlEngine
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from engine.notify import delivery
@@ -183,9 +183,10 @@ def next_due(session: Session, exclude: Collection[int] = ()) -> datetime | None
 class _Listener:
     """A thread holding `LISTEN bpm_wakeup` on its own connection; each notification wakes the worker."""
 
-    def __init__(self, conninfo: str, stop: threading.Event) -> None:
+    def __init__(self, conninfo: str, stop: threading.Event, schema: str) -> None:
         self.conninfo = conninfo
         self.stop = stop
+        self.schema = schema
         self.thread = threading.Thread(target=self._run, name="bpm-wakeup-listener", daemon=True)
 
     def start(self) -> None:
@@ -205,12 +206,24 @@ class _Listener:
                     wake_local()
                     while not self.stop.is_set():
                         # Blocks on the socket (no polling); the timeout only lets us notice `stop`.
-                        for _note in conn.notifies(timeout=LISTEN_SLICE, stop_after=1):
-                            wake_local()
+                        for note in conn.notifies(timeout=LISTEN_SLICE, stop_after=1):
+                            if is_for_schema(note.payload, self.schema):
+                                wake_local()
             except Exception as exc:  # the database restarted or the network dropped: reconnect
                 log.warning("wake-up listener lost its connection (%s); reconnecting in %.0f s", exc, backoff)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_SLEEP)
+
+
+def is_for_schema(payload: str, schema: str) -> bool:
+    """Tell whether a wake-up names this deployment's schema (an empty one, from older senders, names all)."""
+    return payload in ("", schema)
+
+
+def current_schema(bind: SqlEngine) -> str:
+    """Return the schema the engine's connections write to (their search_path may be set per connection)."""
+    with bind.connect() as conn:
+        return str(conn.scalar(text("SELECT current_schema()")))
 
 
 def listen_conninfo(bind: SqlEngine) -> str | None:
@@ -249,8 +262,8 @@ class Worker:
         with _wake_lock:
             _wake_events.add(self._wake)
         conninfo = listen_conninfo(self.bind) if self.bind is not None else None
-        if conninfo:
-            _Listener(conninfo, stop).start()
+        if conninfo and self.bind is not None:
+            _Listener(conninfo, stop, current_schema(self.bind)).start()
         log.info("timer worker started (%s)", "LISTEN bpm_wakeup" if conninfo else "in-process wake-ups")
         try:
             while not stop.is_set():

@@ -18,8 +18,9 @@ def announce_wakeup(session: Session) -> None:
     if is_postgresql(session.get_bind()) and not session.info.get(_NOTIFIED):
         # Queued, not sent: NOTIFY only counts at commit, so it goes out with the unit's rows (in their
         # pipeline, no round trip of its own) or at commit. One per transaction wakes the workers, and a
-        # queued statement outlives a rolled-back savepoint.
-        add_statement(session, "SELECT pg_notify('bpm_wakeup', '')")
+        # queued statement outlives a rolled-back savepoint. The payload names the schema: the channel is
+        # the database's, and a worker of another schema's deployment must not take it for its own.
+        add_statement(session, "SELECT pg_notify('bpm_wakeup', current_schema())")
         session.info[_NOTIFIED] = True
 
 

@@ -140,3 +140,28 @@ def test_a_deploy_that_loses_the_race_while_waiting_is_a_conflict_on_postgres(pg
         assert _versions(factory) == [1, 2]
     finally:
         bind.dispose()
+
+
+@pytest.mark.postgres
+def test_a_deploy_in_another_schema_of_the_database_does_not_wait_for_the_key_lock(pg_schema: str) -> None:
+    from sqlalchemy import text
+
+    from tests.pg import private_schema
+
+    bind = schema_bind(pg_schema)
+    factory, engine = make_session_factory(bind), _engine()
+    with private_schema("deploy locks per schema", prefix="bpm_t_other") as other:
+        other_bind = schema_bind(other)
+        try:
+            with factory() as first:
+                engine.deploy(first, _xml("two"))  # holds this schema's lock on the key until it ends
+                with make_session_factory(other_bind)() as second:
+                    # The advisory lock is the database's: keyed by the key alone, this deploy would wait
+                    # for `first` (and fail on the timeout) although it touches other tables.
+                    second.execute(text("SET LOCAL lock_timeout = '5s'"))
+                    assert engine.deploy(second, _xml("mine")).version == 1
+                    second.commit()
+                first.commit()
+        finally:
+            other_bind.dispose()
+            bind.dispose()

@@ -31,6 +31,7 @@ from .test_worker import SleepLog, count_passes
 pytestmark = pytest.mark.postgres
 
 INSTANCES = 200
+LISTEN_JOIN = worker_mod.LISTEN_SLICE + 5  # the listener notices `stop` between slices
 FIRE_AT = T0 + timedelta(minutes=16)
 
 
@@ -164,7 +165,9 @@ def test_the_engine_notifies_listeners_at_commit_when_a_wakeup_moves_earlier(pg_
             sender = s.connection().connection.dbapi_connection.info.backend_pid
             assert [n for n in listen.notifies(timeout=0.5) if n.pid == sender] == []  # not before commit
             s.commit()
-        assert any(n.pid == sender for n in listen.notifies(timeout=3)), "no NOTIFY from the session"
+        # The payload names the schema, so workers of other deployments in the database ignore it.
+        assert any(n.pid == sender and n.payload == pg_schema for n in listen.notifies(timeout=3)), \
+            "no NOTIFY naming the schema from the session"
 
 
 def test_a_pg_worker_is_woken_by_a_notification_from_another_connection(pg_schema: str) -> None:
@@ -195,3 +198,41 @@ def test_a_pg_worker_is_woken_by_a_notification_from_another_connection(pg_schem
         worker.stop()
         thread.join(60)
     assert not thread.is_alive()
+
+
+def test_the_listener_ignores_a_wakeup_naming_another_schema(pg_schema: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import psycopg
+
+    seen: list[str] = []  # payloads the listener looked at, in order
+    at_wake: list[list[str]] = []  # what it had seen each time it woke the workers
+    woken = threading.Event()
+    filter_for = worker_mod.is_for_schema
+
+    def looked(payload: str, schema: str) -> bool:
+        seen.append(payload)
+        return filter_for(payload, schema)
+
+    def wake() -> None:
+        at_wake.append(list(seen))
+        woken.set()
+
+    monkeypatch.setattr(worker_mod, "is_for_schema", looked)
+    monkeypatch.setattr(worker_mod, "wake_local", wake)
+    stop = threading.Event()
+    listener = worker_mod._Listener(PG_URL.replace("postgresql+psycopg", "postgresql"), stop,  # noqa: SLF001
+                                    pg_schema)
+    listener.start()
+    try:
+        assert woken.wait(60), "the listener never started"  # it wakes once when it starts listening
+        at_wake.clear()
+        woken.clear()
+        with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+            conn.execute("SELECT pg_notify('bpm_wakeup', 'bpm_some_other_deployment')")
+            conn.execute("SELECT pg_notify('bpm_wakeup', %s)", (pg_schema,))
+        assert woken.wait(60), "the schema's own wake-up was not heard"
+        # Notifications arrive in order: the first wake-up came only after both were looked at.
+        assert at_wake[0][-2:] == ["bpm_some_other_deployment", pg_schema]
+    finally:
+        stop.set()
+        listener.thread.join(LISTEN_JOIN)
