@@ -93,6 +93,9 @@ def prepare(url: str, staff: dict[str, str], extra_bpmn: tuple[Path, ...] = ()) 
     bind.dispose()
 
 
+PORT_ATTEMPTS = 5  # starts on a fresh port when a parallel test's server took the one picked
+
+
 def free_port() -> int:
     """Return a free loopback port."""
     with socket.socket() as sock:
@@ -129,23 +132,42 @@ class Service:
 
     def start(self, wait: float = 90.0) -> None:
         """Start the process in its own process group and wait until it answers."""
+        # The port was free when picked, but another process (a parallel test's server) may take it first:
+        # then ours cannot bind and exits, and the service starts again on a new port.
+        for _attempt in range(PORT_ATTEMPTS):
+            if self._start_once(wait):
+                return
+            self.port = free_port()
+        raise RuntimeError(f"{self.kind} found its port taken {PORT_ATTEMPTS} times: {self.log_tail()}")
+
+    def _start_once(self, wait: float) -> bool:
+        """Start the process; return False when its port was taken, True once it answers on it."""
         env = {**os.environ, "BPM_DATABASE_URL": self.url, "BPM_SECRET_KEY": SECRET_KEY,
                "BPM_INSTANCE_PATH": str(self.folder), "PYTHONPATH": str(ROOT)}
-        with (self.folder / f"{self.kind}.log").open("ab") as log:  # the child keeps its own handle
+        log_path = self.folder / f"{self.kind}.log"
+        logged = log_path.stat().st_size if log_path.exists() else 0
+        with log_path.open("ab") as log:  # the child keeps its own handle
             self.proc = subprocess.Popen(self.argv(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         self.starts += 1
         if self.kind == "worker":
-            return
+            return True
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
+            said = log_path.read_bytes()[logged:].decode(errors="replace")
             if self.proc.poll() is not None:
+                if "in use" in said.lower():
+                    return False
                 raise RuntimeError(f"{self.kind} exited: {self.log_tail()}")
-            try:
-                requests.get(f"{self.base}/login", timeout=2)
-                return
-            except requests.RequestException:
-                time.sleep(0.2)
+            # gunicorn keeps retrying a taken port while the other server answers there: ask only once
+            # it says it listens (the development server binds before it answers, or exits).
+            if self.kind != "gunicorn" or f"Listening at: {self.base}" in said:
+                try:
+                    requests.get(f"{self.base}/login", timeout=2)
+                    return True
+                except requests.RequestException:
+                    pass
+            time.sleep(0.2)
         self.kill()
         raise RuntimeError(f"{self.kind} did not answer within {wait:.0f} s: {self.log_tail()}")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench.load import PG_URL, report, run
@@ -22,3 +24,25 @@ def test_quick_load_has_no_5xx_and_no_lost_or_doubled_completion() -> None:
     assert books["lost"] == [] and books["doubled"] == [] and books["unacknowledged"] == []
     assert books["findings"] == []
     assert books["acknowledged"] == books["recorded"] > 0
+
+
+def test_a_server_whose_port_was_taken_starts_on_another_and_answers_there(tmp_path: Path) -> None:
+    import socket
+
+    import requests
+
+    from bench.load import Service, fresh_database, prepare
+
+    with fresh_database("sqlite", tmp_path) as url, socket.socket() as squatter:
+        prepare(url, {"cs_assistant": "cs_assistant"})
+        # Another process's server took the port between picking it and binding it.
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        service = Service("dev", url, tmp_path, port=taken)
+        try:
+            service.start()
+            assert service.port != taken
+            assert requests.get(f"{service.base}/login", timeout=10).status_code == 200
+        finally:
+            service.stop()
