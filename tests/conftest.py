@@ -86,6 +86,16 @@ def session(session_factory: Callable[[], Session]) -> Iterator[Session]:
 
 
 @pytest.fixture
+def two_processes(tmp_path: object) -> Iterator[tuple[Callable[[], Session], Callable[[], Session]]]:
+    """Two engines (two processes' connection pools) on one SQLite file."""
+    binds = [make_engine(f"sqlite:///{tmp_path}/shared.sqlite") for _ in range(2)]
+    create_schema(binds[0])
+    yield make_session_factory(binds[0]), make_session_factory(binds[1])
+    for bind in binds:
+        bind.dispose()
+
+
+@pytest.fixture
 def engine() -> Engine:
     """Return an engine on the default business calendar without country holidays."""
     return Engine(calendar=BusinessCalendar(country=None), clock=lambda: T0)

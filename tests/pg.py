@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
-from engine.store.db import create_schema, make_engine
+from engine.store.db import create_schema, make_engine, make_session_factory
 from tests.conftest import PG_URL, note_pg_use, skip_or_fail_in_ci
+
+Factory = Callable[[], Session]
 
 
 def pg_unreachable() -> str | None:
@@ -63,3 +66,15 @@ def pg_schema() -> Iterator[str]:
     """A private schema for one test (PostgreSQL locking)."""
     with private_schema("PostgreSQL locking") as schema:
         yield schema
+
+
+@contextmanager
+def two_processes_on_pg(untested: str, prefix: str) -> Iterator[tuple[Factory, Factory]]:
+    """Two engines (two processes' connection pools) on one private PostgreSQL schema."""
+    with private_schema(untested, prefix=prefix) as schema:
+        binds = [schema_bind(schema) for _ in range(2)]
+        try:
+            yield make_session_factory(binds[0]), make_session_factory(binds[1])
+        finally:
+            for bind in binds:
+                bind.dispose()

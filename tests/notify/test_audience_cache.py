@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from engine.store.db import create_schema, make_engine, make_session_factory
 from engine.store.models import User, UserRole
 from tests.conftest import T0, add_user
 from tests.engine.test_statements_per_unit import statements
-from tests.pg import private_schema, schema_bind
+from tests.pg import private_schema, schema_bind, two_processes_on_pg
 from tests.reliability.test_migrations import empty_bind  # noqa: F401 (a fixture: SQLite and PostgreSQL)
 
 Factory = Callable[[], Session]
@@ -84,16 +84,6 @@ def change_seen_by_the_next_notification(this: Factory, other: Factory, change: 
     assert ids == list(range(ids[0], ids[0] + 3))
 
 
-@pytest.fixture
-def two_processes(tmp_path: Path) -> Iterator[tuple[Factory, Factory]]:
-    """Two engines (two processes' connection pools) on one SQLite file."""
-    binds = [make_engine(f"sqlite:///{tmp_path}/shared.sqlite") for _ in range(2)]
-    create_schema(binds[0])
-    yield make_session_factory(binds[0]), make_session_factory(binds[1])
-    for bind in binds:
-        bind.dispose()
-
-
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_a_change_made_by_another_process_reaches_the_next_notification(
         two_processes: tuple[Factory, Factory], change: str) -> None:
@@ -103,13 +93,8 @@ def test_a_change_made_by_another_process_reaches_the_next_notification(
 @pytest.mark.postgres
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_a_change_made_by_another_process_reaches_the_next_notification_on_postgresql(change: str) -> None:
-    with private_schema("the audience token on PostgreSQL", prefix="bpm_a") as schema:
-        binds = [schema_bind(schema) for _ in range(2)]
-        try:
-            change_seen_by_the_next_notification(*(make_session_factory(b) for b in binds), change)
-        finally:
-            for bind in binds:
-                bind.dispose()
+    with two_processes_on_pg("the audience token on PostgreSQL", "bpm_a") as processes:
+        change_seen_by_the_next_notification(*processes, change)
 
 
 def test_an_audience_read_in_a_rolled_back_transaction_is_never_taken_for_a_later_one(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -13,11 +12,10 @@ from department.roles import ROLES
 from engine.calendar import BusinessCalendar
 from engine.errors import InvalidData
 from engine.runtime import Engine
-from engine.store.db import create_schema, make_engine, make_session_factory
 from engine.store.locking import lock_by_task, token_at_lock
 from engine.store.models import User, UserRole
 from tests.conftest import T0, add_user
-from tests.pg import private_schema, schema_bind
+from tests.pg import two_processes_on_pg
 from tests.processes.helpers import Scenario, deploy_all
 from tests.processes.test_statements_per_step import START, statements_of
 
@@ -99,16 +97,6 @@ def change_seen_by_the_next_unit(this: Factory, other: Factory, change: str) -> 
         assert len(reads) == 1, "the token changed: read again"
 
 
-@pytest.fixture
-def two_processes(tmp_path: Path) -> Iterator[tuple[Factory, Factory]]:
-    """Two engines (two processes' connection pools) on one SQLite file."""
-    binds = [make_engine(f"sqlite:///{tmp_path}/shared.sqlite") for _ in range(2)]
-    create_schema(binds[0])
-    yield make_session_factory(binds[0]), make_session_factory(binds[1])
-    for bind in binds:
-        bind.dispose()
-
-
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_a_change_to_a_users_roles_by_another_process_is_seen_by_the_next_unit(
         two_processes: tuple[Factory, Factory], change: str) -> None:
@@ -119,13 +107,8 @@ def test_a_change_to_a_users_roles_by_another_process_is_seen_by_the_next_unit(
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_a_change_to_a_users_roles_by_another_process_is_seen_by_the_next_unit_on_postgresql(
         change: str) -> None:
-    with private_schema("roles kept at the audience token on PostgreSQL", prefix="bpm_r") as schema:
-        binds = [schema_bind(schema) for _ in range(2)]
-        try:
-            change_seen_by_the_next_unit(*(make_session_factory(b) for b in binds), change)
-        finally:
-            for bind in binds:
-                bind.dispose()
+    with two_processes_on_pg("roles kept at the audience token on PostgreSQL", "bpm_r") as processes:
+        change_seen_by_the_next_unit(*processes, change)
 
 
 def reassign_after_the_role_is_taken(this: Factory, other: Factory) -> None:
@@ -156,13 +139,8 @@ def test_reassigning_to_a_user_whose_role_another_process_took_is_refused(
 
 @pytest.mark.postgres
 def test_reassigning_to_a_user_whose_role_another_process_took_is_refused_on_postgresql() -> None:
-    with private_schema("roles kept at the audience token on PostgreSQL", prefix="bpm_r") as schema:
-        binds = [schema_bind(schema) for _ in range(2)]
-        try:
-            reassign_after_the_role_is_taken(*(make_session_factory(b) for b in binds))
-        finally:
-            for bind in binds:
-                bind.dispose()
+    with two_processes_on_pg("roles kept at the audience token on PostgreSQL", "bpm_r") as processes:
+        reassign_after_the_role_is_taken(*processes)
 
 
 def test_a_unit_that_changes_users_itself_after_its_lock_reads_roles_again(
