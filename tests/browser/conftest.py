@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -23,7 +24,8 @@ from webui import create_app
 from webui.engine_ext import get_engine
 from webui.extensions import db
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium; another build can be named for a local run (never downloaded at run time).
+CHROMIUM = Path(os.environ.get("BPM_TEST_CHROMIUM", "/usr/bin/chromium"))
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "screenshots"
 # Pages that refuse input answer 409/412/422 on purpose; the browser logs those as errors.
@@ -31,6 +33,10 @@ EXPECTED_STATUS = re.compile(r"Failed to load resource: the server responded wit
 PASSWORDS = {username: password for username, password, _roles in demo_accounts()}
 
 if not CHROMIUM.exists():
+    # Under CI=true a missing browser fails the run: a green run must not hide untested pages.
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true: {CHROMIUM} is missing (apt-get install chromium; see `make browser-deps`): "
+                    "the browser tests were NOT run", pytrace=False)
     pytest.skip(f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing (apt-get install chromium; "
                 "see `make browser-deps`)", allow_module_level=True)
 

@@ -14,9 +14,10 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 BOGUS_PG = "postgresql+psycopg://nobody@127.0.0.1:1/none"  # port 1: refused at once on loopback
 
 
-def run_pytest(tmp_path: Path, *args: str, ci: bool) -> subprocess.CompletedProcess[str]:
+def run_pytest(tmp_path: Path, *args: str, ci: bool,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run pytest in a subprocess against an unreachable PostgreSQL; return what it printed."""
-    env = {**os.environ, "BPM_TEST_PG_URL": BOGUS_PG, "CI": "true" if ci else "false"}
+    env = {**os.environ, "BPM_TEST_PG_URL": BOGUS_PG, "CI": "true" if ci else "false", **(env or {})}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                "--basetemp", str(tmp_path / "base"), *args]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
@@ -38,6 +39,19 @@ def test_a_missing_postgresql_fails_the_run_under_ci_instead_of_skipping(tmp_pat
     summary = strict.stdout.strip().splitlines()[-1]
     assert strict.returncode == 1 and "skipped" not in summary, strict.stdout
     assert "CI=true: POSTGRESQL UNREACHABLE" in strict.stdout
+
+
+def test_a_missing_chromium_fails_the_run_under_ci_instead_of_skipping(tmp_path: Path) -> None:
+    # The whole tree, as `make test` collects it: a conftest named on the command line loads too early.
+    target = ("-n", "0", "tests", "-k", "test_admin_flows")
+    absent = {"BPM_TEST_CHROMIUM": str(tmp_path / "no-chromium")}
+    relaxed = run_pytest(tmp_path, *target, ci=False, env=absent)
+    summary = relaxed.stdout.strip().splitlines()[-1]
+    # 5: the skipped folder was all that -k selected, so pytest collected no test to run.
+    assert relaxed.returncode == 5 and "skipped" in summary and "error" not in summary, relaxed.stdout
+    strict = run_pytest(tmp_path, *target, ci=True, env=absent)
+    assert strict.returncode != 0 and "skipped" not in strict.stdout.strip().splitlines()[-1], strict.stdout
+    assert "CI=true: " in strict.stdout and "the browser tests were NOT run" in strict.stdout, strict.stdout
 
 
 def test_a_postgresql_test_without_the_marker_fails(tmp_path: Path) -> None:
