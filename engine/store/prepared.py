@@ -6,7 +6,8 @@ result metadata and a Row per row. For the few statements every unit of work sen
 as the database spent running them. Here a statement is compiled once per dialect and keeps the bind
 and result processors of that compilation (SQLAlchemy's own, so the driver sees the same values):
 - `PreparedWrite` (the unit's inserts and updates) goes out with `Connection.exec_driver_sql`: still
-  SQLAlchemy's connection, transaction, cursor events and error wrapping, minus the compile step;
+  SQLAlchemy's connection, transaction, cursor events and error wrapping, minus the compile step
+  (`returned`, for one row whose RETURNING is read, runs on the DB-API cursor as the reads do);
 - `PreparedRead` (the locking read, the newest version, a user's roles) runs through the dialect's
   `do_execute` on the DB-API cursor; a driver error is raised as SQLAlchemy raises it, a lost
   connection is invalidated, and when anything watches the connection's statements (event listeners,
@@ -51,6 +52,16 @@ class PreparedWrite:
         if len(rows) == 1:
             return connection.exec_driver_sql(self.sql, self.params(rows[0]))
         return connection.exec_driver_sql(self.sql, [self.params(r) for r in rows])
+
+
+    def returned(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        """Execute for one row and return the one row its RETURNING gives, as the driver gives it."""
+        if _watched(connection) or not connection.in_transaction():  # (the usual way begins one)
+            return tuple(self.execute(connection, [values]).one())
+        # On the DB-API cursor, as PreparedRead's reads: a CursorResult built for one returned row (its
+        # metadata from the cursor's description, a Row, `one()`) cost twice the statement itself.
+        [row] = _on_cursor(connection, self.sql, self.params(values))
+        return tuple(row)
 
 
 def compile_prepared(statement: ClauseElement, dialect: Dialect,
@@ -99,6 +110,29 @@ def run(connection: Connection, target: PreparedWrite | Any, rows: Sequence[Mapp
     return connection.execute(target, rows)
 
 
+def _watched(connection: Connection) -> bool:
+    """Tell whether something watches the connection's statements (event listeners, echo)."""
+    return bool(connection._has_events or connection.engine._has_events or connection._echo)  # noqa: SLF001
+
+
+def _on_cursor(connection: Connection, sql: str, parameters: Any) -> Sequence[Any]:
+    """Execute on the connection's DB-API cursor, fetch every row; driver errors raised as SQLAlchemy does."""
+    dialect = connection.dialect
+    dbapi_connection = connection.connection
+    cursor = dbapi_connection.cursor()
+    try:
+        dialect.do_execute(cursor, sql, parameters, None)
+        return cursor.fetchall()
+    except dialect.loaded_dbapi.Error as exc:
+        lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
+        if lost:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(sql, parameters, exc, dialect.loaded_dbapi.Error,
+                                  connection_invalidated=lost, dialect=dialect) from exc
+    finally:
+        cursor.close()
+
+
 class _Compiled:
     """One statement compiled for one dialect, with its parameter order and column processors."""
 
@@ -123,21 +157,7 @@ class _Compiled:
 
     def run(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute on the connection's DB-API connection and return the processed rows."""
-        dialect = connection.dialect
-        parameters = self.parameters(values)
-        dbapi_connection = connection.connection
-        cursor = dbapi_connection.cursor()
-        try:
-            dialect.do_execute(cursor, self.sql, parameters, None)
-            rows = cursor.fetchall()
-        except dialect.loaded_dbapi.Error as exc:
-            lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
-            if lost:
-                connection.invalidate(exc)
-            raise DBAPIError.instance(self.sql, parameters, exc, dialect.loaded_dbapi.Error,
-                                      connection_invalidated=lost, dialect=dialect) from exc
-        finally:
-            cursor.close()
+        rows = _on_cursor(connection, self.sql, self.parameters(values))
         if not self.columns:
             return [tuple(row) for row in rows]
         processed = []
@@ -158,7 +178,7 @@ class PreparedRead:
 
     def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run the statement with these parameter values on the connection; return its processed rows."""
-        if connection._has_events or connection.engine._has_events or connection._echo:  # noqa: SLF001
+        if _watched(connection):
             # Something watches every statement (an event listener, echo): the usual way, so it sees this one.
             return [tuple(row) for row in connection.execute(self.statement, values)]
         found = self._compiled.get(connection.dialect)
