@@ -310,3 +310,49 @@ def test_a_prepared_insert_is_seen_by_whatever_listens_to_the_connections_statem
     finally:
         event.remove(bind, "before_cursor_execute", note)
     assert [s for s in seen if s.startswith("INSERT INTO notifications")]
+
+
+def test_a_prepared_insert_gives_the_key_and_count_sqlalchemys_own_execution_gives(bind: SqlEngine) -> None:
+    prepared = compile_prepared(insert(HISTORY), bind.dialect, tuple(HISTORY_ROWS[0]))
+    assert prepared is not None
+    with bind.begin() as conn:
+        ours = prepared.execute(conn, [HISTORY_ROWS[0]])
+        theirs = conn.execute(insert(HISTORY), HISTORY_ROWS[0])
+        key = ours.scalar_one() if prepared.returning else ours.lastrowid
+        assert (key + 1, ours.rowcount) == (theirs.inserted_primary_key[0], theirs.rowcount)
+        many = compile_prepared(insert(HISTORY).inline(), bind.dialect, tuple(HISTORY_ROWS[0]))
+        assert many is not None
+        assert many.execute(conn, HISTORY_ROWS).rowcount == len(HISTORY_ROWS)
+
+
+def test_a_driver_error_in_a_prepared_write_is_raised_as_sqlalchemy_raises_it(bind: SqlEngine) -> None:
+    prepared = compile_prepared(insert(TASKS).inline(), bind.dialect, tuple(TASK_ROW))
+    assert prepared is not None
+    with bind.connect() as conn:
+        conn.begin()
+        prepared.execute(conn, [TASK_ROW])
+        with pytest.raises(exc.IntegrityError):
+            prepared.execute(conn, [TASK_ROW])
+        conn.rollback()
+        conn.begin()
+        with pytest.raises(exc.IntegrityError):
+            prepared.execute(conn, [TASK_ROW, TASK_ROW])
+        conn.rollback()
+        assert conn.execute(text("SELECT count(*) FROM tasks")).scalar() == 0  # rolled back, and going on
+
+
+def test_a_prepared_write_is_seen_by_whatever_listens_to_the_connections_statements(bind: SqlEngine) -> None:
+    prepared = compile_prepared(insert(TASKS).inline(), bind.dialect, tuple(TASK_ROW))
+    assert prepared is not None
+    seen: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        seen.append(statement)
+
+    event.listen(bind, "before_cursor_execute", note)
+    try:
+        with bind.begin() as conn:
+            assert prepared.execute(conn, [TASK_ROW]).rowcount == 1
+    finally:
+        event.remove(bind, "before_cursor_execute", note)
+    assert [s for s in seen if s.startswith("INSERT INTO tasks")]
