@@ -49,6 +49,7 @@ from engine.notify.models import Channel, Delivery, Notification, Preference
 from engine.store.db import is_postgresql
 from engine.store.models import User, UserRole
 from engine.store.pending import add_rows, add_send, add_written, before_sending, forget_written, rows_of
+from engine.store.prepared import prepared
 from engine.store.unit_rows import flush_pending
 from engine.store.wakeup import announce_wakeup
 
@@ -324,7 +325,12 @@ def _insert(session: Session, connection: Connection, ev: Event, deliveries: lis
         _keyed(deliveries, note_id)
         add_written(session, DELIVERIES, deliveries)
         return note_id
-    note_id, current = connection.execute(NEW_NOTIFICATION, note).one()
+    # Prepared once per dialect (engine.store.prepared): a Core execute of this INSERT … RETURNING built its
+    # cache key and processed its sixteen binds anew for every notification.
+    target = prepared(connection.dialect, ("insert", NOTIFICATIONS, "id and token"),
+                      lambda: (NEW_NOTIFICATION, NOTE_KEYS))
+    note_id, current = connection.execute(NEW_NOTIFICATION, note).one() if target is None \
+        else target.returned(connection, note)
     if token is not None and current != token:
         # A plain insert answering with the token costs less than a conditional one; seldom, it is taken
         # back (the transaction holds SQLite's write lock: the next insert gets the same id again).
@@ -362,6 +368,7 @@ CURRENT_TOKEN = select(VERSION.c.token).scalar_subquery()
 NEW_NOTIFICATION = insert(NOTIFICATIONS).returning(NOTIFICATIONS.c.id, CURRENT_TOKEN)
 DROP_NOTIFICATION = delete(NOTIFICATIONS).where(NOTIFICATIONS.c.id == bindparam("note_id"))
 NOTE_COLUMNS = [c.key for c in NOTIFICATIONS.c if c.key != "id"]
+NOTE_KEYS = tuple(NOTE_COLUMNS)  # what _note gives: every column but the id
 DELIVERY_ARRAYS = ("channel", "address", "status", "next_attempt_at", "sent_at")
 
 

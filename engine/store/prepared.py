@@ -5,8 +5,9 @@ an execution context, a parameter dictionary per row, each bind processor throug
 result metadata and a Row per row. For the few statements every unit of work sends, that was as long
 as the database spent running them. Here a statement is compiled once per dialect and keeps the bind
 and result processors of that compilation (SQLAlchemy's own, so the driver sees the same values):
-- `PreparedWrite` (the unit's inserts and updates) goes out with `Connection.exec_driver_sql`: still
-  SQLAlchemy's connection, transaction, cursor events and error wrapping, minus the compile step;
+- `PreparedWrite` (the unit's inserts and updates) goes out with `Connection.exec_driver_sql` on
+  PostgreSQL (its pipeline's counts reach SQLAlchemy's result late); on SQLite, and for a single row
+  whose RETURNING is read, it runs on the DB-API cursor as the reads do, under the same conditions;
 - `PreparedRead` (the locking read, the newest version, a user's roles) runs through the dialect's
   `do_execute` on the DB-API cursor; a driver error is raised as SQLAlchemy raises it, a lost
   connection is invalidated, and when anything watches the connection's statements (event listeners,
@@ -19,7 +20,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, CursorResult, Select
+from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
@@ -46,11 +47,36 @@ class PreparedWrite:
             return tuple([values[k] if f is None else f(values[k]) for k, f in self._plan])
         return {k: values[k] if f is None else f(values[k]) for k, f in self._plan}
 
-    def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> CursorResult[Any]:
-        """Execute for one row, or executemany for several."""
+    def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> Any:
+        """Execute for one row, or executemany for several; return a CursorResult or a `Written`."""
         if len(rows) == 1:
-            return connection.exec_driver_sql(self.sql, self.params(rows[0]))
-        return connection.exec_driver_sql(self.sql, [self.params(r) for r in rows])
+            parameters: Any = self.params(rows[0])
+        else:
+            parameters = [self.params(r) for r in rows]
+        if not self.returning and _on_sqlites_cursor(connection):
+            # SQLite answers in-process, so SQLAlchemy's execution step (its context, a CursorResult) was
+            # the larger part of a short write's time: the count and new key are read off the cursor.
+            return _on_cursor(connection, self.sql, parameters, many=len(rows) > 1)
+        return connection.exec_driver_sql(self.sql, parameters)
+
+    def returned(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        """Execute for one row and return the one row its RETURNING gives, as the driver gives it."""
+        if _watched(connection) or not connection.in_transaction():  # (the usual way begins one)
+            return tuple(connection.exec_driver_sql(self.sql, self.params(values)).one())
+        # On the DB-API cursor, as PreparedRead's reads: a CursorResult built for one returned row (its
+        # metadata from the cursor's description, a Row, `one()`) cost twice the statement itself.
+        [row] = _on_cursor(connection, self.sql, self.params(values), fetch=True)
+        return tuple(row)
+
+
+class Written:
+    """What a write sent on the DB-API cursor reports, as a CursorResult would: rows matched, new key."""
+
+    __slots__ = ("lastrowid", "rowcount")
+
+    def __init__(self, rowcount: int, lastrowid: int | None) -> None:
+        self.rowcount = rowcount
+        self.lastrowid = lastrowid
 
 
 def compile_prepared(statement: ClauseElement, dialect: Dialect,
@@ -99,6 +125,43 @@ def run(connection: Connection, target: PreparedWrite | Any, rows: Sequence[Mapp
     return connection.execute(target, rows)
 
 
+def _watched(connection: Connection) -> bool:
+    """Tell whether something watches the connection's statements (event listeners, echo)."""
+    return bool(connection._has_events or connection.engine._has_events or connection._echo)  # noqa: SLF001
+
+
+def _on_sqlites_cursor(connection: Connection) -> bool:
+    """Tell whether a write may go straight to the DB-API cursor: SQLite, in a transaction, unwatched."""
+    # Not PostgreSQL: in psycopg's pipeline a statement's count arrives after it is handed over, which
+    # SQLAlchemy's result reads from its cursor later. Outside a transaction the usual way begins one.
+    return connection.dialect.name == "sqlite" and connection.in_transaction() and not _watched(connection)
+
+
+def _on_cursor(connection: Connection, sql: str, parameters: Any, *, fetch: bool = False,
+               many: bool = False) -> Any:
+    """Execute on the connection's DB-API cursor; return its rows (`fetch`) or what it wrote.
+
+    A driver error is raised as SQLAlchemy raises it, a lost connection invalidated.
+    """
+    dialect = connection.dialect
+    dbapi_connection = connection.connection
+    cursor = dbapi_connection.cursor()
+    try:
+        if many:
+            dialect.do_executemany(cursor, sql, parameters, None)
+        else:
+            dialect.do_execute(cursor, sql, parameters, None)
+        return cursor.fetchall() if fetch else Written(cursor.rowcount, cursor.lastrowid)
+    except dialect.loaded_dbapi.Error as exc:
+        lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
+        if lost:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(sql, parameters, exc, dialect.loaded_dbapi.Error,
+                                  connection_invalidated=lost, dialect=dialect) from exc
+    finally:
+        cursor.close()
+
+
 class _Compiled:
     """One statement compiled for one dialect, with its parameter order and column processors."""
 
@@ -123,21 +186,7 @@ class _Compiled:
 
     def run(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute on the connection's DB-API connection and return the processed rows."""
-        dialect = connection.dialect
-        parameters = self.parameters(values)
-        dbapi_connection = connection.connection
-        cursor = dbapi_connection.cursor()
-        try:
-            dialect.do_execute(cursor, self.sql, parameters, None)
-            rows = cursor.fetchall()
-        except dialect.loaded_dbapi.Error as exc:
-            lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
-            if lost:
-                connection.invalidate(exc)
-            raise DBAPIError.instance(self.sql, parameters, exc, dialect.loaded_dbapi.Error,
-                                      connection_invalidated=lost, dialect=dialect) from exc
-        finally:
-            cursor.close()
+        rows = _on_cursor(connection, self.sql, self.parameters(values), fetch=True)
         if not self.columns:
             return [tuple(row) for row in rows]
         processed = []
@@ -158,7 +207,7 @@ class PreparedRead:
 
     def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run the statement with these parameter values on the connection; return its processed rows."""
-        if connection._has_events or connection.engine._has_events or connection._echo:  # noqa: SLF001
+        if _watched(connection):
             # Something watches every statement (an event listener, echo): the usual way, so it sees this one.
             return [tuple(row) for row in connection.execute(self.statement, values)]
         found = self._compiled.get(connection.dialect)

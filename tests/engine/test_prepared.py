@@ -15,6 +15,7 @@ from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
+from engine.notify.outbox import NEW_NOTIFICATION, NOTE_KEYS
 from engine.runtime import Actor, Engine
 from engine.store.db import create_schema, json_text, make_engine, make_session_factory
 from engine.store.locking import LOCK_BY_TASK
@@ -258,3 +259,100 @@ def test_a_prepared_read_is_seen_by_whatever_listens_to_the_connections_statemen
     finally:
         event.remove(bind, "before_cursor_execute", note)
     assert len(rows) == 1 and [s for s in seen if "FROM tasks" in s]
+
+
+def _notification(at: datetime) -> dict[str, Any]:
+    """Return a notification's column values, as the outbox writes them."""
+    return {"dedupe_key": None, "event": "task_ready", "urgent": False, "instance_id": 1, "task_id": "t-1",
+            "element_id": "first", "role": "technician", "assignee": None, "actor": "bob", "title_zh": "第一",
+            "title_en": "first", "message_zh": "", "message_en": "", "due_at": None, "path": "/tasks/t-1",
+            "created_at": at}
+
+
+def test_a_prepared_insert_returns_its_row_as_sqlalchemys_own_execution_returns_it(bind: SqlEngine) -> None:
+    at = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    prepared = compile_prepared(NEW_NOTIFICATION, bind.dialect, NOTE_KEYS)
+    assert prepared is not None and prepared.returning
+    with bind.begin() as conn:
+        ours = prepared.returned(conn, _notification(at))
+        theirs = tuple(conn.execute(NEW_NOTIFICATION, _notification(at)).one())
+    token = _stored(bind, "SELECT token FROM notification_audience_version")[0][0]
+    assert ours == (theirs[0] - 1, token) and theirs[1] == token
+    stored = _stored(bind, "SELECT CAST(created_at AS TEXT), title_zh, urgent FROM notifications ORDER BY id")
+    assert stored[0] == stored[1]
+
+
+def test_a_driver_error_in_a_prepared_insert_is_raised_as_sqlalchemy_raises_it(bind: SqlEngine) -> None:
+    keys = (*HISTORY_ROWS[0], "id")
+    prepared = compile_prepared(insert(HISTORY).returning(HISTORY.c.id), bind.dialect, keys)
+    assert prepared is not None
+    with bind.connect() as conn:
+        conn.begin()
+        prepared.returned(conn, {**HISTORY_ROWS[0], "id": 7})
+        with pytest.raises(exc.IntegrityError):
+            prepared.returned(conn, {**HISTORY_ROWS[0], "id": 7})
+        conn.rollback()
+        assert conn.execute(text("SELECT 1")).scalar() == 1  # the connection goes on
+
+
+def test_a_prepared_insert_is_seen_by_whatever_listens_to_the_connections_statements(bind: SqlEngine) -> None:
+    prepared = compile_prepared(NEW_NOTIFICATION, bind.dialect, NOTE_KEYS)
+    assert prepared is not None
+    seen: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        seen.append(statement)
+
+    event.listen(bind, "before_cursor_execute", note)
+    try:
+        with bind.begin() as conn:
+            prepared.returned(conn, _notification(datetime(2026, 11, 23, 2, 0, tzinfo=UTC)))
+    finally:
+        event.remove(bind, "before_cursor_execute", note)
+    assert [s for s in seen if s.startswith("INSERT INTO notifications")]
+
+
+def test_a_prepared_insert_gives_the_key_and_count_sqlalchemys_own_execution_gives(bind: SqlEngine) -> None:
+    prepared = compile_prepared(insert(HISTORY), bind.dialect, tuple(HISTORY_ROWS[0]))
+    assert prepared is not None
+    with bind.begin() as conn:
+        ours = prepared.execute(conn, [HISTORY_ROWS[0]])
+        theirs = conn.execute(insert(HISTORY), HISTORY_ROWS[0])
+        key = ours.scalar_one() if prepared.returning else ours.lastrowid
+        assert (key + 1, ours.rowcount) == (theirs.inserted_primary_key[0], theirs.rowcount)
+        many = compile_prepared(insert(HISTORY).inline(), bind.dialect, tuple(HISTORY_ROWS[0]))
+        assert many is not None
+        assert many.execute(conn, HISTORY_ROWS).rowcount == len(HISTORY_ROWS)
+
+
+def test_a_driver_error_in_a_prepared_write_is_raised_as_sqlalchemy_raises_it(bind: SqlEngine) -> None:
+    prepared = compile_prepared(insert(TASKS).inline(), bind.dialect, tuple(TASK_ROW))
+    assert prepared is not None
+    with bind.connect() as conn:
+        conn.begin()
+        prepared.execute(conn, [TASK_ROW])
+        with pytest.raises(exc.IntegrityError):
+            prepared.execute(conn, [TASK_ROW])
+        conn.rollback()
+        conn.begin()
+        with pytest.raises(exc.IntegrityError):
+            prepared.execute(conn, [TASK_ROW, TASK_ROW])
+        conn.rollback()
+        assert conn.execute(text("SELECT count(*) FROM tasks")).scalar() == 0  # rolled back, and going on
+
+
+def test_a_prepared_write_is_seen_by_whatever_listens_to_the_connections_statements(bind: SqlEngine) -> None:
+    prepared = compile_prepared(insert(TASKS).inline(), bind.dialect, tuple(TASK_ROW))
+    assert prepared is not None
+    seen: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        seen.append(statement)
+
+    event.listen(bind, "before_cursor_execute", note)
+    try:
+        with bind.begin() as conn:
+            assert prepared.execute(conn, [TASK_ROW]).rowcount == 1
+    finally:
+        event.remove(bind, "before_cursor_execute", note)
+    assert [s for s in seen if s.startswith("INSERT INTO tasks")]
