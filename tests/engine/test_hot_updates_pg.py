@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,6 +52,27 @@ def factory() -> Iterator[sessionmaker[Session]]:
         bind.dispose()
 
 
+# A transaction id just taken, and whether any other session of the server still holds an older one or a
+# snapshot older than it (pg_stat_activity is server-wide, as the horizon that keeps old versions is).
+NEW_XID = text("SELECT pg_current_xact_id()::xid")
+OLDER = text("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+             "AND (age(backend_xmin) > age(CAST(:xid AS xid)) OR age(backend_xid) > age(CAST(:xid AS xid)))")
+
+
+def _wait_for_older_snapshots_to_end(factory: sessionmaker[Session]) -> None:
+    """Wait until no other transaction of the server could still see this test's last row versions."""
+    # PostgreSQL prunes a page of an updated row's old version (making room for the next in-place update)
+    # only once no snapshot anywhere on the server may still see it: a parallel test's open transaction
+    # would turn the next update into a move, whatever the fill factor.
+    with factory() as s:
+        xid = s.scalar(NEW_XID)
+        s.commit()
+        while s.scalar(OLDER, {"xid": xid}):
+            s.rollback()
+            time.sleep(0.05)
+        s.rollback()
+
+
 def _indexed(s: Session, iid: int) -> tuple[Any, ...]:
     """Return the case row's indexed columns as stored."""
     columns = (INSTANCES.c[name] for name in INDEXED)
@@ -73,6 +95,7 @@ def test_a_unit_that_changes_no_indexed_column_updates_the_case_row_in_place(
     in_place, moved = [], []  # (updates, HOT updates) of units keeping the indexed columns, of the others
     for _ in STEPS:  # every case one step on, in turns
         for iid in started:
+            _wait_for_older_snapshots_to_end(factory)
             with factory() as s:
                 [task] = engine.open_tasks(s, iid)
                 role, data = STEPS[task.element_id]
