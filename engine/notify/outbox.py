@@ -224,7 +224,7 @@ def write(session: Session, ev: Event, channels: list[Channel] | None = None, zo
     note_id = _insert(session, connection, ev, deliveries, token)
     if note_id is None and token is not None:
         # The kept audience changed since it was read: read it again, written as it is then.
-        deliveries, token = _lookup(session, ev, channels, zone, only, kept=False)
+        deliveries, _read_now = _lookup(session, ev, channels, zone, only, kept=False)
         note_id = None if deliveries is None else _insert(session, connection, ev, deliveries, None)
     return note_id
 
@@ -328,7 +328,7 @@ def _insert(session: Session, connection: Connection, ev: Event, deliveries: lis
     # Prepared once per dialect (engine.store.prepared): a Core execute of this INSERT … RETURNING built its
     # cache key and processed its sixteen binds anew for every notification.
     target = prepared(connection.dialect, ("insert", NOTIFICATIONS, "id and token"),
-                      lambda: (NEW_NOTIFICATION, NOTE_KEYS))
+                      lambda: (NEW_NOTIFICATION, NOTE_COLUMNS))
     note_id, current = connection.execute(NEW_NOTIFICATION, note).one() if target is None \
         else target.returned(connection, note)
     if token is not None and current != token:
@@ -367,8 +367,7 @@ def _keyed(deliveries: list[dict[str, Any]], note_id: int) -> None:
 CURRENT_TOKEN = select(VERSION.c.token).scalar_subquery()
 NEW_NOTIFICATION = insert(NOTIFICATIONS).returning(NOTIFICATIONS.c.id, CURRENT_TOKEN)
 DROP_NOTIFICATION = delete(NOTIFICATIONS).where(NOTIFICATIONS.c.id == bindparam("note_id"))
-NOTE_COLUMNS = [c.key for c in NOTIFICATIONS.c if c.key != "id"]
-NOTE_KEYS = tuple(NOTE_COLUMNS)  # what _note gives: every column but the id
+NOTE_COLUMNS = tuple(c.key for c in NOTIFICATIONS.c if c.key != "id")  # what _note gives
 DELIVERY_ARRAYS = ("channel", "address", "status", "next_attempt_at", "sent_at")
 
 

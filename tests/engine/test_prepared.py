@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine as SqlEngine
-from sqlalchemy import bindparam, event, exc, insert, select, text
+from sqlalchemy import bindparam, exc, insert, select, text
 from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
-from engine.notify.outbox import NEW_NOTIFICATION, NOTE_KEYS
+from engine.notify.outbox import NEW_NOTIFICATION, NOTE_COLUMNS
 from engine.runtime import Actor, Engine
 from engine.store.db import create_schema, json_text, make_engine, make_session_factory
 from engine.store.locking import LOCK_BY_TASK
@@ -247,17 +247,8 @@ def test_a_driver_error_in_a_prepared_read_is_raised_as_sqlalchemy_raises_it(mis
 def test_a_prepared_read_is_seen_by_whatever_listens_to_the_connections_statements(
         session: Session, engine: Engine, people: dict[str, Actor]) -> None:
     iid, _tid = _started_case(session, engine, people["cs_assistant"])
-    seen: list[str] = []
-
-    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        seen.append(statement)
-
-    bind = session.get_bind()
-    event.listen(bind, "before_cursor_execute", note)
-    try:
+    with statements(session) as seen:
         rows = PreparedRead(TASK_ROWS).rows(session.connection(), {"id": iid})
-    finally:
-        event.remove(bind, "before_cursor_execute", note)
     assert len(rows) == 1 and [s for s in seen if "FROM tasks" in s]
 
 
@@ -271,7 +262,7 @@ def _notification(at: datetime) -> dict[str, Any]:
 
 def test_a_prepared_insert_returns_its_row_as_sqlalchemys_own_execution_returns_it(bind: SqlEngine) -> None:
     at = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-    prepared = compile_prepared(NEW_NOTIFICATION, bind.dialect, NOTE_KEYS)
+    prepared = compile_prepared(NEW_NOTIFICATION, bind.dialect, NOTE_COLUMNS)
     assert prepared is not None and prepared.returning
     with bind.begin() as conn:
         ours = prepared.returned(conn, _notification(at))
@@ -296,19 +287,10 @@ def test_a_driver_error_in_a_prepared_insert_is_raised_as_sqlalchemy_raises_it(b
 
 
 def test_a_prepared_insert_is_seen_by_whatever_listens_to_the_connections_statements(bind: SqlEngine) -> None:
-    prepared = compile_prepared(NEW_NOTIFICATION, bind.dialect, NOTE_KEYS)
+    prepared = compile_prepared(NEW_NOTIFICATION, bind.dialect, NOTE_COLUMNS)
     assert prepared is not None
-    seen: list[str] = []
-
-    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        seen.append(statement)
-
-    event.listen(bind, "before_cursor_execute", note)
-    try:
-        with bind.begin() as conn:
-            prepared.returned(conn, _notification(datetime(2026, 11, 23, 2, 0, tzinfo=UTC)))
-    finally:
-        event.remove(bind, "before_cursor_execute", note)
+    with statements(bind) as seen, bind.begin() as conn:
+        prepared.returned(conn, _notification(datetime(2026, 11, 23, 2, 0, tzinfo=UTC)))
     assert [s for s in seen if s.startswith("INSERT INTO notifications")]
 
 
@@ -344,15 +326,6 @@ def test_a_driver_error_in_a_prepared_write_is_raised_as_sqlalchemy_raises_it(bi
 def test_a_prepared_write_is_seen_by_whatever_listens_to_the_connections_statements(bind: SqlEngine) -> None:
     prepared = compile_prepared(insert(TASKS).inline(), bind.dialect, tuple(TASK_ROW))
     assert prepared is not None
-    seen: list[str] = []
-
-    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        seen.append(statement)
-
-    event.listen(bind, "before_cursor_execute", note)
-    try:
-        with bind.begin() as conn:
-            assert prepared.execute(conn, [TASK_ROW]).rowcount == 1
-    finally:
-        event.remove(bind, "before_cursor_execute", note)
+    with statements(bind) as seen, bind.begin() as conn:
+        assert prepared.execute(conn, [TASK_ROW]).rowcount == 1
     assert [s for s in seen if s.startswith("INSERT INTO tasks")]

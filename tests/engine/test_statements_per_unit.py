@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
@@ -16,10 +17,10 @@ from tests.engine.test_lifecycle import open_tasks, two_step
 
 
 @contextmanager
-def statements(session: Session) -> Iterator[list[str]]:
-    """Collect the SQL statements the session's connection sends (transaction control left out)."""
+def statements(source: Session | SqlEngine) -> Iterator[list[str]]:
+    """Collect the SQL statements a session's or engine's connections send (transaction control left out)."""
     seen: list[str] = []
-    bind = session.get_bind()
+    bind = source.get_bind() if isinstance(source, Session) else source
 
     def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
