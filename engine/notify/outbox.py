@@ -240,7 +240,11 @@ def _with_the_rows(session: Session, ev: Event, zone: ZoneInfo) -> bool:
     deliveries, token = _lookup(session, ev, None, zone, False)
     if deliveries is None:
         return False
-    add_send(session, NOTIFICATION_WITH_DELIVERIES, [_with_arrays(_note(ev), deliveries, token)],
+    # Prepared once per dialect: a Core execute of this statement built its cache key and ran its 25 binds
+    # (five arrays, item by item) through SQLAlchemy's generic loop for every notification.
+    target = prepared(session.get_bind().dialect, ("notification with deliveries",),
+                      lambda: (NOTIFICATION_WITH_DELIVERIES, None)) or NOTIFICATION_WITH_DELIVERIES
+    add_send(session, target, [_with_arrays(_note(ev), deliveries, token)],
              partial(_made_or_again, session, ev, zone, deliveries))
     # Their notification's id and keys are given in SQL; the outbox reads only their status.
     add_written(session, DELIVERIES, deliveries)

@@ -1,11 +1,12 @@
 """Rows a unit of work appends (history, and any other append-only table), written in one insert per table.
 
 This is the one place to add rows that must commit with the instance: call `add_row(session, table,
-values)` anywhere in the unit; each table's rows go out as one executemany INSERT (no RETURNING) with
-the unit's own rows when the façade flushes (`take_pending`, one pipeline on PostgreSQL), or by
-`write_pending` when the session commits, and a rollback drops them. A statement whose effect only
-counts at commit (PostgreSQL's NOTIFY) can ride along the same way (`add_statement`), and so can a
-statement whose outcome the caller only needs afterwards (`add_send`: the outbox's notifications).
+values)` anywhere in the unit; each table's rows go out in one INSERT (no RETURNING; an executemany on
+SQLite, VALUES lists on PostgreSQL) with the unit's own rows when the façade flushes (`take_pending`, one
+pipeline on PostgreSQL), or by `write_pending` when the session commits, and a rollback drops them.
+A statement whose effect only counts at commit (PostgreSQL's NOTIFY) can ride along the same way
+(`add_statement`), and so can a statement whose outcome the caller only needs afterwards (`add_send`:
+the outbox's notifications).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Table, bindparam, event, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -117,9 +118,17 @@ def take_pending(session: Session, dialect: Dialect) -> list[Send]:
     pending.rows, pending.sends, pending.statements = {}, [], {}
     sends: list[Send] = []
     for table, rows in queued.items():
-        # executemany of one statement: SQLite runs it in one call, psycopg pipelines it in one round
-        # trip. (A multi-VALUES insert is compiled anew for each row count: it cost more than it saved.)
-        sends.append((_insert(table, tuple(rows[0]), dialect), rows, None))
+        columns = tuple(rows[0])
+        if len(rows) > 1 and dialect.name == "postgresql":
+            # VALUES lists, prepared once per row count: psycopg sent an executemany's rows one Bind and
+            # Execute each, with its per-statement work every time (2.5 % of an instance). SQLite runs an
+            # executemany in one call. (An array per column, unnested, cost 6 % more than either.)
+            for start in range(0, len(rows), VALUES_ROWS):
+                chunk = rows[start:start + VALUES_ROWS]
+                numbered = {f"{k}_{i}": v for i, row in enumerate(chunk) for k, v in row.items()}
+                sends.append((_insert_values(table, columns, len(chunk), dialect), [numbered], None))
+        else:
+            sends.append((_insert(table, columns, dialect), rows, None))
         pending.written.setdefault(table, []).extend(rows)
     sends.extend(later)
     for sql in statements:
@@ -137,6 +146,18 @@ def _insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> Any:
 
 
 _INSERTS: dict[Table, Any] = {}
+# Rows per VALUES list: bounds the statements prepared per table and the parameters per statement
+# (PostgreSQL takes at most 65,535); a unit rarely adds more than a few rows to a table.
+VALUES_ROWS = 32
+
+
+def _insert_values(table: Table, columns: tuple[str, ...], count: int, dialect: Dialect) -> Any:
+    """Return the INSERT of `count` rows of a table in one VALUES list, prepared if it can be."""
+    def build() -> tuple[Any, None]:
+        values = [{k: bindparam(f"{k}_{i}", type_=table.c[k].type) for k in columns} for i in range(count)]
+        return insert(table).values(values), None
+
+    return prepared(dialect, ("insert values", table, columns, count), build) or build()[0]
 
 
 def rows_of(session: Session, table: Table) -> list[dict[str, Any]]:

@@ -5,9 +5,9 @@ an execution context, a parameter dictionary per row, each bind processor throug
 result metadata and a Row per row. For the few statements every unit of work sends, that was as long
 as the database spent running them. Here a statement is compiled once per dialect and keeps the bind
 and result processors of that compilation (SQLAlchemy's own, so the driver sees the same values):
-- `PreparedWrite` (the unit's inserts and updates) goes out with `Connection.exec_driver_sql` on
-  PostgreSQL (its pipeline's counts reach SQLAlchemy's result late); on SQLite, and for a single row
-  whose RETURNING is read, it runs on the DB-API cursor as the reads do, under the same conditions;
+- `PreparedWrite` (the unit's inserts and updates, and a single row whose RETURNING is read) runs on
+  the DB-API cursor as the reads do, under the same conditions; in psycopg's pipeline its row count is
+  read off that cursor once the pipeline has answered;
 - `PreparedRead` (the locking read, the newest version, a user's roles) runs through the dialect's
   `do_execute` on the DB-API cursor; a driver error is raised as SQLAlchemy raises it, a lost
   connection is invalidated, and when anything watches the connection's statements (event listeners,
@@ -32,20 +32,22 @@ Processor = Convert | None  # None: the value goes to the driver as it is
 class PreparedWrite:
     """One statement's SQL text for a dialect and how to turn a row of values into its parameters."""
 
-    __slots__ = ("_plan", "_positional", "returning", "sql")
+    __slots__ = ("_fixed", "_plan", "_positional", "returning", "sql")
 
     def __init__(self, sql: str, plan: tuple[tuple[str, Processor], ...], positional: bool,
-                 returning: bool) -> None:
+                 returning: bool, fixed: Mapping[str, Any] | None = None) -> None:
         self.sql = sql
         self._plan = plan  # (bind name, its processor or None), in the SQL's order
         self._positional = positional
         self.returning = returning  # it hands back the new row's key (else: the cursor's lastrowid)
+        self._fixed = dict(fixed or {})  # named binds whose (converted) value the statement itself gives
 
     def params(self, values: Mapping[str, Any]) -> Any:
         """Return one row's parameters in the driver's form (a tuple, or a dict for named styles)."""
         if self._positional:
             return tuple([values[k] if f is None else f(values[k]) for k, f in self._plan])
-        return {k: values[k] if f is None else f(values[k]) for k, f in self._plan}
+        given = {k: values[k] if f is None else f(values[k]) for k, f in self._plan}
+        return {**self._fixed, **given} if self._fixed else given
 
     def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> Any:
         """Execute for one row, or executemany for several; return a CursorResult or a `Written`."""
@@ -53,9 +55,9 @@ class PreparedWrite:
             parameters: Any = self.params(rows[0])
         else:
             parameters = [self.params(r) for r in rows]
-        if not self.returning and _on_sqlites_cursor(connection):
-            # SQLite answers in-process, so SQLAlchemy's execution step (its context, a CursorResult) was
-            # the larger part of a short write's time: the count and new key are read off the cursor.
+        if not self.returning and _on_the_cursor(connection):
+            # SQLAlchemy's execution step (its context, a CursorResult) was the larger part of a short
+            # write's client time on SQLite, a third of it on PostgreSQL: count and key come off the cursor.
             return _on_cursor(connection, self.sql, parameters, many=len(rows) > 1)
         return connection.exec_driver_sql(self.sql, parameters)
 
@@ -72,11 +74,17 @@ class PreparedWrite:
 class Written:
     """What a write sent on the DB-API cursor reports, as a CursorResult would: rows matched, new key."""
 
-    __slots__ = ("lastrowid", "rowcount")
+    __slots__ = ("_cursor", "_rowcount", "lastrowid")
 
-    def __init__(self, rowcount: int, lastrowid: int | None) -> None:
-        self.rowcount = rowcount
+    def __init__(self, rowcount: int, lastrowid: int | None, cursor: Any = None) -> None:
+        self._rowcount = rowcount
         self.lastrowid = lastrowid
+        self._cursor = cursor  # psycopg's, kept: in a pipeline its count arrives when the pipeline answers
+
+    @property
+    def rowcount(self) -> int:
+        """Return the rows the statement matched (-1 while its pipeline has not answered)."""
+        return self._rowcount if self._cursor is None else int(self._cursor.rowcount)
 
 
 def compile_prepared(statement: ClauseElement, dialect: Dialect,
@@ -88,9 +96,16 @@ def compile_prepared(statement: ClauseElement, dialect: Dialect,
         # Python-side defaults, expanding lists, renamed binds: SQLAlchemy's execution step does work here.
         return None
     processors = _bind_processors(compiled)
+    # Binds given a value in the statement (a literal the expression language bound): the same every time.
+    fixed = {name: bind.value for bind, name in compiled.bind_names.items() if not bind.required}
+    if fixed and compiled.positional:
+        return None
     names = compiled.positiontup if compiled.positional else list(compiled.bind_names.values())
-    plan = tuple((name, processors.get(name)) for name in names)
-    return PreparedWrite(compiled.string, plan, compiled.positional, bool(compiled.effective_returning))
+    plan = tuple((name, processors.get(name)) for name in names if name not in fixed)
+    converted = {name: value if processors.get(name) is None else processors[name](value)
+                 for name, value in fixed.items()}
+    return PreparedWrite(compiled.string, plan, compiled.positional, bool(compiled.effective_returning),
+                         converted)
 
 
 def _bind_processors(compiled: Any) -> dict[str, Convert]:
@@ -130,11 +145,10 @@ def _watched(connection: Connection) -> bool:
     return bool(connection._has_events or connection.engine._has_events or connection._echo)  # noqa: SLF001
 
 
-def _on_sqlites_cursor(connection: Connection) -> bool:
-    """Tell whether a write may go straight to the DB-API cursor: SQLite, in a transaction, unwatched."""
-    # Not PostgreSQL: in psycopg's pipeline a statement's count arrives after it is handed over, which
-    # SQLAlchemy's result reads from its cursor later. Outside a transaction the usual way begins one.
-    return connection.dialect.name == "sqlite" and connection.in_transaction() and not _watched(connection)
+def _on_the_cursor(connection: Connection) -> bool:
+    """Tell whether a write may go straight to the DB-API cursor: in a transaction, unwatched."""
+    # Outside a transaction the usual way begins one.
+    return connection.in_transaction() and not _watched(connection)
 
 
 def _on_cursor(connection: Connection, sql: str, parameters: Any, *, fetch: bool = False,
@@ -146,12 +160,19 @@ def _on_cursor(connection: Connection, sql: str, parameters: Any, *, fetch: bool
     dialect = connection.dialect
     dbapi_connection = connection.connection
     cursor = dbapi_connection.cursor()
+    kept = False
     try:
         if many:
             dialect.do_executemany(cursor, sql, parameters, None)
         else:
             dialect.do_execute(cursor, sql, parameters, None)
-        return cursor.fetchall() if fetch else Written(cursor.rowcount, cursor.lastrowid)
+        if fetch:
+            return cursor.fetchall()
+        if dialect.name == "postgresql":
+            # psycopg's cursor holds no server resource: kept, in a pipeline its count comes when it ends.
+            kept = True
+            return Written(-1, None, cursor)
+        return Written(cursor.rowcount, cursor.lastrowid)
     except dialect.loaded_dbapi.Error as exc:
         lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
         if lost:
@@ -159,7 +180,8 @@ def _on_cursor(connection: Connection, sql: str, parameters: Any, *, fetch: bool
         raise DBAPIError.instance(sql, parameters, exc, dialect.loaded_dbapi.Error,
                                   connection_invalidated=lost, dialect=dialect) from exc
     finally:
-        cursor.close()
+        if not kept:
+            cursor.close()
 
 
 class _Compiled:

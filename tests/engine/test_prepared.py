@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine as SqlEngine
-from sqlalchemy import bindparam, exc, insert, select, text
+from sqlalchemy import Integer, bindparam, exc, insert, literal, select, text
 from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
@@ -119,6 +119,24 @@ def test_a_prepared_guarded_update_stores_what_sqlalchemys_own_execution_stores(
 def test_statements_needing_sqlalchemy_at_execution_are_left_to_it(bind: SqlEngine) -> None:
     # Without its Python-side defaults given, the INSERT needs SQLAlchemy to fill them in.
     assert compile_prepared(insert(TASKS).inline(), bind.dialect, ("id", "instance_id")) is None
+
+
+def test_a_prepared_statement_sends_the_values_its_expression_bound_itself(bind: SqlEngine) -> None:
+    # literal(): the expression language binds the value; it is no row's value (the notification's
+    # deliveries are written with such: attempts 0, no error yet, the key's separator).
+    statement = insert(HISTORY).from_select(
+        ["instance_id", "at", "kind", "message"],
+        select(bindparam("iid", type_=Integer), bindparam("at", type_=UTCDateTime()), literal("comment"),
+               literal("說明：固定")))
+    prepared = compile_prepared(statement, bind.dialect)
+    if bind.dialect.positional:
+        assert prepared is None  # their place among positional parameters is left to SQLAlchemy
+        return
+    assert prepared is not None
+    with bind.begin() as conn:
+        row = {"iid": 1, "at": datetime(2026, 11, 23, 2, 0, tzinfo=UTC)}
+        assert prepared.execute(conn, [row]).rowcount == 1
+    assert _stored(bind, "SELECT kind, message FROM history") == [("comment", "說明：固定")]
 
 
 def test_the_sqlite_timestamp_conversion_gives_sqlalchemys_text_for_every_moment() -> None:

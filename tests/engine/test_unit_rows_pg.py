@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from psycopg import pq
+from sqlalchemy import Connection, event, exc, func, select, text
 from sqlalchemy import Engine as SqlEngine
-from sqlalchemy import event, exc, func, select, text
 from sqlalchemy.orm import Session
 
 from engine.calendar import BusinessCalendar
@@ -24,7 +24,10 @@ from engine.runtime import Actor, Engine
 from engine.store import history
 from engine.store.db import make_engine, make_session_factory
 from engine.store.models import HistoryEvent, ProcessInstance, TaskRow
+from engine.store.pending import VALUES_ROWS
+from engine.store.prepared import compile_prepared
 from engine.store.unit_of_work import run_unit
+from engine.store.unit_rows import INSTANCES, _update_statement
 from tests.conftest import PG_URL, T0, add_user
 from tests.engine.test_lifecycle import open_tasks, two_step
 from tests.engine.test_statements_per_unit import verbs
@@ -94,6 +97,22 @@ def test_a_completions_writes_go_to_postgresql_in_one_pipeline(factory: Factory,
     assert not any(in_pipeline for verb, in_pipeline in piped if verb.startswith("SELECT"))
 
 
+@contextmanager
+def history_inserts(s: Session) -> Iterator[list[dict[str, Any]]]:
+    """Record the parameters of each INSERT INTO history the session's engine sends while the block runs."""
+    sent: list[dict[str, Any]] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO history"):
+            sent.append(parameters)
+
+    event.listen(s.get_bind(), "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(s.get_bind(), "before_cursor_execute", note)
+
+
 def test_a_lost_row_version_race_on_postgresql_is_a_conflict_and_nothing_is_written(
         factory: Factory, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     iid, version, first = _started(factory, engine)
@@ -149,6 +168,86 @@ def test_a_unit_with_a_single_history_row_writes_it_in_the_pipeline_without_aski
         assert s.scalars(select(HistoryEvent.message).where(HistoryEvent.instance_id == iid,
                                                             HistoryEvent.kind == "suspended")).all() \
             == ["customer away"]
+
+
+def test_a_units_history_rows_go_as_one_insert_and_are_stored_in_the_order_they_happened(
+        factory: Factory, engine: Engine) -> None:
+    iid, _version, first = _started(factory, engine)
+    with factory() as s:
+        before = s.scalar(select(func.max(HistoryEvent.id)))
+        with history_inserts(s) as sent:
+            run_unit(s, lambda: engine.complete(s, first, {"ok": True}, ASSISTANT2))
+        [rows] = sent  # one statement, not one per row
+        kinds = [rows[f"kind_{i}"] for i in range(len(rows) // 8)]
+        assert len(kinds) >= 2 and len(rows) == 8 * len(kinds)  # eight columns a row
+        stored = s.scalars(select(HistoryEvent.kind).order_by(HistoryEvent.id)
+                           .where(HistoryEvent.instance_id == iid, HistoryEvent.id > before))
+        assert list(stored) == kinds
+
+
+def test_many_history_rows_of_one_unit_go_in_bounded_values_lists_and_keep_their_order(
+        factory: Factory, engine: Engine) -> None:
+    iid, _version, first = _started(factory, engine)
+    with factory() as s:
+        def remarks_then_complete() -> None:
+            for i in range(70):
+                history.record(s, iid, "comment", T0, message=f"remark {i}")
+            engine.complete(s, first, {"ok": True}, ASSISTANT2)
+
+        before = s.scalar(select(func.count()).select_from(HistoryEvent))
+        with history_inserts(s) as sent:
+            run_unit(s, remarks_then_complete)
+        sizes = [len(rows) // 8 for rows in sent]  # the remarks and the completion's own rows
+        assert sizes[:2] == [VALUES_ROWS, VALUES_ROWS] and len(sizes) == 3
+        assert sum(sizes) == s.scalar(select(func.count()).select_from(HistoryEvent)) - before
+        stored = s.scalars(select(HistoryEvent.message).where(HistoryEvent.instance_id == iid,
+                                                              HistoryEvent.kind == "comment")
+                           .order_by(HistoryEvent.id))
+        assert list(stored) == [f"remark {i}" for i in range(70)]
+
+
+def test_a_completion_on_postgresql_goes_past_sqlalchemys_execution_step(
+        factory: Factory, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    _iid, _version, first = _two_cases(factory, engine)  # the next task's audience is kept: no read of it
+
+    def not_this_way(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("a completion's statement went through SQLAlchemy's execution step")
+
+    with factory() as s:
+        monkeypatch.setattr(Connection, "_execute_context", not_this_way)
+        # The lock, the rows, their history and the notification with its deliveries: all prepared.
+        run_unit(s, lambda: engine.complete(s, first, {"ok": True}, ASSISTANT2))
+        monkeypatch.undo()
+    with factory() as s:
+        second = select(TaskRow.id).where(TaskRow.element_id == "second")
+        told = s.scalars(select(Delivery.idempotency_key).join(Notification)
+                         .where(Notification.task_id.in_(second)))
+        assert sorted(told)[-1].endswith(":app:cs_manager")  # the literal separator went with it
+
+
+def test_a_pipelined_write_skips_sqlalchemys_execution_and_reports_its_count_once_answered(
+        factory: Factory, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    iid, version, _first = _started(factory, engine)
+
+    def not_this_way(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("a unit's write went through SQLAlchemy's execution step")
+
+    with factory() as s:
+        conn = s.connection()
+        update = compile_prepared(_update_statement(INSTANCES, ("title",)), conn.dialect)
+        assert update is not None
+        monkeypatch.setattr(Connection, "exec_driver_sql", not_this_way)
+        with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+            guard = {"w_id": iid, "w_old": version, "w_new": version + 1}
+            moved = update.execute(conn, [{"title": "新", **guard}])
+            # The same version again: the row has moved on, so this one matches nothing.
+            stale = update.execute(conn, [{"title": "舊", **guard}])
+        monkeypatch.undo()
+        assert (moved.rowcount, stale.rowcount) == (1, 0)
+        s.commit()
+    with factory() as s:
+        inst = s.get(ProcessInstance, iid)
+        assert inst is not None and (inst.title, inst.row_version) == ("新", version + 1)
 
 
 def _trips(trace: str) -> list[list[str]]:
