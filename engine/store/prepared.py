@@ -98,8 +98,8 @@ def compile_prepared(statement: ClauseElement, dialect: Dialect,
     processors = _bind_processors(compiled)
     # Binds given a value in the statement (a literal the expression language bound): the same every time.
     fixed = {name: bind.value for bind, name in compiled.bind_names.items() if not bind.required}
-    if fixed and compiled.positional:
-        return None
+    if fixed and (compiled.positional or any(bind.callable for bind in compiled.bind_names)):
+        return None  # their place among positional parameters, or a value computed per execution
     names = compiled.positiontup if compiled.positional else list(compiled.bind_names.values())
     plan = tuple((name, processors.get(name)) for name in names if name not in fixed)
     converted = {name: value if processors.get(name) is None else processors[name](value)

@@ -119,6 +119,9 @@ def test_a_prepared_guarded_update_stores_what_sqlalchemys_own_execution_stores(
 def test_statements_needing_sqlalchemy_at_execution_are_left_to_it(bind: SqlEngine) -> None:
     # Without its Python-side defaults given, the INSERT needs SQLAlchemy to fill them in.
     assert compile_prepared(insert(TASKS).inline(), bind.dialect, ("id", "instance_id")) is None
+    # A bound value computed at each execution.
+    computed = select(bindparam("now", callable_=datetime.now), bindparam("x"))
+    assert compile_prepared(computed, bind.dialect) is None
 
 
 def test_a_prepared_statement_sends_the_values_its_expression_bound_itself(bind: SqlEngine) -> None:
