@@ -64,7 +64,7 @@ class PreparedWrite:
 
     def returned(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, ...]:
         """Execute for one row and return the one row its RETURNING gives, as the driver gives it."""
-        if _watched(connection) or not connection.in_transaction():  # (the usual way begins one)
+        if not _on_the_cursor(connection):
             return tuple(connection.exec_driver_sql(self.sql, self.params(values)).one())
         # On the DB-API cursor, as PreparedRead's reads: a CursorResult built for one returned row (its
         # metadata from the cursor's description, a Row, `one()`) cost twice the statement itself.

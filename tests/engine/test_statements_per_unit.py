@@ -17,14 +17,19 @@ from tests.engine.test_lifecycle import open_tasks, two_step
 
 
 @contextmanager
-def statements(source: Session | SqlEngine) -> Iterator[list[str]]:
-    """Collect the SQL statements a session's or engine's connections send (transaction control left out)."""
+def statements(source: Session | SqlEngine, parameters: list[Any] | None = None) -> Iterator[list[str]]:
+    """Collect the SQL statements a session's or engine's connections send (transaction control left out).
+
+    With `parameters`, each statement's parameters are appended to it, in the same order.
+    """
     seen: list[str] = []
     bind = source.get_bind() if isinstance(source, Session) else source
 
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def note(_conn: Any, _cursor: Any, statement: str, sent: Any, *_args: Any) -> None:
         if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
             seen.append(" ".join(statement.split()))
+            if parameters is not None:
+                parameters.append(sent)
 
     event.listen(bind, "before_cursor_execute", note)
     try:

@@ -30,7 +30,7 @@ from engine.store.unit_of_work import run_unit
 from engine.store.unit_rows import INSTANCES, _update_statement
 from tests.conftest import PG_URL, T0, add_user
 from tests.engine.test_lifecycle import open_tasks, two_step
-from tests.engine.test_statements_per_unit import verbs
+from tests.engine.test_statements_per_unit import statements, verbs
 from tests.pg import private_schema, schema_bind
 
 pytestmark = pytest.mark.postgres
@@ -99,18 +99,13 @@ def test_a_completions_writes_go_to_postgresql_in_one_pipeline(factory: Factory,
 
 @contextmanager
 def history_inserts(s: Session) -> Iterator[list[dict[str, Any]]]:
-    """Record the parameters of each INSERT INTO history the session's engine sends while the block runs."""
-    sent: list[dict[str, Any]] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
-        if statement.startswith("INSERT INTO history"):
-            sent.append(parameters)
-
-    event.listen(s.get_bind(), "before_cursor_execute", note)
-    try:
-        yield sent
-    finally:
-        event.remove(s.get_bind(), "before_cursor_execute", note)
+    """Give the parameters of each INSERT INTO history the session's engine sent while the block ran."""
+    parameters: list[Any] = []
+    inserts: list[dict[str, Any]] = []
+    with statements(s, parameters) as sql:
+        yield inserts
+    inserts.extend(sent for text, sent in zip(sql, parameters, strict=True)
+                   if text.startswith("INSERT INTO history"))
 
 
 def test_a_lost_row_version_race_on_postgresql_is_a_conflict_and_nothing_is_written(
@@ -206,15 +201,20 @@ def test_many_history_rows_of_one_unit_go_in_bounded_values_lists_and_keep_their
         assert list(stored) == [f"remark {i}" for i in range(70)]
 
 
+def _refused(what: str) -> Callable[..., Any]:
+    """Return a stand-in for one of SQLAlchemy's execution methods that fails the test if called."""
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError(f"{what} went through SQLAlchemy's execution step")
+
+    return refuse
+
+
 def test_a_completion_on_postgresql_goes_past_sqlalchemys_execution_step(
         factory: Factory, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     _iid, _version, first = _two_cases(factory, engine)  # the next task's audience is kept: no read of it
 
-    def not_this_way(*_args: Any, **_kwargs: Any) -> Any:
-        raise AssertionError("a completion's statement went through SQLAlchemy's execution step")
-
     with factory() as s:
-        monkeypatch.setattr(Connection, "_execute_context", not_this_way)
+        monkeypatch.setattr(Connection, "_execute_context", _refused("a completion's statement"))
         # The lock, the rows, their history and the notification with its deliveries: all prepared.
         run_unit(s, lambda: engine.complete(s, first, {"ok": True}, ASSISTANT2))
         monkeypatch.undo()
@@ -229,14 +229,11 @@ def test_a_pipelined_write_skips_sqlalchemys_execution_and_reports_its_count_onc
         factory: Factory, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     iid, version, _first = _started(factory, engine)
 
-    def not_this_way(*_args: Any, **_kwargs: Any) -> Any:
-        raise AssertionError("a unit's write went through SQLAlchemy's execution step")
-
     with factory() as s:
         conn = s.connection()
         update = compile_prepared(_update_statement(INSTANCES, ("title",)), conn.dialect)
         assert update is not None
-        monkeypatch.setattr(Connection, "exec_driver_sql", not_this_way)
+        monkeypatch.setattr(Connection, "exec_driver_sql", _refused("a unit's write"))
         with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
             guard = {"w_id": iid, "w_old": version, "w_new": version + 1}
             moved = update.execute(conn, [{"title": "新", **guard}])
