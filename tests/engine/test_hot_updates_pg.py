@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.common import START_DATA, STEPS
 from engine.runtime import Actor, Engine
 from engine.store.db import make_session_factory
 from engine.store.models import ProcessInstance
@@ -20,17 +21,6 @@ from tests.processes.helpers import deploy_all
 
 pytestmark = pytest.mark.postgres
 
-REPAIR = {"channel": "phone", "reporter_name": "王先生", "contact_phone": "13800001111", "unit": "12F-1203",
-          "description": "卫生间漏水", "category": "repair", "paid": "false"}
-# The repair path to `closed`: who completes each task, with what.
-STEPS: dict[str, tuple[str, dict[str, Any]]] = {
-    "dispatch": ("engineering_dispatcher", {"trade": "plumbing", "technician": "technician",
-                                            "substitute_repair": False}),
-    "arrive_on_site": ("technician", {}),
-    "repair": ("technician", {"result": "更换阀芯", "fixed": True}),
-    "foreman_confirm": ("area_foreman", {"confirmed": True}),
-    "callback": ("cs_assistant", {"satisfied": True, "callback_method": "phone", "comments": "满意"}),
-}
 CASES = 12  # rows of 1-2 kB, worked in turns: several pages of cases, each updated while others are
 INSTANCES: Table = ProcessInstance.__table__  # type: ignore[assignment]
 # Every column an index of the case table holds (keys, PostgreSQL's INCLUDE; the partial index's predicate
@@ -90,7 +80,7 @@ def test_a_unit_that_changes_no_indexed_column_updates_the_case_row_in_place(
         s.commit()
     actors = {role: Actor(role, frozenset({role})) for role in roles}
     with factory() as s:
-        started = [run_unit(s, lambda: engine.start(s, "repair_dispatch", REPAIR, actors["cs_assistant"]))
+        started = [run_unit(s, lambda: engine.start(s, "repair_dispatch", START_DATA, actors["cs_assistant"]))
                    .unwrap().id for _ in range(CASES)]
     in_place, moved = [], []  # (updates, HOT updates) of units keeping the indexed columns, of the others
     for _ in STEPS:  # every case one step on, in turns
